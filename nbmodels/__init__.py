@@ -1,0 +1,113 @@
+"""nbmodels: a versioned, integrity-checked model store and evaluation toolkit for Jupyter.
+
+Heavy modules load on first use, so ``import nbmodels`` and ``%load_ext nbmodels`` stay
+fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EvaluationResult",
+    "FormatUnavailableError",
+    "IntegrityError",
+    "InvalidNameError",
+    "InvalidVersionError",
+    "ModelFormat",
+    "ModelNotFoundError",
+    "ModelRecord",
+    "ModelStore",
+    "NBModelsError",
+    "VersionExistsError",
+    "__version__",
+    "compare",
+    "evaluate",
+    "evaluate_model",
+    "evaluate_predictions",
+    "load_ipython_extension",
+    "load_model",
+    "provenance",
+    "register_format",
+    "save_model",
+    "unload_ipython_extension",
+]
+
+_LAZY = {
+    "ModelStore": "nbmodels.store",
+    "provenance": "nbmodels.store",
+    "ModelRecord": "nbmodels.records",
+    "ModelFormat": "nbmodels.formats",
+    "register_format": "nbmodels.formats",
+    **{name: "nbmodels.evaluation" for name in (
+        "EvaluationResult", "compare", "evaluate", "evaluate_model", "evaluate_predictions")},
+    **{name: "nbmodels.errors" for name in (
+        "FormatUnavailableError", "IntegrityError", "InvalidNameError", "InvalidVersionError",
+        "ModelNotFoundError", "NBModelsError", "VersionExistsError")},
+}
+
+if TYPE_CHECKING:
+    from .errors import (
+        FormatUnavailableError,
+        IntegrityError,
+        InvalidNameError,
+        InvalidVersionError,
+        ModelNotFoundError,
+        NBModelsError,
+        VersionExistsError,
+    )
+    from .formats import ModelFormat, register_format
+    from .records import ModelRecord
+    from .store import ModelStore, provenance
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbmodels' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def save_model(model: Any, model_name: str, version: str | None = None, **kwargs: Any) -> Any:
+    """Save ``model`` as ``model_name`` in the default store (``$NBMODELS_HOME`` or ``./models``).
+
+    Takes the keyword arguments of :meth:`ModelStore.save` and returns the
+    :class:`ModelRecord`.
+    """
+    from .store import ModelStore
+
+    return ModelStore().save(model, model_name, version=version, **kwargs)
+
+
+def load_model(model_name: str, version: str = "latest") -> Any:
+    """Load ``model_name`` from the default store, like the hand-written function it replaces.
+
+    ``version`` is ``"latest"``, an exact version such as ``"1.2.0"``, or an alias.
+    """
+    from .store import ModelStore
+
+    return ModelStore().load(model_name, version)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbmodels``: register the magics."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbmodels``: remove the magics again."""
+    from .magics import unload_ipython_extension as _unload
+
+    _unload(ipython)

@@ -1,0 +1,361 @@
+"""All file access of the store: atomic writes, hashing writers and verified reads.
+
+Nothing else in nbmodels opens, renames or deletes a file, so the durability rules
+live in one place: artifacts are hashed while they are written (one pass over the
+bytes), fsynced before they are renamed into place, and read back in one pass that
+checks size and sha256 before any byte reaches a deserializer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import json
+import os
+import queue
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import IntegrityError
+
+__all__ = [
+    "FileDigest",
+    "HashingWriter",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "fsync_dir",
+    "read_json",
+    "read_verified",
+    "sha256_file",
+]
+
+_CHUNK = 8 << 20
+# Above this size a verified read hashes the file first and then hands the path to the
+# loader, instead of holding the whole file in memory while it is deserialized.
+_IN_MEMORY_LIMIT = 2 << 30
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """Name, size and sha256 of one artifact file."""
+
+    name: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "size": self.size, "sha256": self.sha256}
+
+
+class _BackgroundHasher:
+    """sha256 in a second thread, fed with chunks that nobody will mutate.
+
+    hashlib releases the GIL on large updates, so hashing overlaps with the caller's
+    serialization and write system calls instead of adding to them.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="nbmodels-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            try:
+                self._hash.update(chunk)
+            except BaseException as exc:  # surfaced in hexdigest(); keep draining
+                self._error = exc
+
+    def update(self, chunk: Any) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hash.hexdigest()
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only binary file that computes size and sha256 as bytes go through.
+
+    ``close()`` fsyncs the file (so it survives a power cut before the rename that
+    publishes it) and fixes :attr:`digest`.
+    """
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.name_in_version = name
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._hasher = _BackgroundHasher()
+        self._size = 0
+        self.digest: FileDigest | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:  # type: ignore[override]
+        view = memoryview(b)
+        n = view.nbytes
+        if n == 0:
+            return 0
+        # bytes are immutable and a PickleBuffer pins its exporter (a numpy array that
+        # is not being changed while it is saved); anything else may be reused by the
+        # caller once write() returns, so the hasher gets a copy.
+        if isinstance(b, bytes) or type(b).__name__ == "PickleBuffer":
+            self._hasher.update(view if view.contiguous else view.tobytes())
+        else:
+            self._hasher.update(view.tobytes())
+        flat = view.cast("B") if view.contiguous else memoryview(view.tobytes())
+        written = 0
+        while written < n:
+            written += os.write(self._fd, flat[written:written + _CHUNK])
+        self._size += n
+        return n
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            digest = self._hasher.hexdigest()
+            super().close()
+        self.digest = FileDigest(self.name_in_version, self._size, digest)
+
+    def abort(self) -> None:
+        """Close without fsync, for a save that is being abandoned."""
+        if not self.closed:
+            os.close(self._fd)
+            self._hasher.hexdigest()
+            super().close()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # platforms without directory fds (Windows): nothing to do
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    ``durable=False`` skips the fsyncs, for derived files (the index) that can be rebuilt.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
+    """Write ``obj`` as indented JSON, atomically (see :func:`atomic_write_bytes`)."""
+    data = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    atomic_write_bytes(path, data + b"\n", durable=durable)
+
+
+def read_json(path: Path) -> Any:
+    """Parse the JSON file at ``path`` (errors propagate: callers decide what is fatal)."""
+    with open(path, "rb") as f:
+        return json.loads(f.read())
+
+
+def sha256_file(path: Path) -> FileDigest:
+    """Size and sha256 of an existing file, read once in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
+    return FileDigest(Path(path).name, size, h.hexdigest())
+
+
+def read_verified(path: Path, size: int, sha256: str) -> bytearray | Path:
+    """Read ``path`` once, checking it against ``size`` and ``sha256`` before returning it.
+
+    Returns the bytes, or for files above 2 GiB the path after a streaming check (so the
+    loader can read from disk instead of holding two copies). Raises
+    :class:`IntegrityError` naming the file and both hashes on any mismatch.
+    """
+    path = Path(path)
+    try:
+        actual_size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise IntegrityError(f"artifact {path} is missing; run `nbmodels verify` to see "
+                             f"what else is damaged") from None
+    if actual_size != size:
+        raise IntegrityError(f"artifact {path} has {actual_size} bytes but its record says "
+                             f"{size}; the file was changed or truncated after it was saved")
+    if size > _IN_MEMORY_LIMIT:
+        digest = sha256_file(path).sha256
+        _check_digest(path, sha256, digest)
+        return path
+    buf = bytearray(size)
+    view = memoryview(buf)
+    hasher = _BackgroundHasher()
+    with open(path, "rb", buffering=0) as f:
+        offset = 0
+        while offset < size:
+            n = f.readinto(view[offset:offset + _CHUNK])
+            if not n:
+                break
+            hasher.update(view[offset:offset + n])  # this region is never written again
+            offset += n
+        extra = f.read(1)
+    digest = hasher.hexdigest()
+    if offset != size or extra:
+        raise IntegrityError(f"artifact {path} changed size while it was read")
+    _check_digest(path, sha256, digest)
+    return buf
+
+
+def _check_digest(path: Path, expected: str, actual: str) -> None:
+    if actual != expected:
+        raise IntegrityError(f"artifact {path} does not match its record: sha256 is {actual}, "
+                             f"expected {expected}; refusing to load it (restore the file or "
+                             f"delete this version)")
+
+
+# -- directories -----------------------------------------------------------------------------
+
+def make_dirs(path: Path) -> None:
+    Path(path).mkdir(parents=True, exist_ok=True)
+
+
+def new_temp_dir(parent: Path, prefix: str) -> Path:
+    """A fresh, empty directory in ``parent`` (same filesystem, so a rename is atomic)."""
+    make_dirs(parent)
+    path = Path(parent) / f"{prefix}{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    return path
+
+
+def rename(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` (atomic on one filesystem) and make it durable."""
+    os.rename(src, dst)
+    fsync_dir(Path(dst).parent)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a file or a directory tree; a missing path is not an error."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=False, onerror=_ignore_missing)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _ignore_missing(func: Any, path: str, exc_info: Any) -> None:
+    if not isinstance(exc_info[1], FileNotFoundError):
+        raise exc_info[1]
+
+
+def tree_size(path: Path) -> int:
+    """Total size in bytes of the files under ``path`` (0 if it is gone)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, f)).st_size
+    return total
+
+
+def list_dir(path: Path) -> list[str]:
+    """Entry names of ``path``; an absent directory is empty."""
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def iter_files(path: Path) -> Iterator[Path]:
+    """Files directly inside ``path``, sorted by name."""
+    for name in sorted(list_dir(path)):
+        p = Path(path) / name
+        if p.is_file():
+            yield p
+
+
+def exists(path: Path) -> bool:
+    return os.path.exists(path)
+
+
+def is_dir(path: Path) -> bool:
+    return os.path.isdir(path)
+
+
+def stamp(path: Path) -> list[int]:
+    """A cheap fingerprint of a directory's entries: mtime (ns) and link count."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return [0, 0]
+    return [st.st_mtime_ns, st.st_nlink]
+
+
+def file_size(path: Path) -> int:
+    """Size of a file in bytes (0 if it is gone)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def mtime_iso(path: Path) -> str:
+    """A file's modification time as UTC ISO 8601 (``...Z``)."""
+    from datetime import datetime, timezone
+
+    ts = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).replace(microsecond=0)
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def read_text(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def remove_file(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def open_for_read(path: Path) -> io.BufferedReader:
+    return open(path, "rb")

@@ -1,0 +1,149 @@
+"""The format interface: how one kind of model becomes artifact files and back."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from .. import _io
+from ..errors import FormatUnavailableError, IntegrityError
+
+__all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat"]
+
+
+class ArtifactSink:
+    """Where a format writes one version's files; every file is hashed as it is written."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._writers: dict[str, _io.HashingWriter] = {}
+        self._digests: dict[str, _io.FileDigest] = {}
+
+    def open(self, name: str) -> BinaryIO:
+        """A new binary file ``name`` in the version folder, hashed while written."""
+        if name in self._writers or name in self._digests or "/" in name or name.startswith("."):
+            raise ValueError(f"artifact name {name!r} is reused or not a plain file name")
+        writer = _io.HashingWriter(self.directory / name, name)
+        self._writers[name] = writer
+        return writer  # type: ignore[return-value]
+
+    def path(self, name: str) -> Path:
+        """A path for libraries that can only write to a path; call :meth:`add` afterwards."""
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"artifact name {name!r} is not a plain file name")
+        return self.directory / name
+
+    def add(self, name: str) -> None:
+        """Record a file that a library wrote to :meth:`path` (hashed by reading it once)."""
+        digest = _io.sha256_file(self.directory / name)
+        self._digests[name] = digest
+
+    def digests(self) -> list[_io.FileDigest]:
+        """Close every open writer (fsyncing it) and return all files, sorted by name."""
+        for name, writer in self._writers.items():
+            writer.close()
+            assert writer.digest is not None
+            self._digests[name] = writer.digest
+        self._writers.clear()
+        return [self._digests[n] for n in sorted(self._digests)]
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            writer.abort()
+        self._writers.clear()
+
+
+class ArtifactSource:
+    """Read access to one version's files that verifies each against the record first."""
+
+    def __init__(self, directory: Path, files: list[dict[str, Any]]) -> None:
+        self.directory = Path(directory)
+        self._files = {f["name"]: f for f in files}
+
+    def names(self) -> list[str]:
+        return sorted(self._files)
+
+    def _entry(self, name: str) -> dict[str, Any]:
+        try:
+            return self._files[name]
+        except KeyError:
+            raise IntegrityError(f"the record of {self.directory.name} lists no sha256 for "
+                                 f"{name!r}, so it cannot be verified; run `nbmodels "
+                                 f"rebuild-index` to adopt the folder") from None
+
+    def read_bytes(self, name: str) -> bytearray | Path:
+        """The verified bytes of ``name`` (a verified path for files above 2 GiB)."""
+        entry = self._entry(name)
+        return _io.read_verified(self.directory / name, entry["size"], entry["sha256"])
+
+    def path(self, name: str) -> Path:
+        """The path of ``name`` after its size and sha256 were checked."""
+        entry = self._entry(name)
+        digest = _io.sha256_file(self.directory / name) if _io.exists(self.directory / name) \
+            else None
+        if digest is None:
+            raise IntegrityError(f"artifact {self.directory / name} is missing")
+        if digest.size != entry["size"] or digest.sha256 != entry["sha256"]:
+            raise IntegrityError(f"artifact {self.directory / name} does not match its "
+                                 f"record: sha256 is {digest.sha256}, expected "
+                                 f"{entry['sha256']}; refusing to load it")
+        return self.directory / name
+
+
+class ModelFormat:
+    """One way of storing a model. Subclass it and register it to add a format.
+
+    Attributes
+    ----------
+    name : str
+        What users pass as ``format=``, and what the record stores.
+    artifacts : tuple of str
+        The file names the format writes (the main one first).
+    extra : str or None
+        The ``pip install nbmodels[EXTRA]`` that provides :attr:`requires`.
+    requires : tuple of str
+        Importable modules the format needs.
+    executes_code_on_load : bool
+        Whether loading can run code from the file (pickle does); such formats are only
+        loaded from versions this store wrote or that the user chose to trust.
+    """
+
+    name: ClassVar[str] = ""
+    artifacts: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+    requires: ClassVar[tuple[str, ...]] = ()
+    executes_code_on_load: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    def claims(self, model: Any) -> int:
+        """How strongly this format wants ``model``: 0 not at all, higher wins."""
+        return 0
+
+    def available(self) -> bool:
+        """Whether the libraries the format needs can be imported."""
+        return all(importlib.util.find_spec(mod) is not None for mod in self.requires)
+
+    def check_available(self) -> None:
+        """Raise :class:`FormatUnavailableError` naming the extra to install."""
+        if not self.available():
+            missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+            hint = f"pip install nbmodels[{self.extra}]" if self.extra else \
+                f"pip install {' '.join(missing)}"
+            raise FormatUnavailableError(f"format {self.name!r} needs {', '.join(missing)}, "
+                                         f"which is not installed; run: {hint}")
+
+    def save(self, model: Any, sink: ArtifactSink, **options: Any) -> dict[str, Any]:
+        """Write ``model`` into ``sink``; return format details to keep in the record."""
+        raise NotImplementedError
+
+    def load(self, source: ArtifactSource, info: dict[str, Any], **options: Any) -> Any:
+        """Rebuild the model from verified artifacts; ``info`` is what :meth:`save` returned."""
+        raise NotImplementedError
+
+    def adopt(self, files: list[str]) -> dict[str, Any] | None:
+        """For a hand-made folder holding ``files``: the ``info`` to load it, or ``None``."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<ModelFormat {self.name}>"

@@ -1,0 +1,101 @@
+"""Names and paths of the store on disk.
+
+``trained/{name}_v{version}/``, ``metadata/{name}_v{version}/``,
+``evaluation/{name}_v{version}/`` and ``registry/``: the convention users already
+keep by hand. This module only computes and checks names; :mod:`nbmodels._io`
+does the file access.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import InvalidNameError
+from .versions import parse_version
+
+__all__ = [
+    "ALLOWED_NAMES",
+    "MAX_NAME_LENGTH",
+    "parse_version_dir",
+    "validate_alias",
+    "validate_name",
+    "version_dir",
+]
+
+MAX_NAME_LENGTH = 128
+ALLOWED_NAMES = (f"letters, digits, '_', '-' and '.', starting with a letter or digit, "
+                 f"at most {MAX_NAME_LENGTH} characters, no '..' and no trailing '.'")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                     *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+# Semver pre-releases cannot hold '_', so the last '_v' always splits name from version.
+_DIR_RE = re.compile(r"(?P<name>.+)_v(?P<version>[0-9][0-9A-Za-z.\-]*)")
+
+TRAINED, METADATA, EVALUATION, REGISTRY = "trained", "metadata", "evaluation", "registry"
+METADATA_FILE = "metadata.json"
+MODEL_CARD = "model_card.md"
+INCOMPLETE_MARKER = ".nbmodels-incomplete"
+TMP_PREFIX = ".tmp-"
+TRASH_PREFIX = ".trash-"
+
+
+def validate_name(name: object, what: str = "model name") -> str:
+    """Return ``name`` if it is a safe model name, else raise :class:`InvalidNameError`."""
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{what} must be a string, got {type(name).__name__}; "
+                               f"allowed: {ALLOWED_NAMES}")
+    shown = repr(name) if len(name) <= 40 else repr(name[:40] + "...")
+    problem = None
+    if not name:
+        problem = "is empty"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"is {len(name)} characters long"
+    elif any(unicodedata.category(c).startswith("C") for c in name):
+        problem = "contains control characters"
+    elif "/" in name or "\\" in name:
+        problem = "contains a path separator"
+    elif ".." in name:
+        problem = "contains '..'"
+    elif not _NAME_RE.fullmatch(name):
+        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))})
+        problem = (f"contains {''.join(bad)!r}" if bad else "does not start with a letter or digit")
+    elif name.endswith("."):
+        problem = "ends with '.'"
+    elif name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        problem = "is a reserved device name on Windows"
+    if problem:
+        raise InvalidNameError(f"{what} {shown} {problem}; allowed: {ALLOWED_NAMES}")
+    return name
+
+
+def validate_alias(alias: object) -> str:
+    """Return ``alias`` if usable as an alias: a valid name that is not a version or 'latest'."""
+    validate_name(alias, "alias")
+    assert isinstance(alias, str)
+    if alias == "latest" or _looks_like_version(alias):
+        raise InvalidNameError(f"alias {alias!r} would be read as a version; choose a word "
+                               f"such as 'production' or 'staging'")
+    return alias
+
+
+def _looks_like_version(text: str) -> bool:
+    return bool(re.fullmatch(r"v?\d+(\.\d+){0,2}([-+].*)?", text))
+
+
+def version_dir(name: str, version: str) -> str:
+    """The folder name of one version: ``{name}_v{version}``."""
+    return f"{name}_v{version}"
+
+
+def parse_version_dir(dirname: str) -> tuple[str, str] | None:
+    """Split ``{name}_v{version}`` into ``(name, version)``, or ``None`` if it is not one."""
+    m = _DIR_RE.fullmatch(dirname)
+    if not m:
+        return None
+    try:
+        validate_name(m["name"])
+        parse_version(m["version"])
+    except ValueError:
+        return None
+    return m["name"], m["version"]

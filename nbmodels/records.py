@@ -1,0 +1,139 @@
+"""ModelRecord: what one version knows about itself (its ``metadata.json``)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "ModelRecord", "format_size"]
+
+SCHEMA_VERSION = 1
+# The headline metrics users already write by hand, in the order they read them.
+HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score", "auc_roc",
+                    "r2", "rmse", "mae")
+
+
+def format_size(n: int | None) -> str:
+    """``94.1 MB``-style size (decimal units, as file managers show)."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+def _fmt_metric(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class ModelRecord(Mapping[str, Any]):
+    """The metadata record of one saved version, read-only.
+
+    Behaves as a mapping over the JSON keys (``record["hyperparameters"]``) and offers
+    the common ones as attributes. Shows itself as a compact card in a notebook.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    # -- mapping ---------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of the record as plain JSON-ready data."""
+        import copy
+
+        return copy.deepcopy(self._data)
+
+    # -- common fields -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._data["model_name"]
+
+    @property
+    def version(self) -> str:
+        return self._data["version"]
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the way the CLI and magics name a version."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def format(self) -> str | None:
+        return self._data.get("format")
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return list(self._data.get("files") or [])
+
+    @property
+    def size_bytes(self) -> int | None:
+        return self._data.get("size_bytes")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self._data.get("metrics") or {})
+
+    @property
+    def created_at(self) -> str | None:
+        return self._data.get("created_at")
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._data.get("tags") or [])
+
+    def headline_metrics(self, limit: int = 3) -> dict[str, Any]:
+        """Up to ``limit`` top-level metrics, the seed's headline keys first."""
+        metrics = {k: v for k, v in self.metrics.items() if isinstance(v, (int, float))}
+        ordered = [k for k in HEADLINE_METRICS if k in metrics]
+        ordered += [k for k in sorted(metrics) if k not in ordered]
+        return {k: metrics[k] for k in ordered[:limit]}
+
+    # -- display ------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        parts = [f"{self.ref}", self.format or "unknown format", format_size(self.size_bytes)]
+        parts += [f"{k}={_fmt_metric(v)}" for k, v in self.headline_metrics().items()]
+        return f"ModelRecord({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = [
+            ("version", self.version),
+            ("format", self.format or "unknown"),
+            ("size", format_size(self.size_bytes)),
+            ("created", self.created_at or ""),
+            ("author", self._data.get("author") or ""),
+            ("framework", " ".join(filter(None, [self._data.get("framework"),
+                                                   self._data.get("framework_version")]))),
+        ]
+        if self._data.get("description"):
+            rows.insert(0, ("description", self._data["description"]))
+        if self.tags:
+            rows.append(("tags", ", ".join(self.tags)))
+        if self.metrics:
+            rows.append(("metrics", ", ".join(f"{k}={_fmt_metric(v)}"
+                                               for k, v in self.headline_metrics(6).items())))
+        if self._data.get("features"):
+            feats = list(self._data["features"])
+            shown = ", ".join(map(str, feats[:8])) + (f" ... (+{len(feats) - 8})"
+                                                      if len(feats) > 8 else "")
+            rows.append(("features", shown))
+        body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{e(k)}</th>"
+                       f"<td style='text-align:left'>{e(str(v))}</td></tr>" for k, v in rows)
+        return (f"<div class='nbmodels-record' style='border:1px solid #ccc;border-radius:4px;"
+                f"padding:0.5em;display:inline-block'><b>{e(self.name)}</b> "
+                f"<code>{e(self.version)}</code><table>{body}</table></div>")

@@ -1,0 +1,165 @@
+"""Result objects of store-wide operations: listings, verify, gc and rebuild reports.
+
+Each has a short deterministic ``repr`` (a plain table) and an HTML form, and
+``to_dict()`` for ``--json``.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .records import _fmt_metric, format_size
+
+__all__ = ["GCReport", "ModelTable", "Problem", "RebuildReport", "VerifyReport"]
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Rows as an aligned plain-text table."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def html_table(headers: list[str], rows: list[list[str]]) -> str:
+    e = html.escape
+    head = "".join(f"<th style='text-align:left'>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{e(c)}</td>" for c in r)
+                   + "</tr>" for r in rows)
+    return f"<table class='nbmodels-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class ModelTable(list):
+    """``ModelStore.list()``: one dict per model, shown as a table."""
+
+    headers = ["name", "latest", "aliases", "created", "size", "metrics"]
+
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for m in self:
+            aliases = ", ".join(f"{a}={v}" for a, v in sorted(m["aliases"].items()))
+            metrics = ", ".join(f"{k}={_fmt_metric(v)}" for k, v in list(m["metrics"].items())[:2])
+            rows.append([m["name"], m["latest"], aliases, (m["created_at"] or "")[:10],
+                         format_size(m["size_bytes"]), metrics])
+        return rows
+
+    def __repr__(self) -> str:
+        if not self:
+            return "(no models)"
+        return text_table(self.headers, self._rows())
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>(no models)</p>"
+        return html_table(self.headers, self._rows())
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [dict(m) for m in self]
+
+
+@dataclass
+class Problem:
+    """One finding of :meth:`ModelStore.verify`."""
+
+    kind: str  # missing, corrupt, invalid_metadata, orphan, unadopted, stale_index, dangling
+    path: str  # relative to the store root
+    detail: str
+    name: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    """What :meth:`ModelStore.verify` found; ``ok`` when there is nothing to fix."""
+
+    root: str
+    versions_checked: int = 0
+    files_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def by_kind(self, kind: str) -> list[Problem]:
+        return [p for p in self.problems if p.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "ok": self.ok, "versions_checked": self.versions_checked,
+                "files_checked": self.files_checked,
+                "problems": [asdict(p) for p in self.problems]}
+
+    def __repr__(self) -> str:
+        head = (f"verify {self.root}: {self.versions_checked} versions, "
+                f"{self.files_checked} files checked, ")
+        if self.ok:
+            return head + "no problems"
+        lines = [head + f"{len(self.problems)} problem(s)"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        summary = html.escape(repr(self).splitlines()[0])
+        if self.ok:
+            return f"<p>{summary}</p>"
+        rows = [[p.kind, p.path, p.detail] for p in self.problems]
+        return f"<p>{summary}</p>" + html_table(["kind", "path", "detail"], rows)
+
+
+@dataclass
+class GCReport:
+    """What :meth:`ModelStore.gc` removed (or would remove, with ``dry_run``)."""
+
+    root: str
+    dry_run: bool
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        return sum(size for _, size in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "dry_run": self.dry_run,
+                "bytes_reclaimed": self.bytes_reclaimed,
+                "removed": [{"path": p, "bytes": b} for p, b in self.removed],
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+
+    def __repr__(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        lines = [f"gc {self.root}: {verb} {len(self.removed)} item(s), "
+                 f"{format_size(self.bytes_reclaimed)}"]
+        lines += [f"  {p} ({format_size(b)})" for p, b in self.removed]
+        lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
+        return "\n".join(lines)
+
+
+@dataclass
+class RebuildReport:
+    """What :meth:`ModelStore.rebuild_index` indexed and adopted."""
+
+    root: str
+    models: int = 0
+    versions: int = 0
+    adopted: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    dropped_aliases: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "models": self.models, "versions": self.versions,
+                "adopted": self.adopted,
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "dropped_aliases": self.dropped_aliases}
+
+    def __repr__(self) -> str:
+        lines = [f"rebuild-index {self.root}: {self.models} model(s), {self.versions} "
+                 f"version(s), {len(self.adopted)} adopted"]
+        lines += [f"  adopted {a}" for a in self.adopted]
+        lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
+        lines += [f"  dropped alias {a} (its version is gone)" for a in self.dropped_aliases]
+        return "\n".join(lines)
