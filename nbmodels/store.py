@@ -330,8 +330,9 @@ class ModelStore:
         """The folder of a version under ``trained``, ``metadata`` or ``evaluation``."""
         if kind not in (TRAINED, METADATA, EVALUATION):
             raise ValueError(f"kind must be one of {TRAINED}, {METADATA}, {EVALUATION}")
-        return self.root / kind / version_dir(validate_name(name), parse_version(version) and
-                                              version)
+        validate_name(name)
+        parse_version(version)
+        return self.root / kind / version_dir(name, version)
 
     # -- loading -------------------------------------------------------------------------
     def load(self, name: str, version: str = "latest") -> Any:
