@@ -1,0 +1,16 @@
+"""The store benchmark in quick mode, so the script cannot rot (no timing assertions)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_store.py"
+
+
+def test_bench_store_quick():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "ratio" in out.stdout and "latest among" in out.stdout

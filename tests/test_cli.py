@@ -1,0 +1,135 @@
+"""The ``nbmodels`` command, run as a real subprocess against a real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nbmodels import ModelStore
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nbmodels.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120, env=os.environ.copy())
+
+
+@pytest.fixture
+def filled(store, forest, iris):
+    X, y = iris
+    store.save(forest, "iris_rf", X=X, y=y, metrics={"accuracy": 0.95})
+    store.save(forest, "iris_rf", version="1.10.0", description="second")
+    store.save(forest, "other", tags=["x"])
+    store.set_alias("iris_rf", "production", "1.0.0")
+    return store
+
+
+def test_list_human_and_json(filled):
+    out = run("--store", str(filled.root), "list")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["name", "latest", "aliases", "created", "size", "metrics"]
+    assert "iris_rf" in lines[1] and "1.10.0" in lines[1] and "production=1.0.0" in lines[1]
+    data = json.loads(run("list", "--store", str(filled.root), "--json").stdout)
+    assert [m["name"] for m in data] == ["iris_rf", "other"]
+    assert data[0]["latest"] == "1.10.0"
+    assert data[0]["aliases"] == {"production": "1.0.0"}
+
+
+def test_show_versions_and_alias(filled):
+    root = str(filled.root)
+    shown = json.loads(run("show", "iris_rf@production", "--store", root, "--json").stdout)
+    assert shown["version"] == "1.0.0" and shown["aliases"] == ["production"]
+    assert shown["metrics"] == {"accuracy": 0.95}
+    text = run("show", "iris_rf", "--store", root).stdout
+    assert text.startswith("# iris_rf 1.10.0") and "second" in text
+    assert run("versions", "iris_rf", "--store", root).stdout.split() == \
+        ["1.0.0", "(production)", "1.10.0"]
+    moved = run("alias", "iris_rf", "production", "1.10.0", "--store", root)
+    assert moved.returncode == 0 and "1.10.0" in moved.stdout
+    assert filled.aliases("iris_rf") == {"production": "1.10.0"}
+    assert run("alias", "iris_rf", "production", "--remove", "--store", root).returncode == 0
+    assert filled.aliases("iris_rf") == {}
+
+
+def test_exit_codes(filled):
+    root = str(filled.root)
+    missing = run("show", "iris_fr", "--store", root)
+    assert missing.returncode == 3
+    assert "did you mean iris_rf" in missing.stderr and "Traceback" not in missing.stderr
+    assert run("show", "iris_rf@9.9.9", "--store", root).returncode == 3
+    bad = run("show", "../etc", "--store", root)
+    assert bad.returncode == 2 and "allowed" in bad.stderr
+    assert run("delete", "iris_rf", "--store", root).returncode == 2  # no @VERSION
+    assert run("frobnicate").returncode == 2
+    refused = run("delete", "iris_rf@1.0.0", "--store", root)  # aliased
+    assert refused.returncode == 1 and "production" in refused.stderr
+    assert filled.versions("iris_rf") == ["1.0.0", "1.10.0"]
+    assert run("delete", "iris_rf@1.0.0", "--force", "--store", root).returncode == 0
+    assert filled.versions("iris_rf") == ["1.10.0"]
+
+
+def test_verify_gc_and_integrity_exit_codes(filled):
+    root = str(filled.root)
+    assert run("verify", "--store", root).returncode == 0
+    artifact = filled.root / "trained" / "other_v1.0.0" / "model.joblib"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    report = run("verify", "--store", root, "--json")
+    assert report.returncode == 1
+    problems = json.loads(report.stdout)["problems"]
+    assert [(p["kind"], p["name"]) for p in problems] == [("corrupt", "other")]
+    # A shallow verify checks sizes only: the flipped byte keeps the size.
+    assert run("verify", "--shallow", "--store", root).returncode == 0
+    load = subprocess.run([sys.executable, "-c", "import nbmodels,sys; "
+                           f"nbmodels.ModelStore({root!r}).load('other')"],
+                          capture_output=True, text=True, timeout=60)
+    assert load.returncode != 0 and "IntegrityError" in load.stderr
+    leftover = filled.root / "trained" / ".tmp-other_v9.0.0-0123456789ab"
+    leftover.mkdir()
+    (leftover / "model.joblib").write_bytes(b"x" * 1000)
+    dry = json.loads(run("gc", "--dry-run", "--json", "--store", root).stdout)
+    assert dry["bytes_reclaimed"] == 1000 and leftover.exists()
+    done = json.loads(run("gc", "--json", "--store", root).stdout)
+    assert done["removed"] == [{"path": "trained/.tmp-other_v9.0.0-0123456789ab",
+                                "bytes": 1000}]
+    assert not leftover.exists()
+
+
+def test_rebuild_index_adopts_hand_made_folder(tmp_path):
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    root = tmp_path / "hand"
+    folder = root / "trained" / "prices_v1.0.0"
+    folder.mkdir(parents=True)
+    joblib.dump(LinearRegression().fit([[0], [1]], [0, 1]), folder / "model.joblib")
+    out = run("rebuild-index", "--store", str(root), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["adopted"] == ["prices@1.0.0"]
+    assert ModelStore(root).load("prices").predict([[2]])[0] == pytest.approx(2)
+
+
+def test_default_store_is_nbmodels_home(_isolated_home, forest):
+    ModelStore().save(forest, "from_home")
+    out = run("list", "--json")
+    assert [m["name"] for m in json.loads(out.stdout)] == ["from_home"]
+    assert (_isolated_home / "metadata" / "from_home_v1.0.0" / "metadata.json").exists()
+
+
+def test_quickstart_trains_saves_loads_lists(tmp_path):
+    root = tmp_path / "qs"
+    out = run("quickstart", "--store", str(root))
+    assert out.returncode == 0, out.stderr
+    assert "predictions identical: True" in out.stdout
+    assert "no problems" in out.stdout
+    store = ModelStore(root)
+    assert store.aliases("quickstart_rf") == {"production": store.latest("quickstart_rf")}
+    assert store.load("quickstart_rf@production").predict_proba is not None
+    data = json.loads(run("quickstart", "--store", str(root), "--json").stdout)
+    assert data["predictions_identical"] and data["verify_ok"]

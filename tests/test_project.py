@@ -1,0 +1,41 @@
+"""The project's own promises: README commands, CI script, lazy imports, public API."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbmodels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, re.S)]
+
+
+def test_readme_commands_are_what_ci_runs():
+    quickstart, tests = _bash_blocks((ROOT / "README.md").read_text())[:2]
+    assert "pip install" in quickstart and quickstart.endswith("nbmodels quickstart")
+    assert "pip install" in tests and "pytest" in tests
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m venv .venv" in ci
+    # CI runs README's test command after making the venv (same install, same pytest).
+    assert tests.split("&& ", 1)[1] in ci
+
+
+def test_public_api_is_exactly_all():
+    assert sorted(nbmodels.__all__) == nbmodels.__all__
+    for name in nbmodels.__all__:
+        assert getattr(nbmodels, name) is not None, name
+
+
+def test_import_is_light():
+    code = ("import sys, nbmodels; heavy = [m for m in ('sklearn', 'matplotlib', 'pandas', "
+            "'torch', 'IPython', 'ipywidgets', 'semver', 'filelock') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ""
