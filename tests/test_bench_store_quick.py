@@ -14,3 +14,12 @@ def test_bench_store_quick():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "ratio" in out.stdout and "latest among" in out.stdout
+
+
+def test_bench_load_ext_quick():
+    script = SCRIPT.with_name("bench_load_ext.py")
+    out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "%load_ext nbmodels" in out.stdout
+    assert "heavy modules imported by %load_ext: none" in out.stdout

@@ -1,0 +1,353 @@
+"""IPython magics: the notebook face of the store and the evaluation core.
+
+Each magic parses its line, looks names up in the user's namespace, calls the core and
+returns an object that displays itself. User errors (unknown variable, model, version,
+bad flag) become one-line :class:`UsageError` messages; anything unexpected keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import html
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Unicode
+
+__all__ = ["ModelMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+_MAGIC_NAMES = ("save_model", "load_model", "evaluate", "models", "model_info",
+                "compare_models", "model_alias", "nbmodels_store")
+_COMPLETED = ("load_model", "model_info", "compare_models", "model_alias")
+
+
+class SavedModel:
+    """What ``%save_model`` shows: the saved version, why that version, its size and path."""
+
+    def __init__(self, record: Any, path: Path) -> None:
+        self.record = record
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def version(self) -> str:
+        return self.record.version
+
+    @property
+    def reason(self) -> str:
+        return str(self.record.get("version_reason") or "")
+
+    def _size(self) -> str:
+        from .records import format_size
+
+        return format_size(self.record.size_bytes)
+
+    def __repr__(self) -> str:
+        return (f"Saved {self.record.ref} ({self.reason}; {self.record.format}, "
+                f"{self._size()}) in {self.path.parent.parent.name}/{self.path.parent.name}/"
+                f"{self.path.name}")
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = [("version", self.version), ("why", self.reason),
+                ("format", self.record.format or ""), ("size", self._size()),
+                ("path", str(self.path))]
+        body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{e(k)}</th>"
+                       f"<td style='text-align:left'>{e(v)}</td></tr>" for k, v in rows)
+        return (f"<div class='nbmodels-saved' style='border:1px solid #ccc;border-radius:4px;"
+                f"padding:0.5em;display:inline-block'>Saved <b>{e(self.name)}</b> "
+                f"<code>{e(self.version)}</code><table>{body}</table></div>")
+
+
+class ModelInfo:
+    """What ``%model_info`` shows: the record's card and the full model card."""
+
+    def __init__(self, record: Any, aliases: list[str]) -> None:
+        self.record = record
+        self.aliases = aliases
+
+    def __repr__(self) -> str:
+        from .cards import model_card
+
+        text = model_card(self.record.to_dict()).rstrip()
+        if self.aliases:
+            text += f"\n\nAliases: {', '.join(self.aliases)}"
+        return text
+
+    def _repr_html_(self) -> str:
+        from .cards import model_card_html
+
+        aliases = (f"<p>Aliases: {html.escape(', '.join(self.aliases))}</p>"
+                   if self.aliases else "")
+        return model_card_html(self.record.to_dict()) + aliases
+
+
+class StoreInfo:
+    """What ``%nbmodels_store`` shows: which store is in use and why."""
+
+    def __init__(self, root: Path, source: str, models: int) -> None:
+        self.root, self.source, self.models = root, source, models
+
+    def __repr__(self) -> str:
+        return f"nbmodels store: {self.root} ({self.source}; {self.models} model(s))"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(repr(self))}</p>"
+
+
+def _split(text: str) -> tuple[str, str]:
+    name, _, version = text.partition("@")
+    return name, version or "latest"
+
+
+@magics_class
+class ModelMagics(Magics):
+    """``%save_model``, ``%load_model``, ``%evaluate``, ``%models`` and friends."""
+
+    store_dir = Unicode("", help="Folder of the model store; empty means $NBMODELS_HOME, "
+                        "else ./models.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def store(self) -> Any:
+        from .store import ModelStore
+
+        return ModelStore(self.store_dir or None)
+
+    def _store_source(self) -> str:
+        if self.store_dir:
+            return "from %config ModelMagics.store_dir"
+        if os.environ.get("NBMODELS_HOME"):
+            return "from $NBMODELS_HOME"
+        return "default ./models"
+
+    def _var(self, name: str, what: str = "variable") -> Any:
+        ns = self.shell.user_ns
+        if name in ns:
+            return ns[name]
+        if name.isidentifier():
+            public = [k for k in ns if not k.startswith("_")]
+            close = difflib.get_close_matches(name, public, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise UsageError(f"no {what} named {name!r} in the notebook{hint}")
+        try:  # an expression such as df[cols] or X.values
+            return self.shell.ev(name)
+        except Exception as exc:
+            raise UsageError(f"cannot evaluate {what} {name!r}: {exc}") from None
+
+    def _run(self, call: Callable[[], Any]) -> Any:
+        """Run ``call``, turning our own user-facing errors into one-line usage errors."""
+        from .errors import NBModelsError
+
+        try:
+            return call()
+        except NBModelsError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _args(self, magic: Callable[..., Any], line: str) -> Any:
+        try:
+            return parse_argstring(magic, line)
+        except UsageError:
+            raise
+        except SystemExit:  # argparse on --help or bad input inside magic_arguments
+            raise UsageError(f"bad arguments: {line!r}; see %{magic.__name__}?") from None
+        except ValueError as exc:  # unbalanced quotes
+            raise UsageError(f"cannot parse {line!r}: {exc}") from None
+
+    # -- magics --------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("var", help="the variable holding the fitted model")
+    @argument("--name", help="model name (default: the variable's name)")
+    @argument("--version", help="exact semantic version, e.g. 1.2.0")
+    @argument("--bump", choices=["major", "minor", "patch"], help="which part to increase")
+    @argument("--description", default="", help="what this version is")
+    @argument("--tags", default="", help="comma-separated tags")
+    @argument("--data", metavar="X_VAR", help="training features: fingerprint, schema, features")
+    @argument("--target", metavar="Y_VAR", help="training target: name, classes")
+    @argument("--dataset-path", help="where the training data came from")
+    @argument("--format", help="force a format: joblib, pickle, skops, onnx, torch, keras")
+    @argument("--overwrite", action="store_true", help="replace an existing --version")
+    @line_magic
+    def save_model(self, line: str) -> SavedModel:
+        """Save a model from the notebook as a new version in the store."""
+        args = self._args(self.save_model, line)
+        if args.version and args.bump:
+            raise UsageError("give either --version or --bump, not both")
+        model = self._var(args.var, "model variable")
+        name = args.name or args.var
+        X = self._var(args.data, "data variable") if args.data else None
+        y = self._var(args.target, "target variable") if args.target else None
+        tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+        store = self.store
+        record = self._run(lambda: store.save(
+            model, name, version=args.version, bump=args.bump, description=args.description,
+            tags=tags, X=X, y=y, training_dataset=args.dataset_path, format=args.format,
+            overwrite=args.overwrite))
+        files = record.files
+        main = files[0]["name"] if files else ""
+        path = store.version_path("trained", record.name, record.version) / main
+        return SavedModel(record, path)
+
+    @magic_arguments()
+    @argument("ref", metavar="NAME[@VERSION|@ALIAS]", help="what to load (default: latest)")
+    @argument("--as", dest="as_var", metavar="VAR", help="also bind the model to VAR")
+    @line_magic
+    def load_model(self, line: str) -> Any:
+        """Load a model (sha256-verified) by latest, exact version or alias."""
+        args = self._args(self.load_model, line)
+        if args.as_var is not None and not args.as_var.isidentifier():
+            raise UsageError(f"--as needs a Python variable name, got {args.as_var!r}")
+        name, version = _split(args.ref)
+        store = self.store
+        model = self._run(lambda: store.load(name, version))
+        if args.as_var:
+            self.shell.user_ns[args.as_var] = model
+        return model
+
+    @magic_arguments()
+    @argument("model", help="the model variable (a loaded model knows its name and version)")
+    @argument("X", help="test features variable")
+    @argument("y", help="test target variable")
+    @argument("--name", help="model name, when the model did not come from the store")
+    @argument("--version", help="version to save the results beside")
+    @argument("--dataset", help="label of the evaluation data (kept apart from others)")
+    @argument("--require", help='quality gate, e.g. "auc_roc>=0.8,recall>=0.7"')
+    @argument("--no-save", action="store_true", help="show the results, write nothing")
+    @line_magic
+    def evaluate(self, line: str) -> Any:
+        """Evaluate a model: metrics and plots inline, saved beside its version."""
+        args = self._args(self.evaluate, line)
+        model = self._var(args.model, "model variable")
+        X, y = self._var(args.X, "data variable"), self._var(args.y, "target variable")
+        from .evaluation import evaluate
+
+        store = self.store
+        kwargs: dict[str, Any] = {"name": args.name, "version": args.version, "store": store,
+                                  "dataset": args.dataset, "require": args.require}
+        if args.no_save:
+            kwargs["save"] = False
+        return self._run(lambda: evaluate(model, X, y, **kwargs))
+
+    @magic_arguments()
+    @argument("pattern", nargs="?", default="*", help="glob on model names, e.g. churn*")
+    @line_magic
+    def models(self, line: str) -> Any:
+        """The store as a table: name, latest version, aliases, created, size, metric."""
+        args = self._args(self.models, line)
+        from .reports import ModelTable
+
+        table = self._run(self.store.list)
+        return ModelTable(m for m in table if fnmatch.fnmatchcase(m["name"], args.pattern))
+
+    @magic_arguments()
+    @argument("ref", metavar="NAME[@VERSION|@ALIAS]")
+    @line_magic
+    def model_info(self, line: str) -> ModelInfo:
+        """A version's record with its model card."""
+        args = self._args(self.model_info, line)
+        store = self.store
+        record = self._run(lambda: store.record(*_split(args.ref)))
+        aliases = sorted(a for a, v in store.aliases(record.name).items()
+                         if v == record.version)
+        return ModelInfo(record, aliases)
+
+    @magic_arguments()
+    @argument("refs", nargs="+", metavar="NAME[@VERSION]",
+              help="one model (all its versions) or several name@version")
+    @argument("--all", action="store_true", help="show every parameter, not only differences")
+    @line_magic
+    def compare_models(self, line: str) -> Any:
+        """Compare versions: metrics with deltas, what differs, curves."""
+        args = self._args(self.compare_models, line)
+        from .evaluation import compare
+
+        store = self.store
+        target: Any = args.refs[0] if len(args.refs) == 1 and "@" not in args.refs[0] \
+            else list(args.refs)
+        kwargs: dict[str, Any] = {"store": store}
+        if args.all:
+            kwargs["only_differences"] = False
+        return self._run(lambda: compare(target, **kwargs))
+
+    @magic_arguments()
+    @argument("name")
+    @argument("alias", help="e.g. production, staging")
+    @argument("version", help="version (or alias) to point at")
+    @line_magic
+    def model_alias(self, line: str) -> str:
+        """Point an alias at a version: ``%model_alias churn production 1.2.0``."""
+        args = self._args(self.model_alias, line)
+        store = self.store
+        exact = self._run(lambda: store.set_alias(args.name, args.alias, args.version))
+        print(f"{args.name}@{args.alias} -> {exact}")
+        return None  # type: ignore[return-value]
+
+    @line_magic
+    def nbmodels_store(self, line: str) -> StoreInfo:
+        """Which store the magics use, and why."""
+        if line.strip():
+            raise UsageError("%nbmodels_store takes no arguments; set the store with "
+                             "%config ModelMagics.store_dir = '...'")
+        store = self.store
+        return StoreInfo(store.root, self._store_source(), len(store.names()))
+
+    # -- completion ----------------------------------------------------------------------
+    def complete(self, event: Any) -> list[str]:
+        """Model names, then versions and aliases after ``name@``."""
+        before = (event.text_until_cursor or "").split()
+        word = before[-1] if before and not event.text_until_cursor.endswith(" ") else ""
+        try:
+            store = self.store
+            if "@" not in word:
+                return [n for n in store.names() if n.startswith(word)]
+            name, _, prefix = word.partition("@")
+            refs = [*reversed(store.versions(name)), *sorted(store.aliases(name)), "latest"]
+        except Exception:  # completion must never raise into the user's typing
+            return []
+        # '@' splits words for IPython's completer, so only the part after it is replaced.
+        return [r for r in refs if r.startswith(prefix)]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register :class:`ModelMagics` and the completers on ``ipython``."""
+    magics = ModelMagics(ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    for name in _COMPLETED:
+        ipython.set_hook("complete_command", lambda _self, event, m=magics: m.complete(event),
+                         str_key=f"%{name}")
+    ipython._nbmodels_magics = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics, their completers and their config object again."""
+    magics = getattr(ipython, "_nbmodels_magics", None)
+    line = ipython.magics_manager.magics["line"]
+    for name in _MAGIC_NAMES:
+        if getattr(line.get(name), "__self__", None) is magics:
+            del line[name]
+    registry = ipython.magics_manager.registry
+    registry.pop(ModelMagics.__name__, None)
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    completers = getattr(ipython, "strdispatchers", {}).get("complete_command")
+    if completers is not None:
+        for name in _COMPLETED:
+            completers.strs.pop(f"%{name}", None)
+    if hasattr(ipython, "_nbmodels_magics"):
+        del ipython._nbmodels_magics
+

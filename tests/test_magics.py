@@ -1,0 +1,215 @@
+"""The magics in a real IPython shell on a real temp store, and in a real kernel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from nbmodels import ModelStore
+
+
+@pytest.fixture
+def ip(tmp_path):
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nbmodels")
+    shell.run_line_magic("config", f"ModelMagics.store_dir = {str(tmp_path / 'models')!r}")
+    shell.run_cell("from sklearn.datasets import load_iris\n"
+                   "from sklearn.linear_model import LogisticRegression\n"
+                   "X, y = load_iris(return_X_y=True, as_frame=True)\n"
+                   "clf = LogisticRegression(max_iter=1000).fit(X, y)\n")
+    yield shell
+    shell.run_line_magic("unload_ext", "nbmodels")
+    shell.run_line_magic("config", "ModelMagics.store_dir = ''")
+    shell.reset()
+
+
+def magic(shell, line):
+    name, _, rest = line.partition(" ")
+    return shell.run_line_magic(name, rest)
+
+
+def test_save_model_names_from_variable_and_records_data(ip, tmp_path):
+    saved = magic(ip, "save_model clf --data X --target y --tags iris,demo "
+                      "--description 'first try' --dataset-path data/iris.csv")
+    assert repr(saved).startswith("Saved clf@1.0.0 (first version; joblib,")
+    assert "trained/clf_v1.0.0/model.joblib" in repr(saved)
+    assert "first version" in saved._repr_html_()
+    rec = ModelStore(tmp_path / "models").record("clf")
+    assert rec["features"] == list(ip.user_ns["X"].columns)
+    assert rec["target"] == "target"
+    assert rec["tags"] == ["iris", "demo"] and rec["description"] == "first try"
+    assert rec["training_dataset"] == "data/iris.csv"
+    again = magic(ip, "save_model clf --name iris_lr --version 2.0.0-rc.1")
+    assert again.version == "2.0.0-rc.1" and again.name == "iris_lr"
+    bumped = magic(ip, "save_model clf --name iris_lr --bump patch --description other")
+    assert bumped.version == "2.0.0"  # a pre-release is followed by its release
+
+
+def test_rerunning_a_save_cell_shows_the_same_version(ip, tmp_path):
+    first = magic(ip, "save_model clf --data X --target y")
+    second = magic(ip, "save_model clf --data X --target y")
+    assert second.version == first.version
+    assert ModelStore(tmp_path / "models").versions("clf") == [first.version]
+
+
+def test_load_model_returns_and_binds(ip):
+    magic(ip, "save_model clf --name iris_lr")
+    magic(ip, "save_model clf --name iris_lr --bump major --description v2")
+    ip.run_cell("m = %load_model iris_lr@1.0.0")
+    assert type(ip.user_ns["m"]).__name__ == "LogisticRegression"
+    model = magic(ip, "load_model iris_lr --as best")
+    assert ip.user_ns["best"] is model
+    from nbmodels import provenance
+
+    assert provenance(model)[1:] == ("iris_lr", "2.0.0")
+    magic(ip, "model_alias iris_lr production 1.0.0")
+    assert provenance(magic(ip, "load_model iris_lr@production"))[2] == "1.0.0"
+
+
+def test_models_info_and_store(ip, tmp_path):
+    magic(ip, "save_model clf --name iris_lr")
+    magic(ip, "save_model clf --name churn_lr")
+    table = magic(ip, "models iris*")
+    assert [m["name"] for m in table] == ["iris_lr"]
+    assert "iris_lr" in repr(table) and "<table" in table._repr_html_()
+    assert len(magic(ip, "models")) == 2
+    info = magic(ip, "model_info iris_lr@1.0.0")
+    assert repr(info).startswith("# iris_lr 1.0.0")
+    assert "iris_lr" in info._repr_html_()
+    where = magic(ip, "nbmodels_store")
+    assert repr(where) == (f"nbmodels store: {tmp_path / 'models'} (from %config "
+                           f"ModelMagics.store_dir; 2 model(s))")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("save_model clff", "no model variable named 'clff' in the notebook; did you mean clf?"),
+    ("save_model clf --name ../evil", "contains a path separator"),
+    ("save_model clf --version 1.0", "is not a semantic version"),
+    ("save_model clf --version 1.0.0 --bump minor", "either --version or --bump"),
+    ("save_model clf --bump huge", "invalid choice: 'huge'"),
+    ("save_model clf --no-such-flag", "unrecognized arguments: --no-such-flag"),
+    ("load_model nothere", "no model named 'nothere'"),
+    ("load_model iris_lr@9.9.9", "has no version 9.9.9"),
+    ("load_model iris_lr@staging", "neither a version nor an alias"),
+    ("load_model iris_lr --as 1x", "--as needs a Python variable name"),
+    ("load_model iris_rl", "did you mean iris_lr?"),
+    ("model_info iris_lr@bad..version", "neither a version nor an alias"),
+    ("model_alias iris_lr production 7.0.0", "has no version 7.0.0"),
+    ("model_alias iris_lr 1.2.3 1.0.0", "would be read as a version"),
+    ("nbmodels_store extra", "takes no arguments"),
+])
+def test_user_errors_are_one_line_and_change_nothing(ip, tmp_path, line, message):
+    magic(ip, "save_model clf --name iris_lr")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")
+                    if "locks" not in p.parts and "index" not in p.parts)
+    with pytest.raises(UsageError, match=None) as err:
+        magic(ip, line)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")
+                   if "locks" not in p.parts and "index" not in p.parts)
+    assert after == before
+
+
+def test_errors_print_without_traceback(ip, capsys):
+    ip.run_cell("%load_model nothere")
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "UsageError: no model named 'nothere'" in out
+    assert "Traceback" not in out
+
+
+def test_help_is_real(ip, capsys):
+    ip.run_cell("%save_model?")
+    # The pager prints the docstring with the argparse usage built by magic_arguments.
+    out = capsys.readouterr().out
+    assert "--data X_VAR" in out and "--bump {major,minor,patch}" in out
+
+
+def test_tab_completion(ip):
+    magic(ip, "save_model clf --name iris_lr")
+    magic(ip, "save_model clf --name iris_lr --bump major --description two")
+    magic(ip, "model_alias iris_lr production 1.0.0")
+
+    def complete(line):
+        from IPython.core.completer import provisionalcompleter
+
+        with provisionalcompleter():
+            return [c.text for c in ip.Completer.completions(line, len(line))]
+
+    assert "iris_lr" in complete("%load_model ir")
+    assert {"2.0.0", "1.0.0", "production", "latest"} <= set(complete("%load_model iris_lr@"))
+    assert complete("%model_info iris_lr@pro") == ["production"]
+    assert "iris_lr" in complete("%compare_models iris_lr@1.0.0 ir")
+
+
+def test_unload_really_removes(ip):
+    line = ip.magics_manager.magics["line"]
+    assert "save_model" in line
+    ip.run_line_magic("unload_ext", "nbmodels")
+    assert not {"save_model", "load_model", "models", "evaluate"} & set(line)
+    assert not any(type(c).__name__ == "ModelMagics" for c in ip.configurables)
+    ip.run_line_magic("load_ext", "nbmodels")
+    assert "save_model" in line
+
+
+def test_load_ext_is_light():
+    code = ("import sys; from IPython.core.interactiveshell import InteractiveShell; "
+            "ip = InteractiveShell.instance(); ip.run_line_magic('load_ext', 'nbmodels'); "
+            "print(','.join(m for m in ('sklearn', 'matplotlib', 'pandas', 'joblib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == ""
+
+
+def _kernel_run(km_client, code: str) -> str:
+    msg_id = km_client.execute(code)
+    texts = []
+    while True:
+        msg = km_client.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            texts.append(content["text"])
+        elif kind in ("execute_result", "display_data"):
+            texts.append(content["data"].get("text/plain", ""))
+        elif kind == "error":
+            texts.append(f"{content['ename']}: {content['evalue']}")
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "\n".join(texts)
+
+
+def test_enable_magics_then_a_fresh_kernel_has_them(tmp_path, monkeypatch):
+    from jupyter_client.manager import start_new_kernel
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    profile = tmp_path / "ipython" / "profile_default" / "ipython_config.py"
+    profile.parent.mkdir(parents=True)
+    profile.write_text("c.InteractiveShell.colors = 'nocolor'\n")
+    cli = [sys.executable, "-m", "nbmodels.cli"]
+    out = subprocess.run([*cli, "enable-magics"], capture_output=True, text=True, check=True)
+    assert "now on" in out.stdout
+    assert profile.read_text().startswith("c.InteractiveShell.colors = 'nocolor'\n")
+    store = tmp_path / "kernel_models"
+    km, kc = start_new_kernel(env={**os.environ, "NBMODELS_HOME": str(store)})
+    try:
+        kc.execute_interactive("from sklearn.linear_model import LinearRegression\n"
+                               "reg = LinearRegression().fit([[0], [1], [2]], [0, 1, 2])",
+                               timeout=60)
+        assert "Saved reg@1.0.0" in _kernel_run(kc, "%save_model reg")
+        assert "reg" in _kernel_run(kc, "%models")
+        assert "2.0" in _kernel_run(kc, "m = %load_model reg\nm.predict([[2]])[0]")
+        assert "UsageError: no model named 'nope'" in _kernel_run(kc, "%load_model nope")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert ModelStore(store).versions("reg") == ["1.0.0"]
+    subprocess.run([*cli, "disable-magics"], check=True, capture_output=True)
+    assert profile.read_text() == "c.InteractiveShell.colors = 'nocolor'\n"
