@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
                    "points to (the alias goes too)")
     sub.add_parser("rebuild-index", parents=[common], help="recreate the index from metadata/ "
                    "and adopt hand-made folders")
+    for verb, what in (("enable-magics", "load the magics in every IPython session and "
+                         "kernel"), ("disable-magics", "stop loading them automatically")):
+        s = sub.add_parser(verb, parents=[common], help=what + " (edits the IPython profile)")
+        s.add_argument("--profile", default="default", help="IPython profile (default: default)")
     s = sub.add_parser("quickstart", parents=[common], help="train, save, load and list a model "
                        "to see the store at work")
     s.add_argument("--name", default="quickstart_rf", help="model name to save under")
@@ -166,9 +170,23 @@ def _cmd_quickstart(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_magics(store: Any, args: argparse.Namespace) -> int:
+    from .ipython_profile import disable_magics, enable_magics
+
+    enable = args.command == "enable-magics"
+    path, changed = (enable_magics if enable else disable_magics)(args.profile)
+    state = "on" if enable else "off"
+    human = (f"nbmodels magics are now {state} for profile {args.profile!r} ({path})" if changed
+             else f"nothing to do: nbmodels magics were already {state} in {path}")
+    _emit(args, human, {"profile": args.profile, "config": str(path), "enabled": enable,
+                        "changed": changed})
+    return EXIT_OK
+
+
 _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias, "delete": _cmd_delete,
-             "rebuild-index": _cmd_rebuild, "quickstart": _cmd_quickstart}
+             "rebuild-index": _cmd_rebuild, "quickstart": _cmd_quickstart,
+             "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
 
 
 class _Usage(Exception):

@@ -34,7 +34,8 @@ def run_quickstart(store: Any, *, name: str = "quickstart_rf",
     first = store.save(model, name, description="Quickstart random forest", tags=["quickstart"],
                        X=X_train, y=y_train, training_dataset="sklearn:breast_cancer",
                        metrics={"accuracy": accuracy})
-    say(f"2. Saved {first.ref} ({first.format}): {store.root / 'trained' / (name + '_v' + first.version)}")
+    folder = store.version_path("trained", name, first.version)
+    say(f"2. Saved {first.ref} ({first.format}): {folder}")
 
     deeper = RandomForestClassifier(n_estimators=100, random_state=0).fit(X_train, y_train)
     accuracy2 = float(accuracy_score(y_test, deeper.predict(X_test)))

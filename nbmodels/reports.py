@@ -28,7 +28,8 @@ def html_table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th style='text-align:left'>{e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{e(c)}</td>" for c in r)
                    + "</tr>" for r in rows)
-    return f"<table class='nbmodels-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<table class='nbmodels-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 class ModelTable(list):
