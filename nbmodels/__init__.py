@@ -11,16 +11,21 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "EnvironmentMismatchError",
+    "EnvironmentWarning",
     "EvaluationResult",
     "FormatUnavailableError",
     "IntegrityError",
     "InvalidNameError",
     "InvalidVersionError",
+    "LoadCheckError",
     "ModelFormat",
     "ModelNotFoundError",
     "ModelRecord",
     "ModelStore",
     "NBModelsError",
+    "NotebookObjectsError",
+    "UntrustedTypesError",
     "VersionExistsError",
     "__version__",
     "compare",
@@ -44,18 +49,25 @@ _LAZY = {
     **{name: "nbmodels.evaluation" for name in (
         "EvaluationResult", "compare", "evaluate", "evaluate_model", "evaluate_predictions")},
     **{name: "nbmodels.errors" for name in (
-        "FormatUnavailableError", "IntegrityError", "InvalidNameError", "InvalidVersionError",
-        "ModelNotFoundError", "NBModelsError", "VersionExistsError")},
+        "EnvironmentMismatchError", "FormatUnavailableError", "IntegrityError",
+        "InvalidNameError", "InvalidVersionError", "LoadCheckError", "ModelNotFoundError",
+        "NBModelsError", "NotebookObjectsError", "UntrustedTypesError", "VersionExistsError")},
+    "EnvironmentWarning": "nbmodels.environment",
 }
 
 if TYPE_CHECKING:
+    from .environment import EnvironmentWarning
     from .errors import (
+        EnvironmentMismatchError,
         FormatUnavailableError,
         IntegrityError,
         InvalidNameError,
         InvalidVersionError,
+        LoadCheckError,
         ModelNotFoundError,
         NBModelsError,
+        NotebookObjectsError,
+        UntrustedTypesError,
         VersionExistsError,
     )
     from .formats import ModelFormat, register_format
@@ -89,14 +101,17 @@ def save_model(model: Any, model_name: str, version: str | None = None, **kwargs
     return ModelStore().save(model, model_name, version=version, **kwargs)
 
 
-def load_model(model_name: str, version: str = "latest") -> Any:
+def load_model(model_name: str, version: str = "latest", *, strict: bool = False) -> Any:
     """Load ``model_name`` from the default store, like the hand-written function it replaces.
 
     ``version`` is ``"latest"``, an exact version such as ``"1.2.0"``, or an alias.
+    A model saved in a different environment loads with one warning that reports the
+    differing packages and the ``pip install`` line to match; ``strict=True`` raises
+    :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
     """
     from .store import ModelStore
 
-    return ModelStore().load(model_name, version)
+    return ModelStore().load(model_name, version, strict=strict)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -16,9 +16,10 @@ import json
 import os
 import queue
 import shutil
+import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,13 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "fsync_dir",
+    "mapped_verified",
     "read_json",
     "read_verified",
     "sha256_file",
 ]
 
 _CHUNK = 8 << 20
-# Above this size a verified read hashes the file first and then hands the path to the
-# loader, instead of holding the whole file in memory while it is deserialized.
-_IN_MEMORY_LIMIT = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -113,14 +112,20 @@ class HashingWriter(io.RawIOBase):
         n = view.nbytes
         if n == 0:
             return 0
-        # bytes are immutable and a PickleBuffer pins its exporter (a numpy array that
-        # is not being changed while it is saved); anything else may be reused by the
-        # caller once write() returns, so the hasher gets a copy.
-        if isinstance(b, bytes) or type(b).__name__ == "PickleBuffer":
-            self._hasher.update(view if view.contiguous else view.tobytes())
+        if not view.c_contiguous:
+            # One copy, in memory order (what pickle means by a contiguous buffer's
+            # bytes); both the file and the hash get it.
+            flat = memoryview(view.tobytes(order="A"))
+            self._hasher.update(flat)
         else:
-            self._hasher.update(view.tobytes())
-        flat = view.cast("B") if view.contiguous else memoryview(view.tobytes())
+            flat = view.cast("B")
+            # bytes are immutable and a PickleBuffer pins its exporter (a numpy array
+            # that is not being changed while it is saved); anything else may be reused
+            # by the caller once write() returns, so the hasher gets a copy.
+            if isinstance(b, bytes) or type(b).__name__ == "PickleBuffer":
+                self._hasher.update(flat)
+            else:
+                self._hasher.update(flat.tobytes())
         written = 0
         while written < n:
             written += os.write(self._fd, flat[written:written + _CHUNK])
@@ -134,16 +139,16 @@ class HashingWriter(io.RawIOBase):
             os.fsync(self._fd)
         finally:
             os.close(self._fd)
-            digest = self._hasher.hexdigest()
-            super().close()
-        self.digest = FileDigest(self.name_in_version, self._size, digest)
+            super().close()  # closed from here on, even if the hash below fails
+        self.digest = FileDigest(self.name_in_version, self._size, self._hasher.hexdigest())
 
     def abort(self) -> None:
         """Close without fsync, for a save that is being abandoned."""
         if not self.closed:
             os.close(self._fd)
-            self._hasher.hexdigest()
             super().close()
+            with contextlib.suppress(Exception):  # the save's own error is the one to see
+                self._hasher.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:
@@ -183,6 +188,16 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
         fsync_dir(path.parent)
 
 
+def touch(path: Path) -> None:
+    """Create an empty marker file durably (no temp file: an empty file cannot be half)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(Path(path).parent)
+
+
 def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
     """Write ``obj`` as indented JSON, atomically (see :func:`atomic_write_bytes`)."""
     data = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -208,14 +223,7 @@ def sha256_file(path: Path) -> FileDigest:
     return FileDigest(Path(path).name, size, h.hexdigest())
 
 
-def read_verified(path: Path, size: int, sha256: str) -> bytearray | Path:
-    """Read ``path`` once, checking it against ``size`` and ``sha256`` before returning it.
-
-    Returns the bytes, or for files above 2 GiB the path after a streaming check (so the
-    loader can read from disk instead of holding two copies). Raises
-    :class:`IntegrityError` naming the file and both hashes on any mismatch.
-    """
-    path = Path(path)
+def _check_size(path: Path, size: int) -> None:
     try:
         actual_size = os.stat(path).st_size
     except FileNotFoundError:
@@ -224,27 +232,49 @@ def read_verified(path: Path, size: int, sha256: str) -> bytearray | Path:
     if actual_size != size:
         raise IntegrityError(f"artifact {path} has {actual_size} bytes but its record says "
                              f"{size}; the file was changed or truncated after it was saved")
-    if size > _IN_MEMORY_LIMIT:
-        digest = sha256_file(path).sha256
-        _check_digest(path, sha256, digest)
-        return path
-    buf = bytearray(size)
-    view = memoryview(buf)
-    hasher = _BackgroundHasher()
-    with open(path, "rb", buffering=0) as f:
-        offset = 0
-        while offset < size:
-            n = f.readinto(view[offset:offset + _CHUNK])
-            if not n:
-                break
-            hasher.update(view[offset:offset + n])  # this region is never written again
-            offset += n
-        extra = f.read(1)
-    digest = hasher.hexdigest()
-    if offset != size or extra:
+
+
+def read_verified(path: Path, size: int, sha256: str) -> bytes:
+    """The bytes of ``path``, after checking them against ``size`` and ``sha256``.
+
+    Raises :class:`IntegrityError` naming the file and both hashes on any mismatch.
+    """
+    path = Path(path)
+    _check_size(path, size)
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) != size:
         raise IntegrityError(f"artifact {path} changed size while it was read")
-    _check_digest(path, sha256, digest)
-    return buf
+    _check_digest(path, sha256, hashlib.sha256(data).hexdigest())
+    return data
+
+
+@contextlib.contextmanager
+def mapped_verified(path: Path, size: int, sha256: str) -> Iterator[Any]:
+    """A read-only memory map of ``path``, yielded only once its sha256 matched.
+
+    Mapping instead of reading skips allocating and zero-filling a buffer as large as
+    the file (as costly as the hash itself): the hash reads the page cache in place and
+    the deserializer copies out of the same pages. The map is closed on exit.
+    """
+    import mmap
+
+    path = Path(path)
+    _check_size(path, size)
+    if size == 0:
+        _check_digest(path, sha256, hashlib.sha256(b"").hexdigest())
+        yield b""
+        return
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        if len(mapped) != size:
+            raise IntegrityError(f"artifact {path} changed size while it was read")
+        _check_digest(path, sha256, hashlib.sha256(mapped).hexdigest())
+        yield mapped
+    finally:
+        with contextlib.suppress(BufferError):  # a view still alive: the GC unmaps it
+            mapped.close()
 
 
 def _check_digest(path: Path, expected: str, actual: str) -> None:
@@ -278,15 +308,22 @@ def remove_tree(path: Path) -> None:
     """Remove a file or a directory tree; a missing path is not an error."""
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=False, onerror=_ignore_missing)
+        if sys.version_info >= (3, 12):  # onerror is deprecated there
+            shutil.rmtree(path, onexc=_ignore_missing_exc)
+        else:
+            shutil.rmtree(path, onerror=_ignore_missing)
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
 
+def _ignore_missing_exc(func: Any, path: str, exc: BaseException) -> None:
+    if not isinstance(exc, FileNotFoundError):
+        raise exc
+
+
 def _ignore_missing(func: Any, path: str, exc_info: Any) -> None:
-    if not isinstance(exc_info[1], FileNotFoundError):
-        raise exc_info[1]
+    _ignore_missing_exc(func, path, exc_info[1])
 
 
 def tree_size(path: Path) -> int:
@@ -332,6 +369,19 @@ def stamp(path: Path) -> list[int]:
     return [st.st_mtime_ns, st.st_nlink]
 
 
+def file_stamp(path: Path) -> list[int] | None:
+    """Identity of one file's current content: inode, size, mtime and ctime (ns).
+
+    An atomic rewrite (temp file + ``os.replace``) always gives a new inode, and an
+    in-place edit a new mtime; ``None`` when the file is absent.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
 def file_size(path: Path) -> int:
     """Size of a file in bytes (0 if it is gone)."""
     try:
@@ -359,3 +409,37 @@ def remove_file(path: Path) -> None:
 
 def open_for_read(path: Path) -> io.BufferedReader:
     return open(path, "rb")
+
+
+def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str] = (),
+                  commit_last: str | None = None) -> None:
+    """Write a folder of small derived files (an evaluation) so that a failure leaves no half.
+
+    Every file is written into a fresh temporary sibling of ``target`` first. A new
+    ``target`` is then one rename; an existing one (which may hold other things, such as
+    per-dataset subfolders) gets each file by ``os.replace``, ``commit_last`` last, and
+    loses the ``stale`` names this publication no longer has. Nothing is fsynced: the
+    files can be recomputed, and the tests of the rename order still hold.
+    """
+    target = Path(target)
+    tmp = new_temp_dir(target.parent, f".tmp-{target.name}-")
+    try:
+        for name, data in files.items():
+            with open(tmp / name, "xb") as f:
+                f.write(data)
+        try:
+            os.rename(tmp, target)
+            return
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+        order = [n for n in files if n != commit_last]
+        if commit_last in files:
+            order.append(commit_last)
+        for name in order:
+            os.replace(tmp / name, target / name)
+        for name in stale:
+            if name not in files:
+                remove_file(target / name)
+    finally:
+        remove_tree(tmp)

@@ -1,54 +1,299 @@
-"""The model card: a human-readable ``model_card.md`` written beside each record."""
+"""The model card: ``model_card.md`` beside each record, and the same card as HTML.
+
+The card is filled only from what the record knows (plus scikit-learn's diagram of the
+estimator, drawn at save time): a section with nothing to say is left out rather than
+shown with a placeholder. Both forms come from one list of sections, so the Markdown
+file and the notebook view never disagree.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from .records import format_size
 
-__all__ = ["model_card"]
+__all__ = ["ModelCard", "diagram_from_markdown", "model_card", "model_card_html"]
+
+DIAGRAM_START = "<!-- nbmodels:diagram -->"
+DIAGRAM_END = "<!-- /nbmodels:diagram -->"
+_MAX_FEATURES_SHOWN = 50
+
+# A block is ("facts", [(label, value)]), ("table", header, rows), ("code", lang, text),
+# ("text", str) or ("diagram", html).
+Block = tuple[Any, ...]
 
 
-def _section(title: str, lines: list[str]) -> list[str]:
-    return [f"## {title}", "", *lines, ""] if lines else []
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def model_card(record: dict[str, Any]) -> str:
+def _summary(r: Mapping[str, Any]) -> list[Block]:
+    framework = " ".join(str(x) for x in (r.get("framework"), r.get("framework_version")) if x)
+    facts = [
+        ("Created", r.get("created_at")),
+        ("Author", r.get("author")),
+        ("Framework", framework),
+        ("Model class", r.get("model_class")),
+        ("Estimator type", r.get("estimator_type")),
+        ("Format", r.get("format")),
+        ("Size", format_size(r["size_bytes"]) if r.get("size_bytes") else None),
+        ("Tags", ", ".join(r.get("tags") or [])),
+        ("Why this version", r.get("version_reason")),
+        ("Content hash", r.get("content_hash")),
+    ]
+    return [("facts", [(k, v) for k, v in facts if v])]
+
+
+def _interface(r: Mapping[str, Any]) -> list[Block]:
+    facts = []
+    feats = r.get("features") or []
+    data = (r.get("lineage") or {}).get("data") or {}
+    dtypes = (data.get("X") or {}).get("dtypes") or {}
+    if feats:
+        shown = [f"{f} ({dtypes[f]})" if f in dtypes else str(f)
+                 for f in feats[:_MAX_FEATURES_SHOWN]]
+        more = f", ... (+{len(feats) - _MAX_FEATURES_SHOWN})" \
+            if len(feats) > _MAX_FEATURES_SHOWN else ""
+        facts.append((f"Features ({len(feats)})", ", ".join(shown) + more))
+    elif r.get("n_features"):
+        facts.append(("Features", f"{r['n_features']} unnamed (trained on an array)"))
+    target = r.get("target")
+    if target:
+        facts.append(("Target", ", ".join(target) if isinstance(target, list) else target))
+    if r.get("classes") is not None:
+        facts.append(("Classes", ", ".join(map(str, r["classes"]))))
+    return [("facts", facts)] if facts else []
+
+
+def _metrics(r: Mapping[str, Any]) -> list[Block]:
+    metrics = r.get("metrics") or {}
+    rows = [[str(k), _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
+    return [("table", ["metric", "value"], rows)] if rows else []
+
+
+def _training_data(r: Mapping[str, Any]) -> list[Block]:
+    data = (r.get("lineage") or {}).get("data") or {}
+    facts: list[tuple[str, Any]] = [("Source", data.get("source") or r.get("training_dataset"))]
+    facts.append(("Fingerprint", data.get("fingerprint") and f"`{data['fingerprint']}`"))
+    for key in ("X", "y"):
+        part = data.get(key) or {}
+        shape = part.get("shape")
+        if shape is None:
+            continue
+        desc = " x ".join(map(str, shape))
+        if part.get("dtype"):
+            desc += f", {part['dtype']}"
+        if part.get("name"):
+            desc += f", named {part['name']}"
+        facts.append((key, desc))
+    balance = data.get("class_balance")
+    if balance:
+        total = sum(balance.values()) or 1
+        facts.append(("Class balance", ", ".join(f"{k}: {v} ({v / total:.1%})"
+                                                 for k, v in balance.items())))
+    facts = [(k, v) for k, v in facts if v]
+    return [("facts", facts)] if facts else []
+
+
+def _lineage(r: Mapping[str, Any]) -> list[Block]:
+    lin = r.get("lineage") or {}
+    facts: list[tuple[str, Any]] = []
+    if lin.get("notebook"):
+        cell = lin.get("execution_count")
+        facts.append(("Notebook", f"{lin['notebook']}" + (f" (cell [{cell}])" if cell else "")))
+    elif lin.get("execution_count"):
+        facts.append(("IPython cell", f"[{lin['execution_count']}]"))
+    if lin.get("script"):
+        facts.append(("Script", lin["script"]))
+    git = lin.get("git") or {}
+    if git.get("commit"):
+        dirty = " with uncommitted changes" if git.get("dirty") else ""
+        branch = f"{git['branch']} @ " if git.get("branch") else ""
+        facts.append(("Git", f"{branch}{git['commit'][:12]}{dirty}"))
+    if lin.get("working_dir"):
+        facts.append(("Working directory", lin["working_dir"]))
+    return [("facts", facts)] if facts else []
+
+
+def _architecture(r: Mapping[str, Any], diagram: str | None) -> list[Block]:
+    arch = r.get("architecture") or {}
+    blocks: list[Block] = []
+    if arch.get("text"):
+        blocks.append(("code", "text", arch["text"]))
+    if arch.get("parameters"):
+        blocks.append(("facts", [("Parameters", f"{arch['parameters']:,}")]))
+    if diagram:
+        blocks.append(("diagram", diagram))
+    return blocks
+
+
+def _environment(r: Mapping[str, Any]) -> list[Block]:
+    env = r.get("environment") or {}
+    blocks: list[Block] = []
+    python = env.get("python") or r.get("python_version")
+    facts = [("Python", " ".join(filter(None, [python, env.get("python_implementation") and
+                                               f"({env['python_implementation']}, "
+                                               f"{env.get('platform')})"])))] if python else []
+    if env.get("local_modules"):
+        facts.append(("Local modules needed", ", ".join(env["local_modules"])))
+    if env.get("saved_by_value"):
+        facts.append(("Saved by value (cloudpickle)", ", ".join(env["saved_by_value"])))
+    if facts:
+        blocks.append(("facts", facts))
+    packages = env.get("packages") or {}
+    if packages:
+        blocks.append(("table", ["package", "version"], [[k, v] for k, v in packages.items()]))
+    if env.get("pip"):
+        blocks.append(("code", "bash", env["pip"]))
+    return blocks
+
+
+def _hyperparameters(r: Mapping[str, Any]) -> list[Block]:
+    params = r.get("hyperparameters") or {}
+    return [("code", "json", json.dumps(params, indent=2, sort_keys=True))] if params else []
+
+
+def _load_check(r: Mapping[str, Any]) -> list[Block]:
+    check = r.get("load_check")
+    if not check:
+        return []
+    rows = check.get("rows") or 0
+    what = (f"predictions on {rows} training rows matched" if rows else "loaded")
+    return [("text", f"Loaded in a fresh Python process before it was published; {what}.")]
+
+
+def _files(r: Mapping[str, Any]) -> list[Block]:
+    files = r.get("files") or []
+    rows = [[f"`{f['name']}`", format_size(f.get("size")), f"`{f.get('sha256')}`"]
+            for f in files]
+    return [("table", ["file", "size", "sha256"], rows)] if rows else []
+
+
+def _sections(r: Mapping[str, Any], diagram: str | None) -> list[tuple[str, list[Block]]]:
+    return [(title, blocks) for title, blocks in (
+        ("Summary", _summary(r)),
+        ("Interface", _interface(r)),
+        ("Metrics", _metrics(r)),
+        ("Training data", _training_data(r)),
+        ("Lineage", _lineage(r)),
+        ("Architecture", _architecture(r, diagram)),
+        ("Hyper-parameters", _hyperparameters(r)),
+        ("Environment", _environment(r)),
+        ("Load check", _load_check(r)),
+        ("Files", _files(r)),
+    ) if blocks]
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_block(block: Block) -> list[str]:
+    kind = block[0]
+    if kind == "facts":
+        return [f"- **{k}**: {v}" for k, v in block[1]]
+    if kind == "table":
+        header, rows = block[1], block[2]
+        return [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}",
+                *[f"| {' | '.join(_md_cell(c) for c in row)} |" for row in rows]]
+    if kind == "code":
+        return [f"```{block[1]}", block[2], "```"]
+    if kind == "diagram":
+        # A blank line would end the raw HTML block in CommonMark renderers.
+        compact = "\n".join(line for line in block[1].splitlines() if line.strip())
+        return ["<details><summary>Diagram (scikit-learn)</summary>", "", DIAGRAM_START,
+                compact, DIAGRAM_END, "", "</details>"]
+    return [str(block[1])]
+
+
+def model_card(record: Mapping[str, Any], diagram_html: str | None = None) -> str:
     """Markdown documentation of one version, filled only from what the record knows."""
     name, version = record.get("model_name", "?"), record.get("version", "?")
     out = [f"# {name} {version}", ""]
     if record.get("description"):
         out += [str(record["description"]), ""]
-    facts = [
-        ("Created", record.get("created_at")),
-        ("Author", record.get("author")),
-        ("Framework", " ".join(str(x) for x in (record.get("framework"),
-                                                 record.get("framework_version")) if x)),
-        ("Model class", record.get("model_class")),
-        ("Format", record.get("format")),
-        ("Size", format_size(record.get("size_bytes")) if record.get("size_bytes") else None),
-        ("Python", record.get("python_version")),
-        ("Training data", record.get("training_dataset")),
-        ("Target", record.get("target")),
-        ("Tags", ", ".join(record.get("tags") or [])),
-        ("Why this version", record.get("version_reason")),
-    ]
-    out += _section("Summary", [f"- **{k}**: {v}" for k, v in facts if v])
-    metrics = record.get("metrics") or {}
-    out += _section("Metrics", [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-                                for k, v in metrics.items() if not isinstance(v, (dict, list))])
-    if metrics:
-        idx = out.index("## Metrics") + 2
-        out[idx:idx] = ["| metric | value |", "|---|---|"]
-    feats = record.get("features") or []
-    out += _section("Features", [f"{len(feats)} features: " + ", ".join(map(str, feats))]
-                    if feats else [])
-    params = record.get("hyperparameters") or {}
-    out += _section("Hyper-parameters", ["```json", json.dumps(params, indent=2,
-                                                                 sort_keys=True), "```"]
-                    if params else [])
-    files = record.get("files") or []
-    out += _section("Files", [f"- `{f['name']}`: {format_size(f['size'])}, sha256 `{f['sha256']}`"
-                              for f in files])
+    for title, blocks in _sections(record, diagram_html):
+        out += [f"## {title}", ""]
+        for block in blocks:
+            out += [*_md_block(block), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def diagram_from_markdown(text: str) -> str | None:
+    """The scikit-learn diagram embedded in a ``model_card.md``, if any."""
+    m = re.search(re.escape(DIAGRAM_START) + r"\n(.*)\n" + re.escape(DIAGRAM_END), text,
+                  re.DOTALL)
+    return m.group(1) if m else None
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+def _inline(text: Any) -> str:
+    """Escape, then render the card's only inline markup: ``code`` spans."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(str(text)))
+
+
+def _html_block(block: Block) -> str:
+    kind = block[0]
+    if kind == "facts":
+        rows = "".join(f"<tr><th style='text-align:left;padding-right:1em;vertical-align:top'>"
+                       f"{html.escape(k)}</th><td style='text-align:left'>{_inline(v)}</td></tr>"
+                       for k, v in block[1])
+        return f"<table>{rows}</table>"
+    if kind == "table":
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in block[1])
+        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{_inline(c)}</td>"
+                                        for c in row) + "</tr>" for row in block[2])
+        return f"<table><tr>{head}</tr>{body}</table>"
+    if kind == "code":
+        return f"<pre style='margin:0.3em 0'>{html.escape(block[2])}</pre>"
+    if kind == "diagram":
+        return block[1]
+    return f"<p>{_inline(block[1])}</p>"
+
+
+def model_card_html(record: Mapping[str, Any], diagram_html: str | None = None) -> str:
+    """The same card as :func:`model_card`, as HTML for a notebook."""
+    name, version = record.get("model_name", "?"), record.get("version", "?")
+    parts = [f"<h3 style='margin-top:0'>{html.escape(str(name))} "
+             f"<code>{html.escape(str(version))}</code></h3>"]
+    if record.get("description"):
+        parts.append(f"<p>{html.escape(str(record['description']))}</p>")
+    for title, blocks in _sections(record, diagram_html):
+        inner = "".join(_html_block(b) for b in blocks)
+        is_open = " open" if title in ("Summary", "Interface", "Metrics") else ""
+        parts.append(f"<details{is_open}><summary><b>{html.escape(title)}</b></summary>"
+                     f"<div style='margin-left:1em'>{inner}</div></details>")
+    return ("<div class='nbmodels-card' style='border:1px solid #ccc;border-radius:4px;"
+            "padding:0.5em 1em'>" + "".join(parts) + "</div>")
+
+
+class ModelCard:
+    """One version's card: ``markdown`` (what ``model_card.md`` holds) and ``html``."""
+
+    def __init__(self, record: Mapping[str, Any], diagram_html: str | None = None) -> None:
+        self.record = dict(record)
+        self.diagram_html = diagram_html
+
+    @property
+    def markdown(self) -> str:
+        return model_card(self.record, self.diagram_html)
+
+    @property
+    def html(self) -> str:
+        return model_card_html(self.record, self.diagram_html)
+
+    def __str__(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return f"ModelCard({self.record.get('model_name')}@{self.record.get('version')})"
+
+    def _repr_html_(self) -> str:
+        return self.html

@@ -7,12 +7,16 @@ can show it as one line without a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "EnvironmentMismatchError",
     "FormatUnavailableError",
     "IntegrityError",
     "InvalidNameError",
     "InvalidVersionError",
+    "LoadCheckError",
     "ModelNotFoundError",
     "NBModelsError",
+    "NotebookObjectsError",
+    "UntrustedTypesError",
     "VersionExistsError",
 ]
 
@@ -46,3 +50,34 @@ class IntegrityError(NBModelsError):
 
 class FormatUnavailableError(NBModelsError, ImportError):
     """A model format whose optional dependency is not installed."""
+
+
+class UntrustedTypesError(NBModelsError):
+    """A safe-format artifact that needs types nobody has trusted yet; see :attr:`types`."""
+
+    def __init__(self, message: str, types: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.types = list(types)
+
+
+class NotebookObjectsError(NBModelsError):
+    """A model that refers to classes or functions that only the notebook (``__main__``)
+    defines, which no other process could load; see :attr:`objects`."""
+
+    def __init__(self, message: str, objects: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.objects = list(objects)
+
+
+class LoadCheckError(NBModelsError):
+    """``save(..., check_load=True)``: the version did not load or predict the same in a
+    fresh Python process, so it was not published."""
+
+
+class EnvironmentMismatchError(NBModelsError):
+    """``load(..., strict=True)`` of a version saved in a different environment; the
+    structured :class:`~nbmodels.environment.EnvironmentReport` is in :attr:`report`."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -18,7 +18,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Unicode
 
 __all__ = ["ModelMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -158,8 +158,11 @@ class ModelMagics(Magics):
             raise UsageError(str(exc)) from None
 
     def _args(self, magic: Callable[..., Any], line: str) -> Any:
+        from IPython.utils.process import arg_split
+
         try:
-            return parse_argstring(magic, line)
+            # posix=True so that --description 'two words' loses its quotes.
+            return magic.parser.parse_args(arg_split(line, posix=True))
         except UsageError:
             raise
         except SystemExit:  # argparse on --help or bad input inside magic_arguments

@@ -103,6 +103,25 @@ class ModelRecord(Mapping[str, Any]):
         ordered += [k for k in sorted(metrics) if k not in ordered]
         return {k: metrics[k] for k in ordered[:limit]}
 
+    # -- documentation ------------------------------------------------------------------
+    def card(self) -> Any:
+        """The model card of this version (:class:`~nbmodels.cards.ModelCard`); the
+        scikit-learn diagram is in :meth:`ModelStore.card`, which reads it from disk."""
+        from .cards import ModelCard
+
+        return ModelCard(self._data)
+
+    def card_html(self) -> str:
+        """The model card as HTML, for a notebook."""
+        return self.card().html
+
+    def environment_report(self) -> Any:
+        """How the current environment differs from the one this version was saved in
+        (:class:`~nbmodels.environment.EnvironmentReport`)."""
+        from .environment import compare_environment
+
+        return compare_environment(self._data)
+
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         parts = [f"{self.ref}", self.format or "unknown format", format_size(self.size_bytes)]

@@ -11,6 +11,7 @@ per model name across processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from . import _io
-from .layout import METADATA, METADATA_FILE, REGISTRY, parse_version_dir, version_dir
+from .layout import (
+    METADATA,
+    METADATA_FILE,
+    REGISTRY,
+    parse_version_dir,
+    validate_name,
+    version_dir,
+)
 from .records import HEADLINE_METRICS
 
 __all__ = ["Registry"]
@@ -41,6 +49,8 @@ class Registry:
         lock = self._locks.get(name)
         if lock is None:
             from filelock import FileLock
+
+            validate_name(name)  # the lock file is named after it: never outside registry/
 
             _io.make_dirs(self.dir / "locks")
             lock = FileLock(str(self.dir / "locks" / f"{name}.lock"), timeout=timeout)
@@ -69,6 +79,15 @@ class Registry:
                 found[parsed[0]].append(parsed[1])
         return dict(found)
 
+    def scan_stamped(self) -> tuple[list[int], dict[str, list[str]]]:
+        """:meth:`scan`, with the stamp of ``metadata/`` taken just before it.
+
+        A head computed from this scan is fresh only while the stamp is unchanged: a
+        folder added or removed after the stamp was taken shows as a new stamp.
+        """
+        stamp = _io.stamp(self.metadata_dir)
+        return stamp, self.scan()
+
     def read_record(self, name: str, version: str) -> dict[str, Any] | None:
         """The committed record of a version, or ``None`` if absent or unreadable."""
         try:
@@ -95,47 +114,81 @@ class Registry:
             return None
         return head if isinstance(head, dict) and head.get("name") == name else None
 
+    def _record_path(self, name: str, version: str) -> Path:
+        return self.metadata_dir / version_dir(name, version) / METADATA_FILE
+
     def fresh_head(self, name: str) -> dict[str, Any] | None:
-        """The head of ``name`` if it still describes ``metadata/``, else ``None``."""
+        """The head of ``name`` if it still describes ``metadata/``, else ``None``.
+
+        Two ``stat`` calls: ``metadata/`` must be as it was when the head was computed
+        (no version folder added or removed) and the latest version's ``metadata.json``
+        must be the very file the head was computed from (a rewrite makes a new file).
+        """
         head = self.read_head(name)
-        if head is None or head.get("stamp") != _io.stamp(self.metadata_dir):
+        if head is None or not head.get("certain", True) \
+                or head.get("stamp") != _io.stamp(self.metadata_dir):
             return None
         latest = head.get("latest")
-        if not latest or not _io.exists(self.metadata_dir / version_dir(name, latest)
-                                        / METADATA_FILE):
+        if not isinstance(latest, str) or not latest:
+            return None
+        record_stamp = _io.file_stamp(self._record_path(name, latest))
+        if record_stamp is None or head.get("record_stamp") != record_stamp:
             return None
         return head
 
-    def head(self, name: str, versions: list[str] | None = None) -> dict[str, Any] | None:
+    def head(self, name: str, versions: list[str] | None = None,
+             stamp: list[int] | None = None) -> dict[str, Any] | None:
         """The up-to-date head of ``name`` (recomputed and rewritten when stale).
 
         ``versions`` are the version folders of ``name`` if the caller already scanned
-        them. Returns ``None`` when the model has no readable version.
+        them, and ``stamp`` the :func:`_io.stamp` of ``metadata/`` taken before that scan
+        (see :meth:`scan_stamped`). Returns ``None`` when the model has no readable version.
         """
         head = self.fresh_head(name)
         if head is not None:
             return head
-        return self.refresh(name, versions)
+        return self.refresh(name, versions, stamp)
 
-    def refresh(self, name: str, versions: list[str] | None = None) -> dict[str, Any] | None:
-        """Recompute ``name``'s head from ``metadata/`` and store it."""
-        stamp = _io.stamp(self.metadata_dir)  # taken before the scan: a later change shows
+    def refresh(self, name: str, versions: list[str] | None = None,
+                stamp: list[int] | None = None) -> dict[str, Any] | None:
+        """Recompute ``name``'s head from ``metadata/`` and store it.
+
+        The head is trusted by later reads only when it is certain: when the scan it
+        comes from is stamped, and when no version above the one found has a folder
+        without a readable record. Such a folder is a save in progress (its
+        ``metadata.json``, the commit point, may appear at any moment without changing
+        ``metadata/`` itself), a crashed save or a damaged record; until it is committed,
+        removed or repaired, every read recomputes the head rather than trusting one that
+        could go stale unnoticed. An uncertain head is still written (marked so), so that
+        the index on disk says what reads currently answer.
+        """
+        certain = True
         if versions is None:
-            versions = self.scan().get(name, [])
+            stamp, found = self.scan_stamped()
+            versions = found.get(name, [])
+        elif stamp is None:
+            certain = False
         from .versions import sort_versions
 
-        record = None
+        record = record_stamp = None
         for v in reversed(sort_versions(versions)):
-            record = self.read_record(name, v)
+            record_stamp = _io.file_stamp(self._record_path(name, v))  # before reading it
+            record = self.read_record(name, v) if record_stamp is not None else None
             if record is not None:
                 break
+            certain = False
         if record is None:
-            _io.remove_tree(self._head_path(name).parent)
+            with contextlib.suppress(OSError):
+                _io.remove_tree(self._head_path(name).parent)
             return None
-        head = {"name": name, "latest": v, "stamp": stamp, "summary": summarize(record)}
+        head = {"name": name, "latest": v, "stamp": stamp, "record_stamp": record_stamp,
+                "certain": certain, "summary": summarize(record)}
         path = self._head_path(name)
-        _io.make_dirs(path.parent)
-        _io.atomic_write_json(path, head, durable=False)
+        # The head is a cache: a store that readers cannot write to (shared, read-only)
+        # still answers, and a write that fails (gc took its temp file) is just skipped.
+        with contextlib.suppress(OSError):
+            _io.make_dirs(path.parent)
+            _io.atomic_write_json(path, head, durable=False)
         return head
 
     def drop_index(self) -> None:
@@ -154,7 +207,13 @@ class Registry:
             data = _io.read_json(self._aliases_path(name))
         except (OSError, ValueError):
             return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        from .versions import is_version
+
+        # Only entries that name a version: a hand-edited target such as "../../x" must
+        # never become part of a path.
+        return {str(k): v for k, v in data.items() if isinstance(v, str) and is_version(v)}
 
     def write_aliases(self, name: str, aliases: dict[str, str]) -> None:
         """Replace ``name``'s aliases (durably: they are not derived from anything)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import weakref
@@ -16,13 +17,21 @@ from .errors import (
     NBModelsError,
     VersionExistsError,
 )
-from .formats import ArtifactSink, ArtifactSource, format_for, get_format, list_formats
+from .formats import (
+    ArtifactSink,
+    ArtifactSource,
+    format_for,
+    format_for_record,
+    get_format,
+    list_formats,
+)
 from .layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
     METADATA,
     METADATA_FILE,
     MODEL_CARD,
+    REGISTRY,
     TMP_PREFIX,
     TRAINED,
     TRASH_PREFIX,
@@ -31,17 +40,21 @@ from .layout import (
     validate_name,
     version_dir,
 )
-from .metadata import base_record, utc_now
+from .metadata import capture, content_hash, note_saved_by_value, utc_now
 from .records import SCHEMA_VERSION, ModelRecord
 from .registry import Registry, summarize
 from .reports import GCReport, ModelTable, Problem, RebuildReport, VerifyReport
-from .versions import next_version, parse_version, sort_versions
+from .versions import BUMPS, FIRST_VERSION, next_version, parse_version, sort_versions
 
 __all__ = ["ModelStore", "default_root", "provenance"]
 
 # Where a loaded object came from, without touching the object itself.
 _PROVENANCE: weakref.WeakKeyDictionary[Any, tuple[str, str, str]] = weakref.WeakKeyDictionary()
+# Objects that cannot be weakly referenced (dicts, lists, tuples, arrays) are kept by id
+# together with the object itself, so only the most recent few: a loop that loads such
+# objects must not keep every one of them alive.
 _PROVENANCE_BY_ID: dict[int, tuple[Any, tuple[str, str, str]]] = {}
+_PROVENANCE_BY_ID_MAX = 32
 
 
 def default_root() -> Path:
@@ -62,11 +75,14 @@ def _remember(model: Any, where: tuple[str, str, str]) -> None:
     try:
         _PROVENANCE[model] = where
     except TypeError:
+        _PROVENANCE_BY_ID.pop(id(model), None)
         _PROVENANCE_BY_ID[id(model)] = (model, where)
+        while len(_PROVENANCE_BY_ID) > _PROVENANCE_BY_ID_MAX:
+            del _PROVENANCE_BY_ID[next(iter(_PROVENANCE_BY_ID))]
 
 
 def _split_ref(name: str, version: str) -> tuple[str, str]:
-    if "@" in name:
+    if isinstance(name, str) and "@" in name:
         name, _, ref_version = name.partition("@")
         if version not in ("latest", ref_version):
             raise InvalidVersionError(f"version given twice: {name}@{ref_version} and "
@@ -83,11 +99,16 @@ class ModelStore:
     root : str or Path, optional
         The store's folder; ``$NBMODELS_HOME`` or ``./models`` by default. It is created
         on the first save.
+    check_load : bool
+        The default of ``save(check_load=...)``: load every new version in a fresh
+        Python process before publishing it.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *,
+                 check_load: bool = False) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.root = self.root.expanduser().absolute()
+        self.check_load = check_load
         self._registry = Registry(self.root)
 
     def __repr__(self) -> str:
@@ -157,6 +178,8 @@ class ModelStore:
         try:
             parse_version(version)
         except InvalidVersionError:
+            if not aliases and self._registry.head(name) is None:
+                raise self._not_found(name) from None
             known = ", ".join(sorted(aliases)) or "none"
             raise ModelNotFoundError(f"{version!r} is neither a version nor an alias of "
                                      f"{name!r} (aliases: {known})") from None
@@ -188,7 +211,8 @@ class ModelStore:
              bump: str | None = None, description: str = "", tags: Any = (),
              X: Any = None, y: Any = None, training_dataset: str | None = None,
              metrics: dict[str, Any] | None = None, author: str | None = None,
-             overwrite: bool = False, format: str | None = None) -> ModelRecord:
+             overwrite: bool = False, format: str | None = None, force_new: bool = False,
+             check_load: bool | None = None, **format_options: Any) -> ModelRecord:
         """Save ``model`` as a new version of ``name`` and return its record.
 
         Parameters
@@ -201,48 +225,116 @@ class ModelStore:
             An exact semantic version. By default the next one is chosen: ``1.0.0`` first,
             then ``bump`` applied to the latest.
         bump : {"major", "minor", "patch"}, optional
-            Which part to increase when ``version`` is not given (``minor`` by default).
+            Which part to increase when ``version`` is not given. By default it is
+            suggested by comparing with the latest version: ``major`` when the interface
+            changed (features, their dtypes, classes, estimator), ``minor`` when the
+            hyper-parameters changed, ``patch`` otherwise; the record says which rule.
         X, y : optional
-            Training data; feature names and the target name are taken from them.
+            Training data; feature names, the target name, the data's fingerprint and
+            schema are taken from them, and a few rows for ``check_load``.
+        training_dataset : str, optional
+            Where the training data came from (a path), kept in the lineage.
         overwrite : bool
             Replace an existing ``version`` (its evaluation results are removed too).
         format : str, optional
-            Force a format (``joblib``, ``pickle`` or a plugin); chosen from the object
-            otherwise.
+            Force a format (``joblib``, ``pickle``, ``skops``, ``onnx``, ``torch``,
+            ``keras``, ``tf_saved_model`` or a plugin); chosen from the object otherwise
+            (torch modules go to ``torch``, Keras models to ``keras``, the rest to
+            ``joblib``).
+        **format_options
+            Passed to the format's ``save`` (``X`` is passed too): e.g. ``weights_only``
+            for torch, ``save_format="h5"`` for keras, ``target_opset`` for onnx. An
+            option the format does not take is an error.
+        force_new : bool
+            Write a new version even when the model and its inputs are identical to the
+            latest version's. By default such a save (a re-run notebook cell) writes
+            nothing and returns the latest version's record.
+        check_load : bool, optional
+            Load the new version in a fresh Python process and compare its predictions on
+            a few rows of ``X`` before publishing it. Defaults to the store's setting.
+
+        Notebook-defined classes and functions (``__main__``) in the model are saved by
+        value with cloudpickle, or the save is refused with a message naming them.
         """
         validate_name(name)
         if version is not None and bump is not None:
             raise InvalidVersionError("give either version= or bump=, not both")
         if version is not None:
             parse_version(version)
+        if bump is not None and bump not in BUMPS:
+            raise InvalidVersionError(f"bump must be one of {', '.join(BUMPS)}, got {bump!r}")
         if isinstance(tags, str):
             tags = [t.strip() for t in tags.split(",") if t.strip()]
         fmt = get_format(format) if format else format_for(model)
         fmt.check_available()
+        fmt.check_options("save", format_options)
+        from .portability import plan_notebook_objects
+
+        # Everything that does not depend on the version is captured before taking the
+        # lock, so concurrent savers of one name wait only for the write itself.
+        captured = capture(model, name=name, version=version or FIRST_VERSION,
+                           description=description, tags=tags, X=X, y=y,
+                           training_dataset=training_dataset, metrics=metrics, author=author)
+        record = captured.record
+        by_value = plan_notebook_objects(captured.notebook_objects, fmt, name, format_options)
+        if by_value:
+            note_saved_by_value(record, captured.notebook_objects)
+            format_options = {**format_options, "by_value": True}
         with self._registry.lock(name):
             latest = None
             head = self._registry.head(name)
             if head is not None:
                 latest = head["latest"]
+            previous = None
             if version is None:
-                chosen_bump = bump or "minor"
+                previous = self._registry.read_record(name, latest) if latest else None
+                chosen_bump, reason = self._choose_bump(record, previous, latest, bump)
                 version = next_version(latest, chosen_bump)
                 # A newer folder with an unreadable record still owns its version number.
                 while _io.exists(self._meta_file(name, version)):
                     version = next_version(version, chosen_bump)
-                reason = ("first version" if latest is None else
-                          f"{chosen_bump} bump from {latest}")
             else:
                 reason = "given"
-            record = base_record(model, name=name, version=version, description=description,
-                                 tags=tags, X=X, y=y, training_dataset=training_dataset,
-                                 metrics=metrics, author=author)
+            record["version"] = version
             record["version_reason"] = reason
-            return self._write_version(model, fmt, record, overwrite=overwrite)
+            return self._write_version(
+                model, fmt, record, overwrite=overwrite,
+                save_options={"X": X, **format_options},
+                same_as=None if force_new or overwrite else previous,
+                check_load=self.check_load if check_load is None else check_load,
+                sample_rows=captured.sample_rows, diagram=captured.diagram)
+
+    @staticmethod
+    def _choose_bump(record: dict[str, Any], previous: dict[str, Any] | None,
+                     latest: str | None, bump: str | None) -> tuple[str, str]:
+        """The part to bump and the reason the record keeps (the rule, when suggested)."""
+        from .bumps import suggest_bump
+
+        if latest is None:
+            return bump or "minor", "first version"
+        if previous is None:  # the latest record is unreadable: nothing to compare with
+            chosen = bump or "minor"
+            return chosen, f"{chosen} bump from {latest}"
+        suggestion = suggest_bump(previous, record)
+        record["bump"] = {**suggestion.to_dict(), "from": latest,
+                          "chosen_by": "caller" if bump else "rule"}
+        if bump:
+            record["bump"]["part"] = bump
+            record["bump"]["suggested"] = suggestion.part
+            return bump, f"{bump} bump from {latest}"
+        return suggestion.part, suggestion.reason(latest)
 
     def _write_version(self, model: Any, fmt: Any, record: dict[str, Any], *,
-                       overwrite: bool) -> ModelRecord:
-        """Artifacts to a temp folder, fsync, rename, then the record: the commit point."""
+                       overwrite: bool, save_options: dict[str, Any] | None = None,
+                       same_as: dict[str, Any] | None = None, check_load: bool = False,
+                       sample_rows: Any = None, diagram: Any = None) -> ModelRecord:
+        """Artifacts to a temp folder, fsync, rename, then the record: the commit point.
+
+        ``same_as`` is the latest version's record: when the new content hash equals its
+        one, the temp folder is dropped and that record returned (nothing is written).
+        ``check_load`` loads the temp folder in a fresh process before publishing.
+        ``diagram`` is the card's estimator diagram, or a callable that returns it.
+        """
         name, version = record["model_name"], record["version"]
         trained, meta_dir = self._trained(name, version), self._meta_dir(name, version)
         meta_file = meta_dir / METADATA_FILE
@@ -259,43 +351,125 @@ class ModelStore:
                                          f"nbmodels; run `nbmodels rebuild-index` to adopt it, "
                                          f"or pass overwrite=True to replace it")
         tmp = _io.new_temp_dir(self.root / TRAINED, f"{TMP_PREFIX}{version_dir(name, version)}-")
-        trash = None
+        evaluation = self.root / EVALUATION / version_dir(name, version)
+        suffix = os.urandom(4).hex()
+        trash = self.root / TRAINED / f"{TRASH_PREFIX}{version_dir(name, version)}-{suffix}"
+        eval_trash = self.root / EVALUATION / f"{TRASH_PREFIX}{version_dir(name, version)}-" \
+            f"{suffix}"
+        hidden = meta_dir / f"{METADATA_FILE}.{suffix}.replaced.tmp"
+        done: set[str] = set()  # the steps taken, undone in reverse if the save fails
         try:
-            _io.atomic_write_bytes(tmp / INCOMPLETE_MARKER, b"", durable=False)
+            _io.touch(tmp / INCOMPLETE_MARKER)
             sink = ArtifactSink(tmp)
             try:
-                record["format_info"] = fmt.save(model, sink)
+                record["format_info"] = fmt.save(model, sink, **(save_options or {}))
                 files = sink.digests()
             except BaseException:
                 sink.abort()
                 raise
             _io.fsync_dir(tmp)
             record["format"] = fmt.name
+            # What a reader needs installed: the extra, or the plugin's module.
+            record["format_extra"] = fmt.extra
+            record["format_module"] = type(fmt).__module__
             record["files"] = [f.to_dict() for f in files]
             record["size_bytes"] = sum(f.size for f in files)
             record["origin"] = "saved"
+            record["content_hash"] = content_hash(record)
+            if same_as is not None and same_as.get("content_hash") == record["content_hash"]:
+                _io.remove_tree(tmp)  # the same model saved again (a re-run cell)
+                return ModelRecord(same_as)
+            if check_load:
+                from .portability import run_load_check
+
+                record["load_check"] = run_load_check(
+                    tmp, fmt.name, record["format_info"], record["files"], model, sample_rows,
+                    f"{name}@{version}")
             if _io.exists(trained):
-                trash = self.root / TRAINED / f"{TRASH_PREFIX}{version_dir(name, version)}-" \
-                    f"{os.urandom(4).hex()}"
+                # Replacing: mark the old artifacts as uncommitted, then hide the old
+                # record, so that a crash from here on leaves the version absent (its
+                # pieces are orphans for gc) and never pairs a record with artifacts it
+                # does not describe.
+                _io.touch(trained / INCOMPLETE_MARKER)
+                done.add("marked")
+                if _io.exists(evaluation):
+                    _io.rename(evaluation, eval_trash)  # results of the old artifacts
+                    done.add("eval_trashed")
+                if exists:
+                    _io.rename(meta_file, hidden)
+                    done.add("hidden")
                 _io.rename(trained, trash)
+                done.add("trashed")
             _io.rename(tmp, trained)
+            done.add("moved")
+            _io.make_dirs(meta_dir)
+            self._write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
+                             keep_diagram=False)
+            _io.atomic_write_json(meta_file, record)  # the commit point
         except BaseException:
-            _io.remove_tree(tmp)
+            # Committed once the new record is in place: before that, metadata.json is
+            # either absent or (until it is hidden) the old version's record.
+            committed = _io.exists(meta_file) and (not exists or "hidden" in done)
+            if not committed:
+                self._undo_write(done, name, version, tmp, trash, eval_trash, hidden)
             raise
-        _io.make_dirs(meta_dir)
-        self._write_card(meta_dir, record)
-        _io.atomic_write_json(meta_file, record)  # the commit point
         _io.remove_file(trained / INCOMPLETE_MARKER)
-        if trash is not None:
-            _io.remove_tree(trash)
-            _io.remove_tree(self.root / EVALUATION / version_dir(name, version))
+        _io.remove_tree(trash)
+        _io.remove_tree(eval_trash)
+        _io.remove_file(hidden)
         self._registry.refresh(name)
         return ModelRecord(record)
 
-    def _write_card(self, meta_dir: Path, record: dict[str, Any]) -> None:
-        from .cards import model_card
+    def _undo_write(self, done: set[str], name: str, version: str, tmp: Path, trash: Path,
+                    eval_trash: Path, hidden: Path) -> None:
+        """Put back what a failed (not crashed) save changed, as far as possible."""
+        trained, meta_dir = self._trained(name, version), self._meta_dir(name, version)
+        evaluation = self.root / EVALUATION / version_dir(name, version)
+        steps = [lambda: _io.remove_tree(tmp)]
+        if "moved" in done:
+            steps.append(lambda: _io.remove_tree(trained))
+        if "trashed" in done:
+            steps.append(lambda: _io.rename(trash, trained))
+        if "eval_trashed" in done:
+            steps.append(lambda: _io.rename(eval_trash, evaluation))
+        if "hidden" in done:
+            steps.append(lambda: _io.rename(hidden, meta_dir / METADATA_FILE))
+            steps.append(lambda: self._write_card(
+                meta_dir, self._registry.read_record(name, version) or {}))
+        else:
+            steps.append(lambda: self._crash_leftover_meta(name, version)
+                         and _io.remove_tree(meta_dir))
+        if "marked" in done:
+            steps.append(lambda: _io.remove_file(trained / INCOMPLETE_MARKER))
+        for step in steps:
+            # What cannot be put back stays as an orphan that verify reports.
+            with contextlib.suppress(OSError):
+                step()
 
-        _io.atomic_write_bytes(meta_dir / MODEL_CARD, model_card(record).encode("utf-8"))
+    def _write_card(self, meta_dir: Path, record: dict[str, Any], diagram: str | None = None,
+                    *, keep_diagram: bool = True) -> None:
+        """Write ``model_card.md``; a rewrite (``keep_diagram``) keeps the estimator
+        diagram drawn when the version was saved, which the record does not hold."""
+        from .cards import diagram_from_markdown, model_card
+
+        path = meta_dir / MODEL_CARD
+        if diagram is None and keep_diagram and _io.exists(path):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                diagram = diagram_from_markdown(_io.read_text(path))
+        _io.atomic_write_bytes(path, model_card(record, diagram).encode("utf-8"))
+
+    def card(self, name: str, version: str = "latest") -> Any:
+        """The model card of a version (:class:`~nbmodels.cards.ModelCard`), with the
+        scikit-learn diagram; it shows itself as HTML in a notebook."""
+        from .cards import ModelCard, diagram_from_markdown
+
+        rec = self.record(name, version)
+        path = self._meta_dir(rec.name, rec.version) / MODEL_CARD
+        diagram = None
+        if _io.exists(path):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                diagram = diagram_from_markdown(_io.read_text(path))
+        return ModelCard(rec.to_dict(), diagram)
 
     def update_record(self, name: str, version: str, updates: dict[str, Any]) -> ModelRecord:
         """Merge ``updates`` into a version's record atomically and return the new record.
@@ -304,6 +478,7 @@ class ModelStore:
         what identifies the artifacts (name, version, format, files) is immutable.
         """
         name, version = _split_ref(name, version)
+        validate_name(name)
         protected = {"model_name", "version", "format", "format_info", "files", "size_bytes",
                      "schema_version", "origin"}
         touched = protected & set(updates)
@@ -335,20 +510,39 @@ class ModelStore:
         return self.root / kind / version_dir(name, version)
 
     # -- loading -------------------------------------------------------------------------
-    def load(self, name: str, version: str = "latest") -> Any:
+    def load(self, name: str, version: str = "latest", *, strict: bool = False,
+             **load_options: Any) -> Any:
         """Load a version: ``latest``, an exact semver, or an alias (``name@ref`` works too).
 
         Every artifact's size and sha256 are checked against the record before anything
         is deserialized; a mismatch raises :class:`IntegrityError` naming the file.
+        ``load_options`` go to the format: ``weights_only=True, into=MyNet()`` (torch,
+        no code unpickled), ``trusted=[...]`` (skops), ``custom_objects`` (keras), ...;
+        ``weights_only=True`` on a format that has no weights-only form is refused.
+
+        When the saved environment differs from this one (Python major.minor, package
+        versions; scikit-learn's ``InconsistentVersionWarning`` is folded in), one
+        :class:`~nbmodels.environment.EnvironmentWarning` carries a structured report
+        with the ``pip install`` line to match; ``strict=True`` raises
+        :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
         """
         rec = self.record(name, version)
-        fmt = get_format(rec.format or "joblib")
+        fmt = format_for_record(rec)
         fmt.check_available()
+        fmt.check_options("load", load_options)
         if not rec.files:
             raise IntegrityError(f"{rec.ref} has no file hashes in its record (a folder made "
                                  f"by hand); run `nbmodels rebuild-index` to adopt it")
+        bad = _bad_file_entry(rec.files)
+        if bad:
+            raise IntegrityError(f"the record of {rec.ref} is damaged: {bad}; refusing to "
+                                 f"load it")
         source = ArtifactSource(self._trained(rec.name, rec.version), rec.files)
-        model = fmt.load(source, dict(rec.get("format_info") or {}))
+        from .environment import load_checked
+
+        model, _ = load_checked(
+            lambda: fmt.load(source, dict(rec.get("format_info") or {}), **load_options),
+            rec, strict=strict)
         _remember(model, (str(self.root), rec.name, rec.version))
         return model
 
@@ -356,8 +550,9 @@ class ModelStore:
     def list(self) -> ModelTable:
         """Every model: latest version, aliases, size, created_at and headline metrics."""
         table = ModelTable()
-        for name, versions in sorted(self._registry.scan().items()):
-            head = self._registry.head(name, versions)
+        stamp, found = self._registry.scan_stamped()
+        for name, versions in sorted(found.items()):
+            head = self._registry.head(name, versions, stamp)
             if head is None:
                 continue
             s = head["summary"]
@@ -384,6 +579,7 @@ class ModelStore:
     def remove_alias(self, name: str, alias: str) -> None:
         """Remove an alias; an unknown alias is an error that lists the known ones."""
         validate_name(name)
+        validate_alias(alias)
         with self._registry.lock(name):
             aliases = self._registry.aliases(name)
             if alias not in aliases:
@@ -408,15 +604,33 @@ class ModelStore:
             if pointing and not force:
                 raise NBModelsError(f"{name}@{exact} is aliased as {', '.join(pointing)}; move "
                                     f"the alias first or pass force=True")
-            _io.remove_file(self._meta_file(name, exact))  # invisible from here on
-            _io.fsync_dir(self._meta_dir(name, exact))
-            for top in (METADATA, TRAINED, EVALUATION):
-                _io.remove_tree(self.root / top / version_dir(name, exact))
             if pointing:
                 self._registry.write_aliases(name, {a: v for a, v in aliases.items()
                                                     if v != exact})
+            trained = self._trained(name, exact)
+            if _io.is_dir(trained):
+                # Marked first: if a crash stops the delete half way, the artifacts left
+                # behind are an orphan for gc, not a hand-made folder that rebuild-index
+                # would bring back to life.
+                _io.touch(trained / INCOMPLETE_MARKER)
+            # Derived results go while the version is still whole, so that nothing of it
+            # outlives the record except what gc recognises as its own leftovers.
+            _io.remove_tree(self.root / EVALUATION / version_dir(name, exact))
+            _io.remove_file(self._meta_file(name, exact))  # invisible from here on
+            _io.fsync_dir(self._meta_dir(name, exact))
+            self._remove_artifacts(trained)
+            _io.remove_tree(self._meta_dir(name, exact))
             self._registry.refresh(name)
         return exact
+
+    def _remove_artifacts(self, trained: Path) -> None:
+        """Remove a version folder under ``trained/`` so that no crash can leave a part of
+        it that looks like a hand-made folder: it is renamed to a trash name first."""
+        if not _io.exists(trained):
+            return
+        trash = trained.parent / f"{TRASH_PREFIX}{trained.name}-{os.urandom(4).hex()}"
+        _io.rename(trained, trash)
+        _io.remove_tree(trash)
 
     # -- integrity -----------------------------------------------------------------------
     def verify(self, *, deep: bool = True) -> VerifyReport:
@@ -438,16 +652,16 @@ class ModelStore:
                     problems.append(Problem("orphan", self._rel(path), "temporary file"))
                 continue
             name, version = parsed
-            for stray in _io.list_dir(path):
-                if stray.endswith(".tmp"):
-                    problems.append(Problem("orphan", self._rel(path / stray),
-                                            "temporary file of an interrupted write", name,
-                                            version))
             if not _io.exists(path / METADATA_FILE):
                 if self._crash_leftover_meta(name, version):
                     problems.append(Problem("orphan", self._rel(path), "record folder of an "
                                             "interrupted save (no metadata.json)", name, version))
                 continue
+            for stray in sorted(_io.list_dir(path)):
+                if stray.endswith(".tmp"):
+                    problems.append(Problem("orphan", self._rel(path / stray),
+                                            "temporary file of an interrupted write", name,
+                                            version))
             data = self._registry.read_record(name, version)
             if data is None:
                 problems.append(Problem("invalid_metadata", self._rel(path / METADATA_FILE),
@@ -471,6 +685,10 @@ class ModelStore:
             if parsed is None or not _io.is_dir(path):
                 continue
             if _io.exists(self._meta_file(*parsed)):
+                if _io.exists(path / INCOMPLETE_MARKER):
+                    problems.append(Problem("orphan", self._rel(path / INCOMPLETE_MARKER),
+                                            "marker of a save or delete that was interrupted "
+                                            "(the version itself is whole)", *parsed))
                 continue
             if _io.exists(path / INCOMPLETE_MARKER):
                 problems.append(Problem("orphan", self._rel(path), "artifacts of an "
@@ -479,13 +697,36 @@ class ModelStore:
                 problems.append(Problem("unadopted", self._rel(path), "artifacts without a "
                                         "record; run rebuild-index to adopt them", *parsed))
         for entry in sorted(_io.list_dir(self.root / EVALUATION)):
+            if entry.startswith(TRASH_PREFIX):
+                problems.append(Problem("orphan", self._rel(self.root / EVALUATION / entry),
+                                        "evaluation of a version replaced by an interrupted "
+                                        "save"))
+                continue
             parsed = parse_version_dir(entry)
             if parsed and not _io.exists(self._meta_file(*parsed)) \
                     and not _io.exists(self._trained(*parsed)):
                 problems.append(Problem("dangling", self._rel(self.root / EVALUATION / entry),
                                         "evaluation of a version that does not exist", *parsed))
+        self._verify_registry_temps(problems)
         self._verify_index(committed, problems)
         return report
+
+    def _verify_registry_temps(self, problems: list[Problem]) -> None:
+        """Temporary files of index or alias writes that a crash interrupted."""
+        registry = self.root / REGISTRY
+        found = [(registry / "index" / name / entry, name)
+                 for name in sorted(_io.list_dir(registry / "index"))
+                 for entry in sorted(_io.list_dir(registry / "index" / name))]
+        found += [(registry / "aliases" / entry, entry.partition(".json.")[0])
+                  for entry in sorted(_io.list_dir(registry / "aliases"))]
+        for path, name in found:
+            if path.name.endswith(".tmp"):
+                try:
+                    validate_name(name)
+                except ValueError:
+                    name = None
+                problems.append(Problem("orphan", self._rel(path), "temporary file of an "
+                                        "interrupted index or alias write", name))
 
     def _crash_leftover_meta(self, name: str, version: str) -> bool:
         """A record folder without metadata.json that only a save of ours could have left."""
@@ -495,6 +736,11 @@ class ModelStore:
     def _verify_files(self, name: str, version: str, files: list[dict[str, Any]], deep: bool,
                       report: VerifyReport) -> None:
         trained = self._trained(name, version)
+        bad = _bad_file_entry(files)
+        if bad:
+            report.problems.append(Problem("invalid_metadata", self._rel(
+                self._meta_file(name, version)), bad, name, version))
+            return
         for f in files:
             path = trained / f["name"]
             report.files_checked += 1
@@ -514,9 +760,11 @@ class ModelStore:
 
     def _verify_index(self, committed: dict[str, list[str]], problems: list[Problem]) -> None:
         for name, versions in sorted(committed.items()):
-            head = self._registry.fresh_head(name)
+            # A head whose stamp is old is only re-checked on the next read; it is stale
+            # when what it says is wrong, not when something else changed metadata/.
+            head = self._registry.read_head(name)
             truth = sort_versions(versions)[-1]
-            if head is None or head["latest"] != truth:
+            if head is None or head.get("latest") != truth:
                 problems.append(Problem("stale_index", f"registry/index/{name}", "index does not "
                                         f"match metadata/ (latest is {truth}); it is repaired on "
                                         f"the next read or by rebuild-index", name))
@@ -538,18 +786,50 @@ class ModelStore:
         artifacts, half-written record folders); folders made by hand are never touched.
         A model whose save is in progress in another process is skipped.
         """
+        from filelock import Timeout
+
         report = GCReport(str(self.root), dry_run)
         for problem in self.verify(deep=False).by_kind("orphan"):
             path = self.root / problem.path
             name = problem.name or _name_of_temp(Path(problem.path).name)
-            if name and self._registry.is_locked_elsewhere(name):
-                report.skipped.append((problem.path, "a save of this model is in progress"))
-                continue
-            size = _io.tree_size(path) if _io.is_dir(path) else _io.file_size(path)
-            if not dry_run:
-                _io.remove_tree(path)
-            report.removed.append((problem.path, size))
+            held: Any = contextlib.nullcontext()
+            if name:
+                # Holding the model's lock while removing: a save cannot start, and one
+                # that finished since verify() ran is seen by the re-check below.
+                try:
+                    held = self._registry.lock(name).acquire(timeout=0)
+                except Timeout:
+                    report.skipped.append((problem.path, "a save of this model is in "
+                                           "progress"))
+                    continue
+            with held:
+                if not self._still_orphan(path):
+                    continue
+                size = _io.tree_size(path) if _io.is_dir(path) else _io.file_size(path)
+                if not dry_run:
+                    if path.parent == self.root / TRAINED and parse_version_dir(path.name):
+                        self._remove_artifacts(path)
+                    else:
+                        _io.remove_tree(path)
+                report.removed.append((problem.path, size))
         return report
+
+    def _still_orphan(self, path: Path) -> bool:
+        """Re-check, under the model's lock, that ``path`` is a leftover of a dead save."""
+        if not _io.exists(path):
+            return False
+        entry, parent = path.name, path.parent
+        if (entry.endswith(".tmp") or entry.startswith((TMP_PREFIX, TRASH_PREFIX))
+                or entry == INCOMPLETE_MARKER):
+            return True  # these exist only while their writer holds the lock
+        parsed = parse_version_dir(entry)
+        if parsed is None or _io.exists(self._meta_file(*parsed)):
+            return False
+        if parent == self.root / TRAINED:
+            return _io.exists(path / INCOMPLETE_MARKER)
+        if parent == self.root / METADATA:
+            return self._crash_leftover_meta(*parsed)
+        return False
 
     def rebuild_index(self) -> RebuildReport:
         """Recreate ``registry/index`` from ``metadata/`` and adopt hand-made folders.
@@ -569,10 +849,10 @@ class ModelStore:
             with self._registry.lock(name):
                 self._adopt(name, version, report)
         self._registry.drop_index()
-        found = self._registry.scan()
+        stamp, found = self._registry.scan_stamped()
         for name, versions in sorted(found.items()):
             committed = self._registry.committed_versions(name, versions)
-            if committed and self._registry.refresh(name, versions) is not None:
+            if committed and self._registry.refresh(name, versions, stamp) is not None:
                 report.models += 1
                 report.versions += len(committed)
         for name in self._registry.aliased_names():
@@ -631,6 +911,39 @@ class ModelStore:
         rec = self.record(name)
         return {"name": name, "latest": rec.version, "aliases": self.aliases(name),
                 **summarize(rec.to_dict())}
+
+    def best(self, name: str, metric: str, *, dataset: str | None = None,
+             higher_is_better: bool | None = None) -> str:
+        """The version of ``name`` with the best saved ``metric`` (e.g. ``auc_roc``).
+
+        Metrics are those :func:`nbmodels.evaluate` saved (``dataset`` picks a named
+        evaluation data set); losses and errors are minimized, scores maximized unless
+        ``higher_is_better`` says otherwise. A tie goes to the later version.
+        """
+        from .evaluation.compare import best_version
+
+        return best_version(self, name, metric, dataset=dataset,
+                            higher_is_better=higher_is_better)
+
+
+def _bad_file_entry(files: Any) -> str | None:
+    """What is wrong with a record's ``files`` list, or ``None`` if every entry is sound.
+
+    Each entry must name a plain file inside the version folder (a hand-edited record
+    must not make a load or a verify read elsewhere) with an integer size and a sha256.
+    """
+    if not isinstance(files, list):
+        return "'files' is not a list"
+    for f in files:
+        if not isinstance(f, dict):
+            return f"file entry {f!r} is not an object"
+        name = f.get("name")
+        if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
+                or "\\" in name or "\0" in name):
+            return f"file name {name!r} is not a plain file name"
+        if not isinstance(f.get("size"), int) or not isinstance(f.get("sha256"), str):
+            return f"file entry {name!r} lacks an integer size or a sha256"
+    return None
 
 
 def _name_of_temp(entry: str) -> str | None:

@@ -17,15 +17,23 @@ __all__ = ["BUMPS", "FIRST_VERSION", "is_version", "next_version", "parse_versio
 FIRST_VERSION = "1.0.0"
 BUMPS = ("major", "minor", "patch")
 _HINT = "use MAJOR.MINOR.PATCH, optionally with a pre-release, e.g. 1.4.0 or 2.0.0-rc.1"
+# Folder names are ``{name}_v{version}``; this keeps them well under the 255-byte limit.
+MAX_VERSION_LENGTH = 64
 
 
 def parse_version(text: str) -> semver.Version:
     """Parse ``text`` as a semantic version, or raise :class:`InvalidVersionError`."""
     if not isinstance(text, str):
         raise InvalidVersionError(f"version must be a string, got {type(text).__name__}; {_HINT}")
+    if len(text) > MAX_VERSION_LENGTH:
+        raise InvalidVersionError(f"version {text[:20]!r}... is {len(text)} characters long, "
+                                  f"more than {MAX_VERSION_LENGTH}; {_HINT}")
     try:
         v = semver.Version.parse(text)
     except (ValueError, TypeError):
+        if text[:1] in ("v", "V") and is_version(text[1:]):
+            raise InvalidVersionError(f"{text!r} is not a semantic version: write it without "
+                                      f"the leading 'v', as {text[1:]!r}; {_HINT}") from None
         raise InvalidVersionError(f"{text!r} is not a semantic version; {_HINT}") from None
     if v.build is not None:
         # Build metadata does not take part in ordering, so two folders would compare equal.

@@ -144,7 +144,8 @@ def test_tab_completion(ip):
 
     assert "iris_lr" in complete("%load_model ir")
     assert {"2.0.0", "1.0.0", "production", "latest"} <= set(complete("%load_model iris_lr@"))
-    assert complete("%model_info iris_lr@pro") == ["production"]
+    after_pro = complete("%model_info iris_lr@pro")
+    assert "production" in after_pro and not {"1.0.0", "2.0.0", "latest"} & set(after_pro)
     assert "iris_lr" in complete("%compare_models iris_lr@1.0.0 ir")
 
 
@@ -205,7 +206,8 @@ def test_enable_magics_then_a_fresh_kernel_has_them(tmp_path, monkeypatch):
                                timeout=60)
         assert "Saved reg@1.0.0" in _kernel_run(kc, "%save_model reg")
         assert "reg" in _kernel_run(kc, "%models")
-        assert "2.0" in _kernel_run(kc, "m = %load_model reg\nm.predict([[2]])[0]")
+        predicted = _kernel_run(kc, "m = %load_model reg\nprint(round(float(m.predict([[2]])[0]), 3))")
+        assert "2.0" in predicted
         assert "UsageError: no model named 'nope'" in _kernel_run(kc, "%load_model nope")
     finally:
         kc.stop_channels()
@@ -213,3 +215,50 @@ def test_enable_magics_then_a_fresh_kernel_has_them(tmp_path, monkeypatch):
     assert ModelStore(store).versions("reg") == ["1.0.0"]
     subprocess.run([*cli, "disable-magics"], check=True, capture_output=True)
     assert profile.read_text() == "c.InteractiveShell.colors = 'nocolor'\n"
+
+
+def test_evaluate_a_loaded_model_knows_its_version(ip, tmp_path):
+    ip.run_cell("from sklearn.model_selection import train_test_split\n"
+                "X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=0, stratify=y)\n"
+                "clf = LogisticRegression(max_iter=1000).fit(X_tr, y_tr)\n")
+    magic(ip, "save_model clf --name iris_lr --data X_tr --target y_tr")
+    ip.run_cell("m = %load_model iris_lr")
+    result = magic(ip, 'evaluate m X_te y_te --require "accuracy>=0.8"')
+    assert repr(result).startswith("EvaluationResult(iris_lr@1.0.0, multiclass, n=38,")
+    assert result.passed is True
+    folder = tmp_path / "models" / "evaluation" / "iris_lr_v1.0.0"
+    assert {"metrics.json", "confusion_matrix.png", "report.html"} <= {
+        p.name for p in folder.iterdir()}
+    record = ModelStore(tmp_path / "models").record("iris_lr")
+    assert record["metrics"]["accuracy"] == pytest.approx(result.metrics["accuracy"])
+    failed = magic(ip, 'evaluate m X_te y_te --dataset strict --require "accuracy>=1.01"')
+    assert failed.passed is False
+    assert (folder / "strict" / "metrics.json").exists()
+
+
+def test_evaluate_no_save_and_errors(ip, tmp_path):
+    result = magic(ip, "evaluate clf X y --no-save")
+    assert result.metrics["accuracy"] > 0.9
+    assert not (tmp_path / "models").exists()
+    with pytest.raises(UsageError, match="no data variable named 'X_test'"):
+        magic(ip, "evaluate clf X_test y")
+    ip.run_cell("y_short = y[:10]")
+    with pytest.raises(UsageError) as err:
+        magic(ip, "evaluate clf X y_short --no-save")
+    assert "\n" not in str(err.value) and "150" in str(err.value)
+
+
+def test_compare_models_across_versions(ip):
+    magic(ip, "save_model clf --name iris_lr")
+    ip.run_cell("clf2 = LogisticRegression(max_iter=1000, C=0.1).fit(X, y)")
+    magic(ip, "save_model clf2 --name iris_lr")
+    ip.run_cell("for v in ('1.0.0', '1.1.0'):\n"
+                "    _m = %load_model iris_lr@$v\n"
+                "    %evaluate _m X y")
+    comparison = magic(ip, "compare_models iris_lr")
+    text = repr(comparison)
+    assert text.startswith("Comparison(iris_lr@1.0.0, iris_lr@1.1.0)")
+    assert "accuracy" in text and "C " in text  # the hyper-parameter that differs
+    assert "<table" in comparison._repr_html_()
+    pair = magic(ip, "compare_models iris_lr@1.0.0 iris_lr@1.1.0")
+    assert repr(pair) == text

@@ -39,3 +39,22 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_notebook_is_collected_by_nbval():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks, "the tutorials are the integration tests: notebooks/ must hold some"
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                          "notebooks"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for nb in notebooks:
+        # nbval names items "notebooks/NAME.ipynb::Cell N"; a notebook with none is not run.
+        assert f"notebooks/{nb.name}::Cell 0" in out.stdout, f"{nb.name} is not collected"
+
+
+def test_notebooks_are_committed_without_outputs():
+    import json
+
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name

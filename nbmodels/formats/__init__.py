@@ -1,23 +1,31 @@
 """Model formats: the interface, the built-in formats and the lookup.
 
-A format is a :class:`ModelFormat` subclass. Built-ins are registered here; plugins
-register with :func:`register_format` or through the ``nbmodels.formats`` entry-point
-group, which is read the first time a format is looked up.
+A format is a :class:`ModelFormat` subclass. Built-ins are registered here (joblib,
+pickle, skops, onnx, torch, keras, tf_saved_model); plugins register with
+:func:`register_format` or through the ``nbmodels.formats`` entry-point group, which is
+read the first time a format is looked up. See ``docs/formats.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ..errors import NBModelsError
+from ..errors import FormatUnavailableError, NBModelsError
 from .base import ArtifactSink, ArtifactSource, ModelFormat
+from .keras_format import KerasFormat
+from .onnx_format import OnnxFormat
 from .pickled import JoblibFormat, PickleFormat
+from .skops_format import SkopsFormat
+from .tensorflow_format import SavedModelFormat
+from .torch_format import TorchFormat
 
 __all__ = [
     "ArtifactSink",
     "ArtifactSource",
     "ModelFormat",
     "format_for",
+    "format_for_record",
     "get_format",
     "list_formats",
     "register_format",
@@ -73,6 +81,24 @@ def get_format(name: str) -> ModelFormat:
         raise NBModelsError(f"unknown model format {name!r}; known formats: {known}") from None
 
 
+def format_for_record(record: Mapping[str, Any]) -> ModelFormat:
+    """The format a saved version needs, or an error saying what to install for it."""
+    name = record.get("format") or "joblib"
+    _load_entry_points()
+    if name in _FORMATS:
+        return _FORMATS[name]
+    extra, module = record.get("format_extra"), record.get("format_module")
+    if extra:
+        hint = f"pip install nbmodels[{extra}]"
+    elif module:
+        hint = f"install the plugin that provides the module {module.split('.')[0]!r}"
+    else:
+        hint = "install the plugin that provides it"
+    raise FormatUnavailableError(f"{record.get('model_name')}@{record.get('version')} was "
+                                 f"saved in format {name!r}, which is not available here; "
+                                 f"{hint}")
+
+
 def format_for(model: Any) -> ModelFormat:
     """The format that claims ``model`` most strongly (joblib for anything picklable)."""
     best, score = None, 0
@@ -85,5 +111,9 @@ def format_for(model: Any) -> ModelFormat:
     return best
 
 
-register_format(JoblibFormat)
-register_format(PickleFormat)
+# Built-ins, in the order rebuild-index tries them on a hand-made folder. Each module
+# imports its library inside save/load, so registering them costs nothing.
+for _builtin in (JoblibFormat, PickleFormat, SkopsFormat, OnnxFormat, TorchFormat,
+                 KerasFormat, SavedModelFormat):
+    register_format(_builtin)
+del _builtin

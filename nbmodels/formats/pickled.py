@@ -10,37 +10,52 @@ from __future__ import annotations
 
 import io
 import pickle
-from pathlib import Path
 from typing import Any
 
+from ..errors import FormatUnavailableError
 from .base import ArtifactSink, ArtifactSource, ModelFormat
 
 __all__ = ["JoblibFormat", "PickleFormat"]
 
 _PICKLE5 = "pickle-protocol-5"
+_CLOUDPICKLE = "cloudpickle-protocol-5"  # a plain pickle stream that needs cloudpickle to load
+
+
+def _require_cloudpickle() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("cloudpickle") is None:
+        raise FormatUnavailableError("this version holds notebook-defined classes or functions "
+                                     "saved by value with cloudpickle, which is not installed; "
+                                     "run: pip install cloudpickle")
 
 
 class _PickleStreamFormat(ModelFormat):
     executes_code_on_load = True
+    supports_by_value = True
 
     def save(self, model: Any, sink: ArtifactSink, **options: Any) -> dict[str, Any]:
+        if options.get("by_value"):
+            # Classes and functions defined in the notebook (``__main__``) travel inside
+            # the file; plain pickle would store only their names.
+            import cloudpickle
+
+            with sink.open(self.artifacts[0]) as f:
+                cloudpickle.dump(model, f, protocol=5)
+            return {"serializer": _CLOUDPICKLE}
         with sink.open(self.artifacts[0]) as f:
             pickle.dump(model, f, protocol=5)
         return {"serializer": _PICKLE5}
 
     def load(self, source: ArtifactSource, info: dict[str, Any], **options: Any) -> Any:
-        data = source.read_bytes(self.artifacts[0])
-        if info.get("serializer") == _PICKLE5:
-            if isinstance(data, Path):
-                with open(data, "rb") as f:
-                    return pickle.load(f)
-            return pickle.loads(data)
-        return self._load_foreign(data)
+        if info.get("serializer") == _CLOUDPICKLE:
+            _require_cloudpickle()
+        with source.open_verified(self.artifacts[0]) as data:
+            if info.get("serializer") in (_PICKLE5, _CLOUDPICKLE):
+                return pickle.loads(data)
+            return self._load_foreign(data)
 
-    def _load_foreign(self, data: bytearray | Path) -> Any:
-        if isinstance(data, Path):
-            with open(data, "rb") as f:
-                return pickle.load(f)
+    def _load_foreign(self, data: Any) -> Any:
         return pickle.loads(data)
 
     def adopt(self, files: list[str]) -> dict[str, Any] | None:
@@ -58,11 +73,11 @@ class JoblibFormat(_PickleStreamFormat):
     def claims(self, model: Any) -> int:
         return 1  # the fallback for anything picklable
 
-    def _load_foreign(self, data: bytearray | Path) -> Any:
+    def _load_foreign(self, data: Any) -> Any:
         import joblib
 
         # A file written by joblib.dump keeps numpy arrays outside the pickle stream.
-        return joblib.load(data if isinstance(data, Path) else io.BytesIO(data))
+        return joblib.load(io.BytesIO(data))
 
 
 class PickleFormat(_PickleStreamFormat):

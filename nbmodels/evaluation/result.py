@@ -1,0 +1,205 @@
+"""EvaluationResult: the numbers, curves and plots of one evaluation, and its files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .gates import GateCheck
+from .plots import Plot
+
+__all__ = ["DATA_FILES", "RESERVED_NAMES", "EvaluationResult"]
+
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.json"
+FINGERPRINT_FILE = "fingerprint.json"
+REPORT_FILE = "report.html"
+DATA_FILES = (METRICS_FILE, CURVES_FILE, FINGERPRINT_FILE, REPORT_FILE)
+_PLOT_NAMES = ("confusion_matrix", "confusion_matrix_normalized", "roc_curve",
+               "precision_recall_curve", "calibration_curve", "feature_importance",
+               "predicted_vs_actual", "residuals")
+# Every file an evaluation may write: a re-evaluation removes the ones it no longer has,
+# and no dataset label may take one of these names.
+RESERVED_NAMES = frozenset(DATA_FILES) | {f"{n}.png" for n in _PLOT_NAMES}
+
+
+def _finite(value: Any) -> Any:
+    """JSON data with NaN and infinities (not valid JSON) replaced by null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_bytes(obj: Any) -> bytes:
+    text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+class EvaluationResult:
+    """The outcome of :func:`nbmodels.evaluate` or :func:`nbmodels.evaluate_predictions`.
+
+    Attributes
+    ----------
+    metrics : dict
+        Every scalar metric, flat; the headline keys first (for classification the
+        seed's ``accuracy, precision, recall, f1_score, auc_roc``, weighted).
+    per_class : dict
+        ``label -> {precision, recall, f1_score, support, auc_roc, average_precision}``.
+    confusion_matrix : numpy.ndarray or None
+        Rows are true labels, columns predictions, in the order of ``labels``.
+    figures : dict
+        ``name -> Plot`` (PNG bytes that display inline).
+    curves : dict
+        The curve data saved as ``curves.json`` (ROC, PR, calibration, ...).
+    gates : list of GateCheck
+        The requirements checked, with the value found and the reason.
+    passed : bool or None
+        Whether every requirement held; None when none was given.
+    notes : list of str
+        What was skipped and why (e.g. curves for a model without scores).
+    path : Path or None
+        The folder the files were saved in.
+    """
+
+    def __init__(self, *, task: str, metrics: dict[str, Any], headline: tuple[str, ...],
+                 n_samples: int, labels: list[Any] | None = None,
+                 per_class: dict[str, dict[str, Any]] | None = None,
+                 confusion_matrix: np.ndarray | None = None,
+                 curves: dict[str, Any] | None = None,
+                 figures: dict[str, Plot] | None = None,
+                 fingerprint: dict[str, Any] | None = None,
+                 gates: list[GateCheck] | None = None, notes: list[str] | None = None,
+                 name: str | None = None, version: str | None = None,
+                 dataset: str | None = None, score_source: str | None = None,
+                 pos_label: Any = None, evaluated_at: str | None = None,
+                 timings: dict[str, float] | None = None) -> None:
+        self.task = task
+        self.metrics = metrics
+        self._headline = headline
+        self.n_samples = n_samples
+        self.labels = list(labels or [])
+        self.per_class = per_class or {}
+        self.confusion_matrix = confusion_matrix
+        self.curves = curves or {}
+        self.figures = figures or {}
+        self.fingerprint = fingerprint or {}
+        self.gates = list(gates or [])
+        self.notes = list(notes or [])
+        self.name = name
+        self.version = version
+        self.dataset = dataset
+        self.score_source = score_source
+        self.pos_label = pos_label
+        self.evaluated_at = evaluated_at
+        self.timings = timings if timings is not None else {}
+        self.path: Path | None = None
+
+    # -- summaries --------------------------------------------------------------------------
+    @property
+    def passed(self) -> bool | None:
+        """True when every requirement held, False if one failed, None without requirements."""
+        return all(g.passed for g in self.gates) if self.gates else None
+
+    @property
+    def headline(self) -> dict[str, Any]:
+        """The headline metrics (the seed's keys for classification; r2, rmse, mae otherwise)."""
+        return {k: self.metrics.get(k) for k in self._headline}
+
+    @property
+    def label(self) -> str:
+        """``name@version`` (and ``[dataset]``), or ``unsaved model`` when neither is known."""
+        base = f"{self.name}@{self.version}" if self.name and self.version else (
+            self.name or "unsaved model")
+        return f"{base} [{self.dataset}]" if self.dataset else base
+
+    def __getitem__(self, key: str) -> Any:
+        """``result["auc_roc"]``: a metric by name."""
+        return self.metrics[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``metrics.json``: headline keys at the top level, the rest nested."""
+        head = self.headline
+        out: dict[str, Any] = dict(head)
+        out["details"] = {k: v for k, v in self.metrics.items() if k not in head}
+        if self.per_class:
+            out["per_class"] = self.per_class
+        if self.confusion_matrix is not None:
+            out["confusion_matrix"] = {"labels": self.labels,
+                                       "counts": self.confusion_matrix.tolist()}
+        if self.gates:
+            out["gates"] = {"passed": self.passed, "checks": [g.to_dict() for g in self.gates]}
+        out["evaluation"] = {
+            "task": self.task, "model": self.name, "version": self.version,
+            "dataset": self.dataset, "n_samples": self.n_samples,
+            "score_source": self.score_source, "pos_label": self.pos_label,
+            "evaluated_at": self.evaluated_at,
+            "data_sha256": self.fingerprint.get("sha256"), "notes": self.notes,
+            "files": sorted(self.files_to_write()),
+        }
+        return out
+
+    def to_frame(self) -> Any:
+        """The scalar metrics as a one-column pandas DataFrame (column: :attr:`label`).
+
+        Frames of several results line up with ``pandas.concat([...], axis=1)``.
+        """
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas ships with the test extra
+            raise ImportError("to_frame() needs pandas: pip install pandas") from None
+        return pd.DataFrame({self.label: pd.Series(self.metrics, dtype="float64")})
+
+    # -- files ------------------------------------------------------------------------------
+    def files_to_write(self) -> list[str]:
+        return [*DATA_FILES, *(p.filename for p in self.figures.values())]
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the evaluation folder, by name, as bytes."""
+        from .report import report_html
+
+        out = {METRICS_FILE: _json_bytes(self.to_dict()),
+               CURVES_FILE: _json_bytes(self.curves),
+               FINGERPRINT_FILE: _json_bytes(self.fingerprint),
+               REPORT_FILE: report_html(self).encode("utf-8")}
+        out.update({p.filename: p.png for p in self.figures.values()})
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``metrics.json``, the PNGs, ``curves.json``, ``fingerprint.json`` and
+        ``report.html`` into ``directory`` and return it.
+
+        The files are written to a temporary folder next to it first and then renamed
+        into place (``metrics.json`` last), so a failure leaves the previous files; files
+        of an earlier evaluation that this one does not have are removed, anything else
+        in the folder is left alone.
+        """
+        from .. import _io
+
+        directory = Path(directory).expanduser().absolute()
+        _io.publish_files(directory, self.files(), stale=sorted(RESERVED_NAMES),
+                          commit_last=METRICS_FILE)
+        self.path = directory
+        return directory
+
+    # -- display ----------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from .report import fmt
+
+        parts = [self.label, self.task, f"n={self.n_samples}"]
+        parts += [f"{k}={fmt(v)}" for k, v in self.headline.items()]
+        if self.gates:
+            parts.append(f"passed={self.passed}")
+        return f"EvaluationResult({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from .report import result_html
+
+        return result_html(self)

@@ -1,0 +1,60 @@
+"""Shared fixtures: a real store in a temporary folder and small, really fitted models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nbmodels import ModelStore
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Every test's default store lives in its own tmp folder, never in ./models."""
+    home = tmp_path / "home_models"
+    monkeypatch.setenv("NBMODELS_HOME", str(home))
+    # Subprocesses started by tests import the helper modules in tests/.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p))
+    return home
+
+
+@pytest.fixture
+def store(tmp_path) -> ModelStore:
+    """An empty store at ``tmp_path/models`` (created by its first save)."""
+    return ModelStore(tmp_path / "models")
+
+
+@pytest.fixture(scope="session")
+def iris():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def _fitted(iris):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    return LogisticRegression(max_iter=1000).fit(X, y)
+
+
+@pytest.fixture
+def small_model(_fitted, iris):
+    """``(model, X, y)``: a LogisticRegression fitted on iris (a DataFrame with names)."""
+    X, y = iris
+    return _fitted, X, y
+
+
+@pytest.fixture(scope="session")
+def forest(iris):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = iris
+    return RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)

@@ -1,0 +1,256 @@
+"""Crash safety: savers killed with SIGKILL never leave a visible half version.
+
+Two kinds of test. Fault injection kills (or interrupts with an exception) one
+operation just before each of its file-system steps in turn, so every intermediate
+state is checked. The random test kills a real saving loop at seeded random moments.
+After each crash: every listed version loads and matches its record, the index agrees
+with metadata/, verify() reports the leftovers as orphans and nothing else, gc()
+removes them (dry_run removes nothing), and the next save works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from nbm_helpers import tree_snapshot
+
+from nbmodels import ModelStore
+from nbmodels.versions import sort_versions
+
+SCRIPT = Path(__file__).with_name("crash_saver.py")
+NAME = "m"
+OLD = {"1.0.0": "old-1.0.0", "1.1.0": "old-1.1.0"}
+
+pytestmark = pytest.mark.slow
+
+
+def state_of(root: Path) -> dict[str, str]:
+    """``version -> token`` of every visible version, loading each one."""
+    store = ModelStore(root)
+    try:
+        versions = store.versions(NAME)
+    except LookupError:
+        return {}
+    state = {}
+    for version in versions:
+        obj = store.load(NAME, version)  # verifies sha256 first
+        record = store.record(NAME, version)
+        assert record["description"] == obj["token"], "a record paired with other artifacts"
+        state[version] = obj["token"]
+    return state
+
+
+def committed_paths(store: ModelStore) -> set[str]:
+    """The files that belong to committed versions (and the registry)."""
+    keep = set()
+    for name in store.names():
+        try:
+            versions = store.versions(name)
+        except LookupError:
+            continue
+        for version in versions:
+            vdir = f"{name}_v{version}"
+            keep |= {f"metadata/{vdir}/metadata.json", f"metadata/{vdir}/model_card.md"}
+            keep |= {f"trained/{vdir}/{f['name']}" for f in store.record(name, version).files}
+            evaluation = store.root / "evaluation" / vdir
+            keep |= {p.relative_to(store.root).as_posix() for p in evaluation.rglob("*")
+                     if p.is_file()}
+    return keep
+
+
+def check_after_crash(root: Path, allowed: list[dict[str, str]], *, context: str) -> None:
+    store = ModelStore(root)
+    state = state_of(root)
+    assert state in allowed, f"{context}: state {state}"
+    if state:
+        versions = store.versions(NAME)
+        assert versions == sort_versions(state)
+        assert store.latest(NAME) == versions[-1], context
+        assert [m["latest"] for m in store.list()] == [versions[-1]], context
+        assert store.load(NAME) == store.load(NAME, versions[-1])
+    if "1.0.0" in state and state["1.0.0"].startswith("old"):
+        assert store.load(NAME, "production")["token"] == "old-1.0.0"
+
+    report = store.verify()
+    kinds = {p.kind for p in report.problems}
+    assert kinds <= {"orphan"}, f"{context}: {report}"
+    orphans = sorted(p.path for p in report.problems)
+
+    # Everything on disk is either part of a committed version or a reported orphan.
+    keep = committed_paths(store)
+    for rel, content in tree_snapshot(root).items():
+        if content is None or rel.startswith("registry/") or rel in keep:
+            continue
+        assert any(rel == o or rel.startswith(o + "/") for o in orphans), \
+            f"{context}: {rel} is neither committed nor reported ({report})"
+
+    before = tree_snapshot(root)
+    dry = store.gc(dry_run=True)
+    assert tree_snapshot(root) == before, f"{context}: gc(dry_run=True) changed the store"
+    assert sorted(p for p, _ in dry.removed) == orphans
+    assert not dry.skipped
+    sizes = {o: sum(len(v or b"") for k, v in before.items() if k == o or k.startswith(o + "/"))
+             for o in orphans}
+
+    done = store.gc()
+    assert sorted(p for p, _ in done.removed) == orphans
+    assert done.bytes_reclaimed == sum(sizes.values()) == dry.bytes_reclaimed
+    after = store.verify()
+    assert after.ok, f"{context}: after gc: {after}"
+    leftovers = [k for k in tree_snapshot(root)
+                 if ".tmp" in k or ".trash" in k or "incomplete" in k]
+    assert leftovers == [], context
+    assert store.rebuild_index().adopted == [], f"{context}: a dead version came back"
+    assert state_of(root) == state
+
+    rec = store.save({"token": "after", "blob": b"x"}, NAME, description="after")
+    assert all(sort_versions([v, rec.version])[-1] == rec.version for v in state)
+    assert store.latest(NAME) == rec.version
+    assert store.load(NAME)["token"] == "after"
+    assert store.verify().ok
+
+
+def _allowed(op: str, action: str) -> list[dict[str, str]]:
+    if op == "first":
+        return [{}, {"1.0.0": "new"}]
+    if op == "save":
+        return [OLD, {**OLD, "1.2.0": "new"}]
+    if op == "overwrite":
+        allowed = [OLD, {"1.0.0": "old-1.0.0", "1.1.0": "new"}]
+        if action == "kill":  # a crash mid-replace loses the version being replaced
+            allowed.append({"1.0.0": "old-1.0.0"})
+        return allowed
+    if op == "delete":
+        return [OLD, {"1.0.0": "old-1.0.0"}]
+    raise AssertionError(op)
+
+
+@pytest.mark.parametrize("action", ["kill", "raise"])
+@pytest.mark.parametrize("op", ["first", "save", "overwrite", "delete"])
+def test_fault_before_every_file_operation(tmp_path, op, action):
+    out = subprocess.run([sys.executable, str(SCRIPT), "inject", str(tmp_path), op, action],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    steps, cases = result["steps"], result["cases"]
+    assert len(steps) >= 10, steps
+    assert any(s.startswith("os.rename metadata/") for s in steps) or op == "delete"
+    allowed = _allowed(op, action)
+    for i, case in enumerate(cases):
+        context = f"{op}/{action} before step {i} ({case['step']}): {case['outcome']}"
+        if i < len(steps):
+            expected = "signal 9" if action == "kill" else "raised"
+            assert case["outcome"] == expected, context
+        else:
+            assert case["outcome"] == "completed", context
+            assert state_of(Path(case["root"])) == allowed[-1 if action == "raise" else
+                                                           (1 if op == "overwrite" else -1)]
+        check_after_crash(Path(case["root"]), allowed, context=context)
+
+
+def test_failed_overwrite_puts_the_old_version_back(tmp_path):
+    """An exception (not a crash) at any step before the commit leaves the old version."""
+    out = subprocess.run([sys.executable, str(SCRIPT), "inject", str(tmp_path), "overwrite",
+                          "raise"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    commit = next(i for i, s in enumerate(result["steps"])
+                  if s.startswith("os.rename metadata/m_v1.1.0/metadata.json.")
+                  and "replaced" not in s)
+    for case in result["cases"][:commit + 1]:
+        root = Path(case["root"])
+        assert state_of(root) == OLD, case
+        assert ModelStore(root).verify().ok, (case, ModelStore(root).verify())
+        metrics = root / "evaluation/m_v1.1.0/metrics.json"
+        assert metrics.read_text() == '{"accuracy": 0.5}\n', case
+
+
+def test_sigkill_at_random_moments(tmp_path):
+    rng = random.Random(20240607)
+    root = tmp_path / "models"
+    committed: list[str] = []
+    for round_ in range(6):
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), "loop", str(root), NAME,
+                                 str(round_)], stdout=subprocess.PIPE, text=True)
+        try:
+            committed.append(proc.stdout.readline().strip())  # the saver is under way
+            time.sleep(rng.uniform(0.0, 0.3))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            rest, _ = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        committed += rest.split()
+        assert all(committed), committed
+
+        store = ModelStore(root)
+        state = state_of(root)  # every visible version loads and matches its record
+        assert set(committed) <= set(state), "a version reported as saved is missing"
+        versions = store.versions(NAME)
+        assert store.latest(NAME) == versions[-1]
+        assert ModelStore(root).list()[0]["latest"] == versions[-1]
+        report = store.verify()
+        assert {p.kind for p in report.problems} <= {"orphan"}, report
+        keep = committed_paths(store)
+        orphans = [p.path for p in report.problems]
+        for rel, content in tree_snapshot(root).items():
+            if content is not None and not rel.startswith("registry/") and rel not in keep:
+                assert any(rel == o or rel.startswith(o + "/") for o in orphans), (rel, report)
+
+    assert len(committed) > 6
+    check_after_crash(root, [state_of(root)], context="after the random kills")
+
+
+def test_gc_leaves_a_save_in_progress_alone(tmp_path):
+    """A save holding the lock is skipped by gc, and its files are not touched."""
+    store = ModelStore(tmp_path / "models")
+    store.save({"token": "a", "blob": b""}, NAME, description="a")
+    leftover = store.root / "trained" / ".tmp-m_v9.0.0-deadbeef"
+    leftover.mkdir()
+    (leftover / "model.joblib").write_bytes(b"partial")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from nbmodels import ModelStore; "
+         f"lock = ModelStore({str(store.root)!r})._registry.lock('m'); lock.acquire(); "
+         "print('locked', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        report = store.gc()
+        assert report.removed == []
+        assert report.skipped == [("trained/.tmp-m_v9.0.0-deadbeef",
+                                   "a save of this model is in progress")]
+        assert (leftover / "model.joblib").read_bytes() == b"partial"
+    finally:
+        holder.communicate("\n", timeout=30)
+    report = store.gc()
+    assert report.removed == [("trained/.tmp-m_v9.0.0-deadbeef", 7)]
+    assert not leftover.exists()
+    assert store.verify().ok
+
+
+def test_gc_does_not_remove_a_version_committed_after_verify(tmp_path):
+    """gc re-checks each orphan under the lock: a save that committed since is kept."""
+    store = ModelStore(tmp_path / "models")
+    store.save({"token": "a", "blob": b""}, NAME, description="a")
+    # An uncommitted version folder, as a save in progress leaves it just before its commit.
+    trained = store.root / "trained" / "m_v1.1.0"
+    trained.mkdir()
+    (trained / ".nbmodels-incomplete").write_bytes(b"")
+    assert [p.path for p in store.verify().by_kind("orphan")] == ["trained/m_v1.1.0"]
+    # The save commits between gc's verify() and its removal: simulate by committing now
+    # through a real save of that version, then running gc on the stale plan.
+    report = store.verify(deep=False)
+    os.remove(trained / ".nbmodels-incomplete")
+    os.rmdir(trained)
+    store.save({"token": "b", "blob": b""}, NAME, version="1.1.0", description="b")
+    assert store._still_orphan(store.root / report.problems[0].path) is False
+    assert store.gc().removed == []
+    assert state_of(store.root) == {"1.0.0": "a", "1.1.0": "b"}
