@@ -206,7 +206,8 @@ def test_enable_magics_then_a_fresh_kernel_has_them(tmp_path, monkeypatch):
                                timeout=60)
         assert "Saved reg@1.0.0" in _kernel_run(kc, "%save_model reg")
         assert "reg" in _kernel_run(kc, "%models")
-        predicted = _kernel_run(kc, "m = %load_model reg\nprint(round(float(m.predict([[2]])[0]), 3))")
+        predicted = _kernel_run(kc, "m = %load_model reg\n"
+                                    "print(round(float(m.predict([[2]])[0]), 3))")
         assert "2.0" in predicted
         assert "UsageError: no model named 'nope'" in _kernel_run(kc, "%load_model nope")
     finally:
