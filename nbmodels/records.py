@@ -6,7 +6,7 @@ import html
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "ModelRecord", "format_size"]
+__all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size"]
 
 SCHEMA_VERSION = 1
 # The headline metrics users already write by hand, in the order they read them.
@@ -156,3 +156,23 @@ class ModelRecord(Mapping[str, Any]):
         return (f"<div class='nbmodels-record' style='border:1px solid #ccc;border-radius:4px;"
                 f"padding:0.5em;display:inline-block'><b>{e(self.name)}</b> "
                 f"<code>{e(self.version)}</code><table>{body}</table></div>")
+
+
+def bad_file_entry(files: Any) -> str | None:
+    """What is wrong with a record's ``files`` list, or ``None`` if every entry is sound.
+
+    Each entry must name a plain file inside the version folder (a hand-edited record
+    must not make a load or a verify read elsewhere) with an integer size and a sha256.
+    """
+    if not isinstance(files, list):
+        return "'files' is not a list"
+    for f in files:
+        if not isinstance(f, dict):
+            return f"file entry {f!r} is not an object"
+        name = f.get("name")
+        if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
+                or "\\" in name or "\0" in name):
+            return f"file name {name!r} is not a plain file name"
+        if not isinstance(f.get("size"), int) or not isinstance(f.get("sha256"), str):
+            return f"file entry {name!r} lacks an integer size or a sha256"
+    return None

@@ -23,7 +23,6 @@ from .formats import (
     format_for,
     format_for_record,
     get_format,
-    list_formats,
 )
 from .layout import (
     EVALUATION,
@@ -31,20 +30,18 @@ from .layout import (
     METADATA,
     METADATA_FILE,
     MODEL_CARD,
-    REGISTRY,
     TMP_PREFIX,
     TRAINED,
     TRASH_PREFIX,
-    parse_version_dir,
     validate_alias,
     validate_name,
     version_dir,
 )
 from .metadata import capture, content_hash, note_saved_by_value, utc_now
-from .records import SCHEMA_VERSION, ModelRecord
+from .records import ModelRecord, bad_file_entry
 from .registry import Registry, summarize
-from .reports import GCReport, ModelTable, Problem, RebuildReport, VerifyReport
-from .versions import BUMPS, FIRST_VERSION, next_version, parse_version, sort_versions
+from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
+from .versions import BUMPS, FIRST_VERSION, next_version, parse_version
 
 __all__ = ["ModelStore", "default_root", "provenance"]
 
@@ -128,8 +125,13 @@ class ModelStore:
         return str(Path(path).relative_to(self.root))
 
     # -- resolving -----------------------------------------------------------------------
-    def _not_found(self, name: str) -> ModelNotFoundError:
-        names = self.names()
+    def _not_found(self, name: str) -> NBModelsError:
+        found = self._registry.scan()
+        if self._registry.committed_versions(name, found.get(name, [])):
+            # Committed versions exist, but none of them has a readable record.
+            return IntegrityError(f"no version of {name!r} has a readable record; run "
+                                  f"`nbmodels verify` to see what is damaged")
+        names = sorted(n for n in found if n != name)
         close = difflib.get_close_matches(name, names, n=3)
         hint = (f"; did you mean {' or '.join(close)}?" if close else
                 f"; models here: {', '.join(names[:10])}" if names else
@@ -479,8 +481,9 @@ class ModelStore:
         """
         name, version = _split_ref(name, version)
         validate_name(name)
-        protected = {"model_name", "version", "format", "format_info", "files", "size_bytes",
-                     "schema_version", "origin"}
+        protected = {"model_name", "version", "format", "format_info", "format_extra",
+                     "format_module", "files", "size_bytes", "schema_version", "origin",
+                     "content_hash", "load_check"}
         touched = protected & set(updates)
         if touched:
             raise NBModelsError(f"cannot change {', '.join(sorted(touched))} of a saved "
@@ -533,7 +536,7 @@ class ModelStore:
         if not rec.files:
             raise IntegrityError(f"{rec.ref} has no file hashes in its record (a folder made "
                                  f"by hand); run `nbmodels rebuild-index` to adopt it")
-        bad = _bad_file_entry(rec.files)
+        bad = bad_file_entry(rec.files)
         if bad:
             raise IntegrityError(f"the record of {rec.ref} is damaged: {bad}; refusing to "
                                  f"load it")
@@ -632,7 +635,11 @@ class ModelStore:
         _io.rename(trained, trash)
         _io.remove_tree(trash)
 
-    # -- integrity -----------------------------------------------------------------------
+    def _crash_leftover_meta(self, name: str, version: str) -> bool:
+        """A record folder without metadata.json that only a save of ours could have left."""
+        contents = set(_io.list_dir(self._meta_dir(name, version)))
+        return all(c == MODEL_CARD or c.endswith(".tmp") for c in contents)
+
     def verify(self, *, deep: bool = True) -> VerifyReport:
         """Check every version: records readable, files present, sizes and hashes right.
 
@@ -640,144 +647,9 @@ class ModelStore:
         hand that are not adopted yet, and a stale index. ``deep=False`` checks sizes
         only, not hashes.
         """
-        report = VerifyReport(str(self.root))
-        problems = report.problems
-        meta_root, trained_root = self.root / METADATA, self.root / TRAINED
-        committed: dict[str, list[str]] = {}
-        for entry in sorted(_io.list_dir(meta_root)):
-            parsed = parse_version_dir(entry)
-            path = meta_root / entry
-            if parsed is None:
-                if entry.endswith(".tmp"):
-                    problems.append(Problem("orphan", self._rel(path), "temporary file"))
-                continue
-            name, version = parsed
-            if not _io.exists(path / METADATA_FILE):
-                if self._crash_leftover_meta(name, version):
-                    problems.append(Problem("orphan", self._rel(path), "record folder of an "
-                                            "interrupted save (no metadata.json)", name, version))
-                continue
-            for stray in sorted(_io.list_dir(path)):
-                if stray.endswith(".tmp"):
-                    problems.append(Problem("orphan", self._rel(path / stray),
-                                            "temporary file of an interrupted write", name,
-                                            version))
-            data = self._registry.read_record(name, version)
-            if data is None:
-                problems.append(Problem("invalid_metadata", self._rel(path / METADATA_FILE),
-                                        "unreadable or invalid JSON", name, version))
-                continue
-            committed.setdefault(name, []).append(version)
-            report.versions_checked += 1
-            files = data.get("files")
-            if not files:
-                problems.append(Problem("unadopted", self._rel(path), "record has no file "
-                                        "hashes; run rebuild-index to adopt it", name, version))
-                continue
-            self._verify_files(name, version, files, deep, report)
-        for entry in sorted(_io.list_dir(trained_root)):
-            path = trained_root / entry
-            if entry.startswith((TMP_PREFIX, TRASH_PREFIX)):
-                problems.append(Problem("orphan", self._rel(path), "temporary folder of an "
-                                        "interrupted save"))
-                continue
-            parsed = parse_version_dir(entry)
-            if parsed is None or not _io.is_dir(path):
-                continue
-            if _io.exists(self._meta_file(*parsed)):
-                if _io.exists(path / INCOMPLETE_MARKER):
-                    problems.append(Problem("orphan", self._rel(path / INCOMPLETE_MARKER),
-                                            "marker of a save or delete that was interrupted "
-                                            "(the version itself is whole)", *parsed))
-                continue
-            if _io.exists(path / INCOMPLETE_MARKER):
-                problems.append(Problem("orphan", self._rel(path), "artifacts of an "
-                                        "interrupted save (never committed)", *parsed))
-            else:
-                problems.append(Problem("unadopted", self._rel(path), "artifacts without a "
-                                        "record; run rebuild-index to adopt them", *parsed))
-        for entry in sorted(_io.list_dir(self.root / EVALUATION)):
-            if entry.startswith(TRASH_PREFIX):
-                problems.append(Problem("orphan", self._rel(self.root / EVALUATION / entry),
-                                        "evaluation of a version replaced by an interrupted "
-                                        "save"))
-                continue
-            parsed = parse_version_dir(entry)
-            if parsed and not _io.exists(self._meta_file(*parsed)) \
-                    and not _io.exists(self._trained(*parsed)):
-                problems.append(Problem("dangling", self._rel(self.root / EVALUATION / entry),
-                                        "evaluation of a version that does not exist", *parsed))
-        self._verify_registry_temps(problems)
-        self._verify_index(committed, problems)
-        return report
+        from .maintenance import verify
 
-    def _verify_registry_temps(self, problems: list[Problem]) -> None:
-        """Temporary files of index or alias writes that a crash interrupted."""
-        registry = self.root / REGISTRY
-        found = [(registry / "index" / name / entry, name)
-                 for name in sorted(_io.list_dir(registry / "index"))
-                 for entry in sorted(_io.list_dir(registry / "index" / name))]
-        found += [(registry / "aliases" / entry, entry.partition(".json.")[0])
-                  for entry in sorted(_io.list_dir(registry / "aliases"))]
-        for path, name in found:
-            if path.name.endswith(".tmp"):
-                try:
-                    validate_name(name)
-                except ValueError:
-                    name = None
-                problems.append(Problem("orphan", self._rel(path), "temporary file of an "
-                                        "interrupted index or alias write", name))
-
-    def _crash_leftover_meta(self, name: str, version: str) -> bool:
-        """A record folder without metadata.json that only a save of ours could have left."""
-        contents = set(_io.list_dir(self._meta_dir(name, version)))
-        return all(c == MODEL_CARD or c.endswith(".tmp") for c in contents)
-
-    def _verify_files(self, name: str, version: str, files: list[dict[str, Any]], deep: bool,
-                      report: VerifyReport) -> None:
-        trained = self._trained(name, version)
-        bad = _bad_file_entry(files)
-        if bad:
-            report.problems.append(Problem("invalid_metadata", self._rel(
-                self._meta_file(name, version)), bad, name, version))
-            return
-        for f in files:
-            path = trained / f["name"]
-            report.files_checked += 1
-            if not _io.exists(path):
-                report.problems.append(Problem("missing", self._rel(path), "listed in the "
-                                               "record but not on disk", name, version))
-                continue
-            digest = _io.sha256_file(path) if deep else None
-            size = digest.size if digest else _io.file_size(path)
-            if size != f["size"]:
-                report.problems.append(Problem("corrupt", self._rel(path), f"{size} bytes, "
-                                               f"record says {f['size']}", name, version))
-            elif digest and digest.sha256 != f["sha256"]:
-                report.problems.append(Problem("corrupt", self._rel(path), f"sha256 "
-                                               f"{digest.sha256}, record says {f['sha256']}",
-                                               name, version))
-
-    def _verify_index(self, committed: dict[str, list[str]], problems: list[Problem]) -> None:
-        for name, versions in sorted(committed.items()):
-            # A head whose stamp is old is only re-checked on the next read; it is stale
-            # when what it says is wrong, not when something else changed metadata/.
-            head = self._registry.read_head(name)
-            truth = sort_versions(versions)[-1]
-            if head is None or head.get("latest") != truth:
-                problems.append(Problem("stale_index", f"registry/index/{name}", "index does not "
-                                        f"match metadata/ (latest is {truth}); it is repaired on "
-                                        f"the next read or by rebuild-index", name))
-        for name in self._registry.indexed_names():
-            if name not in committed:
-                problems.append(Problem("stale_index", f"registry/index/{name}", "index entry for "
-                                        "a model with no versions", name))
-        for name in self._registry.aliased_names():
-            for alias, target in self._registry.aliases(name).items():
-                if target not in committed.get(name, []):
-                    problems.append(Problem("stale_index", f"registry/aliases/{name}.json",
-                                            f"alias {alias} points to missing version {target}",
-                                            name, target))
+        return verify(self, deep=deep)
 
     def gc(self, *, dry_run: bool = False) -> GCReport:
         """Remove what interrupted saves left behind; report the bytes reclaimed.
@@ -786,50 +658,9 @@ class ModelStore:
         artifacts, half-written record folders); folders made by hand are never touched.
         A model whose save is in progress in another process is skipped.
         """
-        from filelock import Timeout
+        from .maintenance import gc
 
-        report = GCReport(str(self.root), dry_run)
-        for problem in self.verify(deep=False).by_kind("orphan"):
-            path = self.root / problem.path
-            name = problem.name or _name_of_temp(Path(problem.path).name)
-            held: Any = contextlib.nullcontext()
-            if name:
-                # Holding the model's lock while removing: a save cannot start, and one
-                # that finished since verify() ran is seen by the re-check below.
-                try:
-                    held = self._registry.lock(name).acquire(timeout=0)
-                except Timeout:
-                    report.skipped.append((problem.path, "a save of this model is in "
-                                           "progress"))
-                    continue
-            with held:
-                if not self._still_orphan(path):
-                    continue
-                size = _io.tree_size(path) if _io.is_dir(path) else _io.file_size(path)
-                if not dry_run:
-                    if path.parent == self.root / TRAINED and parse_version_dir(path.name):
-                        self._remove_artifacts(path)
-                    else:
-                        _io.remove_tree(path)
-                report.removed.append((problem.path, size))
-        return report
-
-    def _still_orphan(self, path: Path) -> bool:
-        """Re-check, under the model's lock, that ``path`` is a leftover of a dead save."""
-        if not _io.exists(path):
-            return False
-        entry, parent = path.name, path.parent
-        if (entry.endswith(".tmp") or entry.startswith((TMP_PREFIX, TRASH_PREFIX))
-                or entry == INCOMPLETE_MARKER):
-            return True  # these exist only while their writer holds the lock
-        parsed = parse_version_dir(entry)
-        if parsed is None or _io.exists(self._meta_file(*parsed)):
-            return False
-        if parent == self.root / TRAINED:
-            return _io.exists(path / INCOMPLETE_MARKER)
-        if parent == self.root / METADATA:
-            return self._crash_leftover_meta(*parsed)
-        return False
+        return gc(self, dry_run=dry_run)
 
     def rebuild_index(self) -> RebuildReport:
         """Recreate ``registry/index`` from ``metadata/`` and adopt hand-made folders.
@@ -838,73 +669,9 @@ class ModelStore:
         a ``metadata.json`` of the seed's keys or with none) gets a full record with file
         hashes, so it is listed, verified and loaded like any saved version.
         """
-        report = RebuildReport(str(self.root))
-        candidates = set()
-        for top in (TRAINED, METADATA):
-            for entry in _io.list_dir(self.root / top):
-                parsed = parse_version_dir(entry)
-                if parsed:
-                    candidates.add(parsed)
-        for name, version in sorted(candidates):
-            with self._registry.lock(name):
-                self._adopt(name, version, report)
-        self._registry.drop_index()
-        stamp, found = self._registry.scan_stamped()
-        for name, versions in sorted(found.items()):
-            committed = self._registry.committed_versions(name, versions)
-            if committed and self._registry.refresh(name, versions, stamp) is not None:
-                report.models += 1
-                report.versions += len(committed)
-        for name in self._registry.aliased_names():
-            with self._registry.lock(name):
-                aliases = self._registry.aliases(name)
-                kept = {a: v for a, v in aliases.items() if _io.exists(self._meta_file(name, v))}
-                report.dropped_aliases += [f"{name}@{a}" for a in sorted(set(aliases) - set(kept))]
-                if kept != aliases:
-                    self._registry.write_aliases(name, kept)
-        return report
+        from .maintenance import rebuild_index
 
-    def _adopt(self, name: str, version: str, report: RebuildReport) -> None:
-        trained, meta_file = self._trained(name, version), self._meta_file(name, version)
-        existing = self._registry.read_record(name, version) if _io.exists(meta_file) else None
-        if _io.exists(meta_file) and existing is None:
-            report.skipped.append((self._rel(meta_file), "invalid JSON; fix or delete it"))
-            return
-        if existing is not None and existing.get("files"):
-            return  # a complete record already
-        if not _io.is_dir(trained) or _io.exists(trained / INCOMPLETE_MARKER):
-            if existing is not None:
-                report.skipped.append((self._rel(meta_file), "record without artifacts"))
-            return
-        present = [p.name for p in _io.iter_files(trained)]
-        for fmt in list_formats():
-            info = fmt.adopt(present)
-            if info is not None:
-                break
-        else:
-            report.skipped.append((self._rel(trained), "no artifact in a known format "
-                                   f"(found: {', '.join(present) or 'nothing'})"))
-            return
-        digests = [_io.sha256_file(trained / f) for f in present]
-        record: dict[str, Any] = dict(existing or {})
-        for key in ("model_name", "version"):
-            if record.get(key) not in (None, name if key == "model_name" else version):
-                record[f"original_{key}"] = record[key]
-        created = record.get("created_at") or _io.mtime_iso(trained / present[0])
-        record.update({"schema_version": SCHEMA_VERSION, "model_name": name, "version": version,
-                       "created_at": created, "format": fmt.name, "format_info": info,
-                       "files": [d.to_dict() for d in digests],
-                       "size_bytes": sum(d.size for d in digests), "origin": "adopted",
-                       "adopted_at": utc_now()})
-        for key, default in (("description", ""), ("tags", []), ("metrics", {}),
-                             ("hyperparameters", {})):
-            record.setdefault(key, default)
-        meta_dir = meta_file.parent
-        _io.make_dirs(meta_dir)
-        if not _io.exists(meta_dir / MODEL_CARD):
-            self._write_card(meta_dir, record)
-        _io.atomic_write_json(meta_file, record)
-        report.adopted.append(f"{name}@{version}")
+        return rebuild_index(self)
 
     def summary(self, name: str) -> dict[str, Any]:
         """The listing entry of one model (what :meth:`list` shows for it)."""
@@ -924,31 +691,3 @@ class ModelStore:
 
         return best_version(self, name, metric, dataset=dataset,
                             higher_is_better=higher_is_better)
-
-
-def _bad_file_entry(files: Any) -> str | None:
-    """What is wrong with a record's ``files`` list, or ``None`` if every entry is sound.
-
-    Each entry must name a plain file inside the version folder (a hand-edited record
-    must not make a load or a verify read elsewhere) with an integer size and a sha256.
-    """
-    if not isinstance(files, list):
-        return "'files' is not a list"
-    for f in files:
-        if not isinstance(f, dict):
-            return f"file entry {f!r} is not an object"
-        name = f.get("name")
-        if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
-                or "\\" in name or "\0" in name):
-            return f"file name {name!r} is not a plain file name"
-        if not isinstance(f.get("size"), int) or not isinstance(f.get("sha256"), str):
-            return f"file entry {name!r} lacks an integer size or a sha256"
-    return None
-
-
-def _name_of_temp(entry: str) -> str | None:
-    for prefix in (TMP_PREFIX, TRASH_PREFIX):
-        if entry.startswith(prefix):
-            parsed = parse_version_dir(entry[len(prefix):].rsplit("-", 1)[0])
-            return parsed[0] if parsed else None
-    return None

@@ -251,6 +251,8 @@ def test_gc_does_not_remove_a_version_committed_after_verify(tmp_path):
     os.remove(trained / ".nbmodels-incomplete")
     os.rmdir(trained)
     store.save({"token": "b", "blob": b""}, NAME, version="1.1.0", description="b")
-    assert store._still_orphan(store.root / report.problems[0].path) is False
+    from nbmodels.maintenance import _still_orphan
+
+    assert _still_orphan(store, store.root / report.problems[0].path) is False
     assert store.gc().removed == []
     assert state_of(store.root) == {"1.0.0": "a", "1.1.0": "b"}

@@ -302,3 +302,16 @@ def test_verify_reports_interrupted_index_writes_and_gc_removes_them(store):
         ("orphan", "registry/index/m/head.json.0123456789ab.tmp")]
     assert store.gc().removed == [("registry/index/m/head.json.0123456789ab.tmp", 1)]
     assert store.verify().ok
+
+
+def test_a_model_whose_only_record_is_damaged_is_not_called_missing(store):
+    store.save({"w": [1, 2]}, "broken")
+    store.save({"w": [1]}, "fine")
+    (store.root / "metadata" / "broken_v1.0.0" / "metadata.json").write_text('{"trunc')
+    for call in (lambda: store.load("broken"), lambda: store.record("broken")):
+        with pytest.raises(IntegrityError, match="no version of 'broken' has a readable record"):
+            call()
+    with pytest.raises(ModelNotFoundError, match="did you mean broken"):
+        store.load("brokn")
+    assert [m["name"] for m in store.list()] == ["fine"]
+    assert [p.kind for p in store.verify().problems] == ["invalid_metadata"]
