@@ -7,6 +7,7 @@ metrics are comparable; :func:`nbmodels.compare` warns when they differ.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -14,37 +15,6 @@ import numpy as np
 __all__ = ["data_fingerprint"]
 
 _MAX_COLUMNS_LISTED = 200
-
-
-def _update_with_array(h: Any, arr: np.ndarray) -> None:
-    h.update(f"{arr.dtype.str}{arr.shape}".encode())
-    if arr.dtype.kind in "biufcmM":
-        h.update(np.ascontiguousarray(arr).data)
-    else:  # objects and strings: their text, one value per line
-        h.update("\n".join(map(str, arr.ravel().tolist())).encode("utf-8", "surrogatepass"))
-
-
-def _update_with_table(h: Any, X: Any) -> None:
-    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a DataFrame, column by column
-        for i, col in enumerate(X.columns):
-            h.update(f"|{col}|".encode())
-            values = X.iloc[:, i]
-            arr = values.to_numpy()
-            if arr.dtype.kind not in "biufcmM":  # strings, categories, mixed objects
-                from pandas.util import hash_pandas_object
-
-                # pandas' row hash uses a fixed key: the same values give the same
-                # hash in every process, and it runs in C rather than per value.
-                arr = hash_pandas_object(values, index=False).to_numpy()
-            _update_with_array(h, arr)
-        return
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy sparse
-        coo = X.tocoo()
-        for part in (coo.row, coo.col, coo.data):
-            _update_with_array(h, np.asarray(part))
-        h.update(str(X.shape).encode())
-        return
-    _update_with_array(h, np.asarray(X))
 
 
 def data_fingerprint(X: Any, y: np.ndarray, *, task: str,
@@ -56,8 +26,12 @@ def data_fingerprint(X: Any, y: np.ndarray, *, task: str,
     ``X`` may be None (predictions evaluated without features): the hash then covers
     the targets only, and says so.
     """
-    h = hashlib.sha256()
+    from ..lineage import fingerprint
+
     info: dict[str, Any] = {"rows": len(y)}
+    # The same layout-independent hash as a training record's lineage, so evaluation and
+    # training data can be told apart (or found to be the same) by comparing them.
+    parts = {"y": fingerprint(y)}
     if X is not None:
         columns = getattr(X, "columns", None)
         shape = getattr(X, "shape", None)
@@ -65,12 +39,10 @@ def data_fingerprint(X: Any, y: np.ndarray, *, task: str,
         info["columns"] = n_cols
         if columns is not None:
             info["column_names"] = [str(c) for c in list(columns)[:_MAX_COLUMNS_LISTED]]
-        _update_with_table(h, X)
-    h.update(b"|y|")
-    _update_with_array(h, y if y.dtype.kind != "O" else y.astype(str))
+        parts["X"] = info["X_fingerprint"] = fingerprint(X)
+    info["y_fingerprint"] = parts["y"]
     if sample_weight is not None:
-        h.update(b"|w|")
-        _update_with_array(h, sample_weight)
+        parts["w"] = fingerprint(sample_weight)
         info["weighted"] = True
     if class_counts is not None and labels is not None:
         total = float(np.sum(class_counts)) or 1.0
@@ -81,5 +53,5 @@ def data_fingerprint(X: Any, y: np.ndarray, *, task: str,
         info["target"] = {"mean": float(yf.mean()), "std": float(yf.std()),
                           "min": float(yf.min()), "max": float(yf.max())}
     info["hashed"] = "X and y" if X is not None else "y only"
-    info["sha256"] = h.hexdigest()
+    info["sha256"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return info
