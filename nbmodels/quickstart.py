@@ -10,7 +10,7 @@ __all__ = ["run_quickstart"]
 
 def run_quickstart(store: Any, *, name: str = "quickstart_rf",
                    echo: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Train a small classifier, save it twice, load it back and list the store.
+    """Train a small classifier, save it twice, load it back, evaluate it and list the store.
 
     Returns what happened as JSON data (used by ``--json`` and by the tests).
     """
@@ -50,13 +50,21 @@ def run_quickstart(store: Any, *, name: str = "quickstart_rf",
     say(f"4. Loaded {name}@production (sha256 verified before unpickling): "
         f"predictions identical: {same}")
 
+    from .evaluation import evaluate
+
+    result = evaluate(loaded, X_test, y_test, store=store)
+    say(f"5. Evaluated it on the test split: accuracy {result.metrics['accuracy']:.3f}, "
+        f"ROC AUC {result.metrics['auc_roc']:.3f}; metrics, plots and report.html in "
+        f"{result.path}")
+
     table = store.list()
-    say("5. The store now holds:")
+    say("6. The store now holds:")
     say(repr(table))
     report = store.verify()
-    say(f"6. {report!r}")
+    say(f"7. {report!r}")
     say("Next: `nbmodels show " + f"{name}@production`, `nbmodels verify`, or in a notebook "
         "`import nbmodels; nbmodels.load_model(" + repr(name) + ")`.")
     return {"store": str(store.root), "saved": [first.ref, second.ref],
             "loaded": f"{name}@{second.version}", "predictions_identical": same,
+            "evaluation": {"path": str(result.path), "metrics": result.headline},
             "models": table.to_dict(), "verify_ok": report.ok}
