@@ -76,13 +76,18 @@ class ModelInfo:
         self.record = record
         self.aliases = aliases
 
-    def __repr__(self) -> str:
+    def __str__(self) -> str:
+        """The full model card as Markdown (``print(info)``)."""
         from .cards import model_card
 
         text = model_card(self.record.to_dict()).rstrip()
         if self.aliases:
             text += f"\n\nAliases: {', '.join(self.aliases)}"
         return text
+
+    def __repr__(self) -> str:
+        aliases = f", aliases: {', '.join(self.aliases)}" if self.aliases else ""
+        return f"ModelInfo({self.record!r}{aliases})"
 
     def _repr_html_(self) -> str:
         from .cards import model_card_html

@@ -78,8 +78,11 @@ def test_models_info_and_store(ip, tmp_path):
     assert [m["name"] for m in table] == ["iris_lr"]
     assert "iris_lr" in repr(table) and "<table" in table._repr_html_()
     assert len(magic(ip, "models")) == 2
+    magic(ip, "model_alias iris_lr production 1.0.0")
     info = magic(ip, "model_info iris_lr@1.0.0")
-    assert repr(info).startswith("# iris_lr 1.0.0")
+    assert repr(info).startswith("ModelInfo(ModelRecord(iris_lr@1.0.0, joblib,")
+    assert repr(info).endswith(", aliases: production)")
+    assert str(info).startswith("# iris_lr 1.0.0") and "Aliases: production" in str(info)
     assert "iris_lr" in info._repr_html_()
     where = magic(ip, "nbmodels_store")
     assert repr(where) == (f"nbmodels store: {tmp_path / 'models'} (from %config "
