@@ -324,6 +324,21 @@ def test_evaluate_predictions_with_labels_and_integer_regression():
     assert reg.task == "regression" and reg["mae"] == approx(0.4)
 
 
+def test_integer_labels_in_a_given_order_keep_that_order():
+    # 0..3 but not in ascending order: codes must follow labels=, not the values.
+    y_true = np.array([0, 1, 2, 3, 2, 1, 0, 3, 3, 2])
+    y_pred = np.array([0, 1, 2, 3, 1, 1, 0, 3, 2, 2])
+    labels = [0, 2, 1, 3]
+    result = evaluate_predictions(y_true, y_pred, labels=labels, plots=None, save=False)
+    np.testing.assert_array_equal(result.confusion_matrix,
+                                  skm.confusion_matrix(y_true, y_pred, labels=labels))
+    recall = skm.recall_score(y_true, y_pred, labels=labels, average=None)
+    support = [int(np.sum(y_true == c)) for c in labels]
+    for label, r, n in zip(labels, recall, support):
+        assert result.per_class[str(label)]["recall"] == approx(r)
+        assert result.per_class[str(label)]["support"] == n
+
+
 # -- bad input: a clear error, nothing written ---------------------------------------------
 
 def _bad_inputs(model, X, y):

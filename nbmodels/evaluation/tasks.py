@@ -220,9 +220,11 @@ def encode_labels(y: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
     """Integer codes of ``y`` in ``classes`` (intp); unknown labels are an error."""
     k = len(classes)
     if (y.dtype.kind in "iu" and classes.dtype.kind in "iu" and y.size
-            and classes[0] == 0 and classes[-1] == k - 1 and int(y.min()) >= 0
+            and np.array_equal(classes, np.arange(k)) and int(y.min()) >= 0
             and int(y.max()) < k):
-        return y.astype(np.intp, copy=False)  # labels 0..k-1 are their own codes
+        # Labels 0..k-1 in that order are their own codes (not [0, 2, 1, 3]: the
+        # order of ``labels=`` is the column order of the scores).
+        return y.astype(np.intp, copy=False)
     if y.dtype.kind in "iub" and classes.dtype.kind in "iub" and y.size:
         a = y.view(np.int8) if y.dtype.kind == "b" else y
         cls = classes.astype(np.int64)
