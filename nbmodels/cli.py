@@ -206,9 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from .store import ModelStore
 
-    store = ModelStore(args.store)
     try:
-        return _COMMANDS[args.command](store, args)
+        return _COMMANDS[args.command](ModelStore(args.store), args)
     except BrokenPipeError:  # `nbmodels list | head`: the reader left, not an error of ours
         import os
 
@@ -228,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except NBModelsError as exc:
+        print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as exc:  # a store folder that cannot be read or written, a full disk
         print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
 

@@ -22,9 +22,19 @@ c.InteractiveShellApp.extensions.append("nbmodels")
 
 
 def profile_config_path(profile: str = "default") -> Path:
-    """``ipython_config.py`` of ``profile`` (under ``$IPYTHONDIR`` or ``~/.ipython``)."""
+    """``ipython_config.py`` of ``profile`` (under ``$IPYTHONDIR`` or ``~/.ipython``).
+
+    ``profile`` is a plain name: one with a path separator or ``..`` would put the file
+    outside the profile's folder, and is refused with :class:`InvalidNameError`.
+    """
     from IPython.paths import get_ipython_dir
 
+    from .errors import InvalidNameError
+
+    if (not isinstance(profile, str) or not profile or "/" in profile or "\\" in profile
+            or ".." in profile or not profile.isprintable()):
+        raise InvalidNameError(f"IPython profile {profile!r} is not a plain profile name "
+                               f"(no '/', '\\' or '..'); e.g. 'default'")
     return Path(get_ipython_dir()) / f"profile_{profile}" / "ipython_config.py"
 
 

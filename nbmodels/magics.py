@@ -130,7 +130,7 @@ class ModelMagics(Magics):
     def store(self) -> Any:
         from .store import ModelStore
 
-        return ModelStore(self.store_dir or None)
+        return self._run(lambda: ModelStore(self.store_dir or None))
 
     def _store_source(self) -> str:
         if self.store_dir:

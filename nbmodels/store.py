@@ -105,6 +105,9 @@ class ModelStore:
                  check_load: bool = False) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.root = self.root.expanduser().absolute()
+        if _io.exists(self.root) and not _io.is_dir(self.root):
+            raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
+                                f"the store at a folder (it is created on the first save)")
         self.check_load = check_load
         self._registry = Registry(self.root)
 

@@ -73,6 +73,25 @@ def test_exit_codes(filled):
     assert filled.versions("iris_rf") == ["1.10.0"]
 
 
+def test_a_store_that_is_a_file_is_one_line_not_a_traceback(tmp_path):
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("notes\n")
+    for args in (["list"], ["show", "x"], ["alias", "x", "prod", "1.0.0"], ["rebuild-index"]):
+        out = run(*args, "--store", str(not_a_folder))
+        assert out.returncode == 1, (args, out.stderr)
+        assert "is a file, not a folder" in out.stderr and "Traceback" not in out.stderr
+    assert not_a_folder.read_text() == "notes\n"
+
+
+def test_enable_magics_refuses_a_profile_name_that_is_a_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    for profile in ("../../escape", "a/b", ".."):
+        out = run("enable-magics", "--profile", profile)
+        assert out.returncode == 2, out.stderr
+        assert "not a plain profile name" in out.stderr and "Traceback" not in out.stderr
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
 def test_verify_gc_and_integrity_exit_codes(filled):
     root = str(filled.root)
     assert run("verify", "--store", root).returncode == 0

@@ -127,6 +127,16 @@ def test_errors_print_without_traceback(ip, capsys):
     assert "Traceback" not in out
 
 
+def test_a_store_dir_that_is_a_file_is_a_usage_error(ip, tmp_path):
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("notes\n")
+    ip.run_line_magic("config", f"ModelMagics.store_dir = {str(not_a_folder)!r}")
+    for line in ("models", "save_model clf", "load_model clf", "nbmodels_store"):
+        with pytest.raises(UsageError, match="is a file, not a folder"):
+            magic(ip, line)
+    assert not_a_folder.read_text() == "notes\n"
+
+
 def test_help_is_real(ip, capsys):
     ip.run_cell("%save_model?")
     # The pager prints the docstring with the argparse usage built by magic_arguments.
