@@ -100,20 +100,35 @@ def verify(store: ModelStore, *, deep: bool = True) -> VerifyReport:
         else:
             problems.append(Problem("unadopted", store._rel(path), "artifacts without a "
                                     "record; run rebuild-index to adopt them", *parsed))
-    for entry in sorted(_io.list_dir(store.root / EVALUATION)):
-        if entry.startswith(TRASH_PREFIX):
-            problems.append(Problem("orphan", store._rel(store.root / EVALUATION / entry),
-                                    "evaluation of a version replaced by an interrupted "
-                                    "save"))
-            continue
-        parsed = parse_version_dir(entry)
-        if parsed and not _io.exists(store._meta_file(*parsed)) \
-                and not _io.exists(store._trained(*parsed)):
-            problems.append(Problem("dangling", store._rel(store.root / EVALUATION / entry),
-                                    "evaluation of a version that does not exist", *parsed))
+    _verify_evaluations(store, problems)
     _verify_registry_temps(store, problems)
     _verify_index(store, committed, problems)
     return report
+
+def _verify_evaluations(store: ModelStore, problems: list[Problem]) -> None:
+    """Evaluations of versions that are gone, and what interrupted evaluations left."""
+    evaluation = store.root / EVALUATION
+    for entry in sorted(_io.list_dir(evaluation)):
+        path = evaluation / entry
+        if entry.startswith(TRASH_PREFIX):
+            problems.append(Problem("orphan", store._rel(path), "evaluation of a version "
+                                    "replaced by an interrupted save"))
+            continue
+        if entry.startswith(TMP_PREFIX):
+            problems.append(Problem("orphan", store._rel(path), "temporary folder of an "
+                                    "interrupted evaluation", _name_of_temp(entry)))
+            continue
+        parsed = parse_version_dir(entry)
+        if parsed is None:
+            continue
+        for sub in sorted(_io.list_dir(path)):  # a named data set's temporary folder
+            if sub.startswith(TMP_PREFIX):
+                problems.append(Problem("orphan", store._rel(path / sub), "temporary folder "
+                                        "of an interrupted evaluation", *parsed))
+        if not _io.exists(store._meta_file(*parsed)) and not _io.exists(store._trained(*parsed)):
+            problems.append(Problem("dangling", store._rel(path),
+                                    "evaluation of a version that does not exist", *parsed))
+
 
 def _verify_registry_temps(store: ModelStore, problems: list[Problem]) -> None:
     """Temporary files of index or alias writes that a crash interrupted."""

@@ -393,6 +393,41 @@ def test_a_failed_write_leaves_no_folder(tmp_path):
     assert _ls(tmp_path / "evaluation") == []  # no temporary folder left either
 
 
+def test_interrupted_evaluation_leftovers_are_found_by_verify_and_removed_by_gc(eval_store):
+    eval_store.save({"w": 1}, "clf")
+    evaluation = eval_store.root / "evaluation"
+    top = evaluation / ".tmp-clf_v1.0.0-0123456789ab"  # what publish_files leaves on a crash
+    nested = evaluation / "clf_v1.0.0" / ".tmp-holdout-0123456789ab"
+    for folder in (top, nested):
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_bytes(b"{}")
+    found = [(p.kind, p.path, p.name) for p in eval_store.verify().problems]
+    assert found == [("orphan", "evaluation/.tmp-clf_v1.0.0-0123456789ab", "clf"),
+                     ("orphan", "evaluation/clf_v1.0.0/.tmp-holdout-0123456789ab", "clf")]
+    assert sorted(p for p, _ in eval_store.gc().removed) == [
+        "evaluation/.tmp-clf_v1.0.0-0123456789ab",
+        "evaluation/clf_v1.0.0/.tmp-holdout-0123456789ab"]
+    assert eval_store.verify().ok
+
+
+def test_evaluation_files_are_written_under_the_models_lock(binary, eval_store, monkeypatch):
+    from nbmodels import _io
+    from nbmodels.registry import Registry
+
+    model, X, y = binary
+    eval_store.save(model, "clf")
+    held = []
+    publish = _io.publish_files
+
+    def observed(*args, **kwargs):
+        held.append(Registry(eval_store.root).is_locked_elsewhere("clf"))
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(_io, "publish_files", observed)
+    evaluate(eval_store.load("clf"), X, y, plots=None)
+    assert held == [True]
+
+
 # -- gates ---------------------------------------------------------------------------------
 
 def test_gates_pass_and_fail_with_reasons_recorded(binary, eval_store):

@@ -264,11 +264,17 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
         result.notes.append("not saved: pass name= and version= (or evaluate a model "
                             "loaded from the store) to keep the results beside a version")
     elif save:
-        result.save(target.directory)
-        timer.lap("save")
-        if target.in_store:
-            _merge_into_record(target, result)
-            timer.lap("record")
+        # Under the model's lock, like every other write of a version: a delete or an
+        # overwrite cannot interleave (leaving files beside a version that is gone),
+        # and gc leaves the temporary folder of this write alone.
+        with target.store._registry.lock(target.name):
+            if target.in_store:
+                target.store.resolve(target.name, target.version)  # still there?
+            result.save(target.directory)
+            timer.lap("save")
+            if target.in_store:
+                _merge_into_record(target, result)
+                timer.lap("record")
     return result
 
 
