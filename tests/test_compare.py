@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 
 import nbmodels
 from nbmodels import ModelStore, compare, evaluate
-from nbmodels.errors import ModelNotFoundError
+from nbmodels.errors import InvalidNameError, ModelNotFoundError
 from nbmodels.evaluation import Comparison, EvaluationError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -145,6 +146,18 @@ def test_compare_other_datasets_missing_evaluations_and_errors(evaluated, data):
         compare("churn", store=store, metrics=["nope"])
     with pytest.raises(ModelNotFoundError):
         compare("nobody", store=store)
+
+
+def test_a_dataset_label_never_reads_outside_the_store(evaluated, tmp_path):
+    store, _, _ = evaluated
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "metrics.json").write_text('{"accuracy": 1.5}')
+    label = os.path.relpath(elsewhere, store.version_path("evaluation", "churn", "1.0.0"))
+    with pytest.raises(InvalidNameError, match="dataset label"):
+        compare("churn", store=store, dataset=label)
+    with pytest.raises(InvalidNameError, match="dataset label"):
+        store.best("churn", "accuracy", dataset=label)
 
 
 def test_compare_uses_default_store(tmp_path, monkeypatch, data):

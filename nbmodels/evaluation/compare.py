@@ -65,7 +65,9 @@ def _saved_metrics(store: Any, name: str, version: str, record: dict[str, Any],
     """Metrics, curves and data hash of one version: evaluation files, else the record."""
     folder = store.version_path("evaluation", name, version)
     if dataset:
-        folder = folder / dataset
+        from ..layout import validate_name
+
+        folder = folder / validate_name(dataset, "dataset label")  # never a path elsewhere
     saved = _read_json(folder / "metrics.json")
     curves = _read_json(folder / "curves.json")
     if isinstance(saved, dict):
