@@ -75,6 +75,29 @@ def test_mixed_type_frame_gets_one_input_per_column(store):
     assert np.array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_mixed_type_frame_with_float64_and_int_columns(store):
+    # pandas' default float64: the graph must still run in onnxruntime.
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"size": rng.normal(size=80), "count": rng.integers(0, 9, size=80),
+                      "colour": rng.choice(["red", "green", "blue"], size=80)})
+    y = np.where(X["size"] + X["count"] / 9 > 0.5, "yes", "no")
+    model = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), ["size", "count"]),
+                           ("cat", OneHotEncoder(), ["colour"])]),
+        LogisticRegression()).fit(X, y)
+    rec = store.save(model, "mixed64", format="onnx", X=X)
+    assert [i["type"] for i in rec["format_info"]["inputs"]] == ["float", "int64", "string"]
+    loaded = store.load("mixed64")
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-5)
+
+
 def test_conversion_needs_a_sample_of_x(store, small_model):
     with pytest.raises(NBModelsError, match="pass X=X_train"):
         store.save(small_model[0], "iris", format="onnx")

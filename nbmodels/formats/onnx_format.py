@@ -221,6 +221,13 @@ class OnnxFormat(ModelFormat):
                 onx = skl2onnx.to_onnx(model, np.asarray(sample, dtype=np.float32), **kwargs)
                 info["input_from"] = "X as float32"
             else:
+                # float64 columns become float32 inputs, as in the numeric case: a graph
+                # with double inputs feeding float-only operators (the classifiers'
+                # probability normalizer) converts, but fails in onnxruntime.
+                floats = [c for c in sample.columns if getattr(sample[c].dtype, "kind", "")
+                          == "f"] if hasattr(sample, "columns") else []
+                if floats:
+                    sample = sample.astype({c: np.float32 for c in floats})
                 onx = skl2onnx.to_onnx(model, sample, **kwargs)
                 info["input_from"] = "X, one input per column"
             columns = getattr(X, "columns", None)
