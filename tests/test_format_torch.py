@@ -165,6 +165,21 @@ def test_checkpoint_dicts_are_unwrapped(store):
     assert torch.equal(store.load("ckpt", weights_only=True, into=PlainNet())(X), net(X))
 
 
+def test_adopted_folder_with_module_and_state_dict_loads_weights_from_the_state_dict(store):
+    # nbmodels' own two files, in a folder whose record was lost and is adopted again.
+    net = PlainNet()
+    X = _fit_small_net(net)
+    folder = store.root / "trained" / "both_v1.0.0"
+    folder.mkdir(parents=True)
+    torch.save(net, folder / "model.pt")
+    torch.save(net.state_dict(), folder / "state_dict.pt")
+    store.rebuild_index()
+    info = store.record("both")["format_info"]
+    assert (info["module_file"], info["weights_file"]) == ("model.pt", "state_dict.pt")
+    assert torch.equal(store.load("both", weights_only=True, into=PlainNet())(X), net(X))
+    assert torch.equal(store.load("both")(X), net(X))
+
+
 @jit_script_warning
 def test_torchscript_round_trip(store):
     net = PlainNet()

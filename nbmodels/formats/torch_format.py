@@ -34,9 +34,10 @@ __all__ = ["TorchFormat"]
 MODULE_FILE = "model.pt"
 WEIGHTS_FILE = "state_dict.pt"
 _ARCHITECTURE_LIMIT = 4000
-# Hand-made folders: the names people give a saved module or state dict.
-_FOREIGN_NAMES = (MODULE_FILE, "model.pth", WEIGHTS_FILE, "model_state_dict.pt",
-                  "model_state_dict.pth")
+# Hand-made folders: the names people give a saved module or state dict. A weights-only
+# load prefers a state dict file and falls back to a module file (often a checkpoint dict).
+_FOREIGN_MODULES = (MODULE_FILE, "model.pth")
+_FOREIGN_WEIGHTS = (WEIGHTS_FILE, "model_state_dict.pt", "model_state_dict.pth")
 
 
 def _torch_module_class() -> Any:
@@ -144,7 +145,7 @@ class TorchFormat(ModelFormat):
             raise TypeError(f"into= takes a torch.nn.Module, not {type(into).__name__}")
         names = source.names()
         weights_file = info.get("weights_file") or next(
-            (n for n in _FOREIGN_NAMES if n in names), WEIGHTS_FILE)
+            (n for n in (*_FOREIGN_WEIGHTS, *_FOREIGN_MODULES) if n in names), WEIGHTS_FILE)
         if weights_file not in names:
             raise NBModelsError(f"this version has no weights file ({WEIGHTS_FILE}); load "
                                 f"it without weights_only/into")
@@ -164,12 +165,11 @@ class TorchFormat(ModelFormat):
         return into
 
     def adopt(self, files: list[str]) -> dict[str, Any] | None:
-        for name in _FOREIGN_NAMES:
-            if name in files:
-                module_file = name if name in (MODULE_FILE, "model.pth") else None
-                return {"kind": "foreign", "module_file": module_file,
-                        "weights_file": None if module_file else name}
-        return None
+        module_file = next((n for n in _FOREIGN_MODULES if n in files), None)
+        weights_file = next((n for n in _FOREIGN_WEIGHTS if n in files), None)
+        if module_file is None and weights_file is None:
+            return None
+        return {"kind": "foreign", "module_file": module_file, "weights_file": weights_file}
 
 
 def _unwrap_checkpoint(state: Any, into: Any) -> Any:
