@@ -399,7 +399,44 @@ def mtime_iso(path: Path) -> str:
 
 
 def read_text(path: Path) -> str:
+    """The UTF-8 text of a small file (a model card)."""
     return Path(path).read_text(encoding="utf-8")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a scratch file (not an artifact: those go through :func:`read_verified`)."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a scratch file in one go, without fsync (it lives in a scratch folder)."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def walk_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, at any depth, sorted by path."""
+    found = [Path(root) / name for root, _dirs, files in os.walk(folder) for name in files]
+    return sorted(found)
+
+
+def make_scratch_dir(prefix: str) -> Path:
+    """A new private folder in the system's temporary directory, outside every store;
+    the caller removes it with :func:`remove_tree`."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """:func:`make_scratch_dir`, removed again when the block ends."""
+    path = make_scratch_dir(prefix)
+    try:
+        yield path
+    finally:
+        remove_tree(path)
 
 
 def remove_file(path: Path) -> None:

@@ -17,15 +17,14 @@ compares the answers with the live model's. Only then is the version published.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from . import _io
 from .errors import LoadCheckError, NotebookObjectsError
 
 __all__ = ["plan_notebook_objects", "run_load_check"]
@@ -100,18 +99,17 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
         expected = _predict(model, rows)
     except Exception:
         expected, rows = None, None  # the rows do not fit the model: check loading only
-    with tempfile.TemporaryDirectory(prefix="nbmodels-loadcheck-") as work:
+    with _io.scratch_dir("nbmodels-loadcheck-") as work:
         spec = {"directory": str(directory), "format": fmt_name, "info": info,
-                "files": files, "rows": None, "out": os.path.join(work, "predictions.pkl")}
+                "files": files, "rows": None, "out": str(work / "predictions.pkl")}
         if expected is not None:
-            spec["rows"] = os.path.join(work, "rows.pkl")
-            with open(spec["rows"], "wb") as f:
-                pickle.dump(rows, f, protocol=5)
-        spec_path = os.path.join(work, "spec.json")
-        with open(spec_path, "w", encoding="utf-8") as f:
-            json.dump(spec, f)
+            spec["rows"] = str(work / "rows.pkl")
+            _io.write_bytes(Path(spec["rows"]), pickle.dumps(rows, protocol=5))
+        spec_path = work / "spec.json"
+        _io.write_bytes(spec_path, json.dumps(spec).encode("utf-8"))
         try:
-            proc = subprocess.run([sys.executable, "-m", "nbmodels.portability", spec_path],
+            proc = subprocess.run([sys.executable, "-m", "nbmodels.portability",
+                                   str(spec_path)],
                                   capture_output=True, text=True, timeout=_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise LoadCheckError(f"check_load: {ref} did not load within {_TIMEOUT_S} s in a "
@@ -126,8 +124,7 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
             raise LoadCheckError(f"check_load: {ref} does not load in a fresh Python process: "
                                  f"{why}{hint}; nothing was saved")
         if expected is not None:
-            with open(spec["out"], "rb") as f:
-                got = pickle.load(f)
+            got = pickle.loads(_io.read_bytes(Path(spec["out"])))
             if not _same(expected, got):
                 raise LoadCheckError(f"check_load: {ref} loads in a fresh Python process but "
                                      f"predicts differently on {_n_rows(rows)} training rows; "
@@ -139,15 +136,12 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
 def _main(spec_path: str) -> None:
     from .formats import ArtifactSource, get_format
 
-    with open(spec_path, encoding="utf-8") as f:
-        spec = json.load(f)
+    spec = _io.read_json(Path(spec_path))
     fmt = get_format(spec["format"])
     model = fmt.load(ArtifactSource(Path(spec["directory"]), spec["files"]), spec["info"])
     if spec["rows"]:
-        with open(spec["rows"], "rb") as f:
-            rows = pickle.load(f)
-        with open(spec["out"], "wb") as f:
-            pickle.dump(_predict(model, rows), f, protocol=5)
+        rows = pickle.loads(_io.read_bytes(Path(spec["rows"])))
+        _io.write_bytes(Path(spec["out"]), pickle.dumps(_predict(model, rows), protocol=5))
 
 
 if __name__ == "__main__":

@@ -250,8 +250,7 @@ class OnnxFormat(ModelFormat):
         import onnxruntime as ort
 
         data = source.read_bytes(self.artifacts[0])
-        payload = str(data) if not isinstance(data, (bytes, bytearray)) else bytes(data)
-        session = ort.InferenceSession(payload, providers=providers or ["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, providers=providers or ["CPUExecutionProvider"])
         return OnnxModel(session, info)
 
     def adopt(self, files: list[str]) -> dict[str, Any] | None:

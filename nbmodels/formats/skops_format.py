@@ -8,7 +8,6 @@ message naming the types and how to trust them. This is the format to share.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..errors import UntrustedTypesError
@@ -50,8 +49,7 @@ class SkopsFormat(ModelFormat):
         if trusted is not None and not isinstance(trusted, (list, tuple, set, frozenset)):
             raise TypeError(f"trusted must be a list of type names such as "
                             f"['mymodule.MyTransformer'], got {trusted!r}")
-        data = source.read_bytes(self.artifacts[0])
-        raw = Path(data).read_bytes() if isinstance(data, Path) else bytes(data)
+        raw = source.read_bytes(self.artifacts[0])
         needed = sio.get_untrusted_types(data=raw)
         refused = [t for t in needed if t not in set(trusted or ())]
         if refused:

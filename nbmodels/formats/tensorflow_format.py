@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import sys
-import tempfile
 import weakref
 import zipfile
 from pathlib import Path
@@ -91,7 +90,7 @@ def _signatures_of(folder: Path) -> dict[str, Any]:
     from tensorflow.dtypes import as_dtype
 
     proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((folder / "saved_model.pb").read_bytes())
+    proto.ParseFromString(_io.read_bytes(folder / "saved_model.pb"))
     result: dict[str, Any] = {}
     for meta in proto.meta_graphs[:1]:
         for sig_name, sig in sorted(meta.signature_def.items()):
@@ -126,7 +125,7 @@ class SavedModelFormat(ModelFormat):
              **options: Any) -> dict[str, Any]:
         import tensorflow as tf
 
-        folder = Path(tempfile.mkdtemp(prefix="nbmodels-savedmodel-"))
+        folder = _io.make_scratch_dir("nbmodels-savedmodel-")
         try:
             info: dict[str, Any] = {"tensorflow_version": tf.__version__}
             if is_keras_model(model):
@@ -142,7 +141,7 @@ class SavedModelFormat(ModelFormat):
                                     f"Keras models, not {type(model).__name__}")
             info["signatures"] = _signatures_of(folder)
             with sink.open(ARCHIVE) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                for path in _io.walk_files(folder):
                     zf.write(path, path.relative_to(folder).as_posix())
         finally:
             _io.remove_tree(folder)
@@ -167,9 +166,9 @@ class SavedModelFormat(ModelFormat):
         import tensorflow as tf
 
         data = source.read_bytes(ARCHIVE)
-        folder = Path(tempfile.mkdtemp(prefix="nbmodels-savedmodel-"))
+        folder = _io.make_scratch_dir("nbmodels-savedmodel-")
         try:
-            with zipfile.ZipFile(data if isinstance(data, Path) else io.BytesIO(data)) as zf:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 zf.extractall(folder)  # extractall drops absolute and ".." member paths
             loaded = tf.saved_model.load(str(folder))
             signatures = info.get("signatures") or _signatures_of(folder)

@@ -23,7 +23,6 @@ import io
 import sys
 import warnings
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from ..errors import NBModelsError
@@ -43,10 +42,6 @@ _FOREIGN_WEIGHTS = (WEIGHTS_FILE, "model_state_dict.pt", "model_state_dict.pth")
 def _torch_module_class() -> Any:
     torch = sys.modules.get("torch")  # an nn.Module exists only once torch is imported
     return getattr(getattr(torch, "nn", None), "Module", None)
-
-
-def _stream(data: bytearray | Path) -> Any:
-    return data if isinstance(data, Path) else io.BytesIO(data)
 
 
 def describe_module(model: Any) -> dict[str, Any]:
@@ -128,11 +123,11 @@ class TorchFormat(ModelFormat):
                                 "load(name, version, into=YourModule(...))")
         data = source.read_bytes(module_file)
         if info.get("kind") == "torchscript":
-            return torch.jit.load(_stream(data), map_location=map_location)
+            return torch.jit.load(io.BytesIO(data), map_location=map_location)
         with warnings.catch_warnings():
             # An adopted file may be a TorchScript archive; torch.load dispatches it itself.
             warnings.filterwarnings("ignore", message=".*TorchScript archive.*")
-            return torch.load(_stream(data), map_location=map_location, weights_only=False)
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
 
     def _load_weights(self, source: ArtifactSource, info: dict[str, Any], into: Any,
                       map_location: Any, strict: bool) -> Any:
@@ -152,7 +147,7 @@ class TorchFormat(ModelFormat):
         try:
             # weights_only=True: torch's restricted unpickler builds tensors and plain
             # containers only and refuses every other global, so no saved code runs.
-            state = torch.load(_stream(source.read_bytes(weights_file)),
+            state = torch.load(io.BytesIO(source.read_bytes(weights_file)),
                                map_location=map_location, weights_only=True)
         except Exception as exc:
             raise NBModelsError(f"{weights_file} is not a plain state_dict that loads "
