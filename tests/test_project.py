@@ -30,6 +30,15 @@ def test_public_api_is_exactly_all():
     assert sorted(nbmodels.__all__) == nbmodels.__all__
     for name in nbmodels.__all__:
         assert getattr(nbmodels, name) is not None, name
+    # No accidental API: in a fresh interpreter, every public name the package defines
+    # is in __all__ (apart from the typing helpers its own annotations need).
+    code = ("import types, nbmodels; print(' '.join(sorted(n for n, v in vars(nbmodels).items()"
+            " if not n.startswith('_') and not isinstance(v, types.ModuleType))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    public = set(out.stdout.split()) - {"annotations", "TYPE_CHECKING", "Any"}
+    assert public <= set(nbmodels.__all__), public - set(nbmodels.__all__)
+    assert sorted(dir(nbmodels)) == dir(nbmodels) and set(nbmodels.__all__) <= set(dir(nbmodels))
 
 
 def test_import_is_light():
