@@ -287,6 +287,7 @@ def _check_digest(path: Path, expected: str, actual: str) -> None:
 # -- directories -----------------------------------------------------------------------------
 
 def make_dirs(path: Path) -> None:
+    """Create ``path`` and its parents; an existing folder is fine."""
     Path(path).mkdir(parents=True, exist_ok=True)
 
 
@@ -353,10 +354,12 @@ def iter_files(path: Path) -> Iterator[Path]:
 
 
 def exists(path: Path) -> bool:
+    """Whether ``path`` exists (a file or a folder)."""
     return os.path.exists(path)
 
 
 def is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder."""
     return os.path.isdir(path)
 
 
@@ -440,11 +443,13 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 
 def remove_file(path: Path) -> None:
+    """Remove one file; a missing file is not an error."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 
 
 def open_for_read(path: Path) -> io.BufferedReader:
+    """``path`` opened for binary reading (a derived file such as a plot, served as is)."""
     return open(path, "rb")
 
 

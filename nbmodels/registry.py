@@ -108,6 +108,7 @@ class Registry:
         return self.dir / "index" / name / "head.json"
 
     def read_head(self, name: str) -> dict[str, Any] | None:
+        """The stored head of ``name`` as it is on disk (fresh or not), or ``None``."""
         try:
             head = _io.read_json(self._head_path(name))
         except (OSError, ValueError):
@@ -192,9 +193,11 @@ class Registry:
         return head
 
     def drop_index(self) -> None:
+        """Remove every head (``registry/index``); reads recompute them."""
         _io.remove_tree(self.dir / "index")
 
     def indexed_names(self) -> list[str]:
+        """Names that have a head in the index."""
         return sorted(_io.list_dir(self.dir / "index"))
 
     # -- aliases -------------------------------------------------------------------------
@@ -225,6 +228,7 @@ class Registry:
         _io.atomic_write_json(path, dict(sorted(aliases.items())))
 
     def aliased_names(self) -> list[str]:
+        """Names that have an aliases file."""
         return sorted(n[:-5] for n in _io.list_dir(self.dir / "aliases") if n.endswith(".json"))
 
 

@@ -24,6 +24,7 @@ def text_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def html_table(headers: list[str], rows: list[list[str]]) -> str:
+    """An HTML table of ``rows`` under ``headers``, every cell escaped."""
     e = html.escape
     head = "".join(f"<th style='text-align:left'>{e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{e(c)}</td>" for c in r)
@@ -88,6 +89,7 @@ class VerifyReport:
         return not self.problems
 
     def by_kind(self, kind: str) -> list[Problem]:
+        """The problems of one kind (``orphan``, ``corrupt``, ...)."""
         return [p for p in self.problems if p.kind == kind]
 
     def to_dict(self) -> dict[str, Any]:

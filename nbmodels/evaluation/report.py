@@ -70,6 +70,7 @@ def metrics_table_html(result: EvaluationResult) -> str:
 
 
 def gates_html(result: EvaluationResult) -> str:
+    """The requirements checked and their verdict as HTML (empty without requirements)."""
     if not result.gates:
         return ""
     e = html.escape

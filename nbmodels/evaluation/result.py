@@ -159,6 +159,7 @@ class EvaluationResult:
 
     # -- files ------------------------------------------------------------------------------
     def files_to_write(self) -> list[str]:
+        """Names of the files :meth:`save` writes: the data files, then the plots."""
         return [*DATA_FILES, *(p.filename for p in self.figures.values())]
 
     def files(self) -> dict[str, bytes]:

@@ -107,6 +107,7 @@ def check_same_length(**arrays: Any) -> int:
 
 
 def check_missing(arr: np.ndarray, what: str) -> None:
+    """Raise :class:`EvaluationError` if ``arr`` holds NaN, None or pandas' NA."""
     if _has_missing(arr):
         count = int(np.isnan(arr).sum()) if arr.dtype.kind in "fc" else None
         how_many = f"{count} missing (NaN) values" if count is not None else "missing values"

@@ -50,6 +50,7 @@ class ArtifactSink:
         return [self._digests[n] for n in sorted(self._digests)]
 
     def abort(self) -> None:
+        """Close every open writer without fsync, for a save that failed."""
         for writer in self._writers.values():
             writer.abort()
         self._writers.clear()
@@ -63,6 +64,7 @@ class ArtifactSource:
         self._files = {f["name"]: f for f in files}
 
     def names(self) -> list[str]:
+        """The artifact names the record lists, sorted."""
         return sorted(self._files)
 
     def _entry(self, name: str) -> dict[str, Any]:
