@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Bump", "suggest_bump"]
+__all__ = ["Bump", "choose_bump", "suggest_bump"]
 
 _MAX_SHOWN = 4
 
@@ -125,3 +125,26 @@ def suggest_bump(previous: Mapping[str, Any], new: Mapping[str, Any]) -> Bump:
     note = ["trained on different data"] if old_fp and new_fp and old_fp != new_fp else []
     return Bump("patch", "same interface and hyper-parameters; only the learned weights "
                 "changed", note)
+
+
+def choose_bump(record: dict[str, Any], previous: dict[str, Any] | None,
+                latest: str | None, bump: str | None) -> tuple[str, str]:
+    """The part to bump for a save after ``latest``, and the reason the record keeps.
+
+    ``bump`` is the caller's choice, if any; otherwise :func:`suggest_bump` compares
+    ``record`` with ``previous`` (the latest record). The comparison is kept in
+    ``record["bump"]``.
+    """
+    if latest is None:
+        return bump or "minor", "first version"
+    if previous is None:  # the latest record is unreadable: nothing to compare with
+        chosen = bump or "minor"
+        return chosen, f"{chosen} bump from {latest}"
+    suggestion = suggest_bump(previous, record)
+    record["bump"] = {**suggestion.to_dict(), "from": latest,
+                      "chosen_by": "caller" if bump else "rule"}
+    if bump:
+        record["bump"]["part"] = bump
+        record["bump"]["suggested"] = suggestion.part
+        return bump, f"{bump} bump from {latest}"
+    return suggestion.part, suggestion.reason(latest)

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from . import _io
+from .bumps import choose_bump
 from .errors import (
     IntegrityError,
     InvalidVersionError,
     ModelNotFoundError,
     NBModelsError,
-    VersionExistsError,
 )
 from .formats import (
-    ArtifactSink,
     ArtifactSource,
     format_for,
     format_for_record,
@@ -30,14 +29,14 @@ from .layout import (
     METADATA,
     METADATA_FILE,
     MODEL_CARD,
-    TMP_PREFIX,
     TRAINED,
     TRASH_PREFIX,
     validate_alias,
     validate_name,
     version_dir,
 )
-from .metadata import capture, content_hash, note_saved_by_value, utc_now
+from .metadata import capture, note_saved_by_value, utc_now
+from .publish import write_version
 from .records import ModelRecord, bad_file_entry
 from .registry import Registry, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
@@ -293,7 +292,7 @@ class ModelStore:
             previous = None
             if version is None:
                 previous = self._registry.read_record(name, latest) if latest else None
-                chosen_bump, reason = self._choose_bump(record, previous, latest, bump)
+                chosen_bump, reason = choose_bump(record, previous, latest, bump)
                 version = next_version(latest, chosen_bump)
                 # A newer folder with an unreadable record still owns its version number.
                 while _io.exists(self._meta_file(name, version)):
@@ -302,154 +301,12 @@ class ModelStore:
                 reason = "given"
             record["version"] = version
             record["version_reason"] = reason
-            return self._write_version(
-                model, fmt, record, overwrite=overwrite,
+            return write_version(
+                self, model, fmt, record, overwrite=overwrite,
                 save_options={"X": X, **format_options},
                 same_as=None if force_new or overwrite else previous,
                 check_load=self.check_load if check_load is None else check_load,
                 sample_rows=captured.sample_rows, diagram=captured.diagram)
-
-    @staticmethod
-    def _choose_bump(record: dict[str, Any], previous: dict[str, Any] | None,
-                     latest: str | None, bump: str | None) -> tuple[str, str]:
-        """The part to bump and the reason the record keeps (the rule, when suggested)."""
-        from .bumps import suggest_bump
-
-        if latest is None:
-            return bump or "minor", "first version"
-        if previous is None:  # the latest record is unreadable: nothing to compare with
-            chosen = bump or "minor"
-            return chosen, f"{chosen} bump from {latest}"
-        suggestion = suggest_bump(previous, record)
-        record["bump"] = {**suggestion.to_dict(), "from": latest,
-                          "chosen_by": "caller" if bump else "rule"}
-        if bump:
-            record["bump"]["part"] = bump
-            record["bump"]["suggested"] = suggestion.part
-            return bump, f"{bump} bump from {latest}"
-        return suggestion.part, suggestion.reason(latest)
-
-    def _write_version(self, model: Any, fmt: Any, record: dict[str, Any], *,
-                       overwrite: bool, save_options: dict[str, Any] | None = None,
-                       same_as: dict[str, Any] | None = None, check_load: bool = False,
-                       sample_rows: Any = None, diagram: Any = None) -> ModelRecord:
-        """Artifacts to a temp folder, fsync, rename, then the record: the commit point.
-
-        ``same_as`` is the latest version's record: when the new content hash equals its
-        one, the temp folder is dropped and that record returned (nothing is written).
-        ``check_load`` loads the temp folder in a fresh process before publishing.
-        ``diagram`` is the card's estimator diagram, or a callable that returns it.
-        """
-        name, version = record["model_name"], record["version"]
-        trained, meta_dir = self._trained(name, version), self._meta_dir(name, version)
-        meta_file = meta_dir / METADATA_FILE
-        exists = _io.exists(meta_file)
-        if exists and not overwrite:
-            raise VersionExistsError(f"{name}@{version} already exists; versions are immutable: "
-                                     f"save without version= to get the next one, or pass "
-                                     f"overwrite=True to replace it")
-        if not exists and _io.exists(trained):
-            if _io.exists(trained / INCOMPLETE_MARKER):
-                _io.remove_tree(trained)  # left by a crashed save; we hold the lock
-            elif not overwrite:
-                raise VersionExistsError(f"{self._rel(trained)} exists but was not saved by "
-                                         f"nbmodels; run `nbmodels rebuild-index` to adopt it, "
-                                         f"or pass overwrite=True to replace it")
-        tmp = _io.new_temp_dir(self.root / TRAINED, f"{TMP_PREFIX}{version_dir(name, version)}-")
-        evaluation = self.root / EVALUATION / version_dir(name, version)
-        suffix = os.urandom(4).hex()
-        trash = self.root / TRAINED / f"{TRASH_PREFIX}{version_dir(name, version)}-{suffix}"
-        eval_trash = self.root / EVALUATION / f"{TRASH_PREFIX}{version_dir(name, version)}-" \
-            f"{suffix}"
-        hidden = meta_dir / f"{METADATA_FILE}.{suffix}.replaced.tmp"
-        done: set[str] = set()  # the steps taken, undone in reverse if the save fails
-        try:
-            _io.touch(tmp / INCOMPLETE_MARKER)
-            sink = ArtifactSink(tmp)
-            try:
-                record["format_info"] = fmt.save(model, sink, **(save_options or {}))
-                files = sink.digests()
-            except BaseException:
-                sink.abort()
-                raise
-            _io.fsync_dir(tmp)
-            record["format"] = fmt.name
-            # What a reader needs installed: the extra, or the plugin's module.
-            record["format_extra"] = fmt.extra
-            record["format_module"] = type(fmt).__module__
-            record["files"] = [f.to_dict() for f in files]
-            record["size_bytes"] = sum(f.size for f in files)
-            record["origin"] = "saved"
-            record["content_hash"] = content_hash(record)
-            if same_as is not None and same_as.get("content_hash") == record["content_hash"]:
-                _io.remove_tree(tmp)  # the same model saved again (a re-run cell)
-                return ModelRecord(same_as)
-            if check_load:
-                from .portability import run_load_check
-
-                record["load_check"] = run_load_check(
-                    tmp, fmt.name, record["format_info"], record["files"], model, sample_rows,
-                    f"{name}@{version}")
-            if _io.exists(trained):
-                # Replacing: mark the old artifacts as uncommitted, then hide the old
-                # record, so that a crash from here on leaves the version absent (its
-                # pieces are orphans for gc) and never pairs a record with artifacts it
-                # does not describe.
-                _io.touch(trained / INCOMPLETE_MARKER)
-                done.add("marked")
-                if _io.exists(evaluation):
-                    _io.rename(evaluation, eval_trash)  # results of the old artifacts
-                    done.add("eval_trashed")
-                if exists:
-                    _io.rename(meta_file, hidden)
-                    done.add("hidden")
-                _io.rename(trained, trash)
-                done.add("trashed")
-            _io.rename(tmp, trained)
-            done.add("moved")
-            _io.make_dirs(meta_dir)
-            self._write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
-                             keep_diagram=False)
-            _io.atomic_write_json(meta_file, record)  # the commit point
-        except BaseException:
-            # Committed once the new record is in place: before that, metadata.json is
-            # either absent or (until it is hidden) the old version's record.
-            committed = _io.exists(meta_file) and (not exists or "hidden" in done)
-            if not committed:
-                self._undo_write(done, name, version, tmp, trash, eval_trash, hidden)
-            raise
-        _io.remove_file(trained / INCOMPLETE_MARKER)
-        _io.remove_tree(trash)
-        _io.remove_tree(eval_trash)
-        _io.remove_file(hidden)
-        self._registry.refresh(name)
-        return ModelRecord(record)
-
-    def _undo_write(self, done: set[str], name: str, version: str, tmp: Path, trash: Path,
-                    eval_trash: Path, hidden: Path) -> None:
-        """Put back what a failed (not crashed) save changed, as far as possible."""
-        trained, meta_dir = self._trained(name, version), self._meta_dir(name, version)
-        evaluation = self.root / EVALUATION / version_dir(name, version)
-        steps = [lambda: _io.remove_tree(tmp)]
-        if "moved" in done:
-            steps.append(lambda: _io.remove_tree(trained))
-        if "trashed" in done:
-            steps.append(lambda: _io.rename(trash, trained))
-        if "eval_trashed" in done:
-            steps.append(lambda: _io.rename(eval_trash, evaluation))
-        if "hidden" in done:
-            steps.append(lambda: _io.rename(hidden, meta_dir / METADATA_FILE))
-            steps.append(lambda: self._write_card(
-                meta_dir, self._registry.read_record(name, version) or {}))
-        else:
-            steps.append(lambda: self._crash_leftover_meta(name, version)
-                         and _io.remove_tree(meta_dir))
-        if "marked" in done:
-            steps.append(lambda: _io.remove_file(trained / INCOMPLETE_MARKER))
-        for step in steps:
-            # What cannot be put back stays as an orphan that verify reports.
-            with contextlib.suppress(OSError):
-                step()
 
     def _write_card(self, meta_dir: Path, record: dict[str, Any], diagram: str | None = None,
                     *, keep_diagram: bool = True) -> None:
