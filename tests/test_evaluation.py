@@ -380,6 +380,16 @@ def test_bad_predictions_input_writes_nothing(eval_store, binary):
     with pytest.raises(EvaluationError, match="unknown plot"):
         evaluate_predictions(y, y, plots=["roc"], name="clf", version="1.0.0",
                              store=eval_store)
+    values = np.linspace(0.0, 1.0, 8)
+    with pytest.raises(EvaluationError, match="y_true holds 1 infinite values"):
+        evaluate_predictions(np.append(values, np.inf), np.append(values, 1.0),
+                             task="regression", name="clf", version="1.0.0", store=eval_store)
+    with pytest.raises(EvaluationError, match="y_pred holds 1 infinite values"):
+        evaluate_predictions(np.append(values, 1.0), np.append(values, -np.inf),
+                             task="regression", name="clf", version="1.0.0", store=eval_store)
+    with pytest.raises(EvaluationError, match="sample_weight is 0 for every row"):
+        evaluate_predictions(y, y, sample_weight=np.zeros(len(y)), name="clf",
+                             version="1.0.0", store=eval_store)
     assert not (eval_store.root / "evaluation").exists()
 
 

@@ -158,6 +158,8 @@ def _weights(sample_weight: Any) -> np.ndarray | None:
     check_missing(w, "sample_weight")
     if np.any(w < 0):
         raise EvaluationError("sample_weight holds negative values; weights must be >= 0")
+    if w.size and not w.sum() > 0:
+        raise EvaluationError("sample_weight is 0 for every row; give some rows a weight")
     return w
 
 

@@ -107,12 +107,16 @@ def check_same_length(**arrays: Any) -> int:
 
 
 def check_missing(arr: np.ndarray, what: str) -> None:
-    """Raise :class:`EvaluationError` if ``arr`` holds NaN, None or pandas' NA."""
+    """Raise :class:`EvaluationError` if ``arr`` holds NaN, None, pandas' NA or inf."""
     if _has_missing(arr):
         count = int(np.isnan(arr).sum()) if arr.dtype.kind in "fc" else None
         how_many = f"{count} missing (NaN) values" if count is not None else "missing values"
         raise EvaluationError(f"{what} holds {how_many}; drop those rows (e.g. "
                               f"mask = y_test.notna()) or fill them before evaluating")
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        count = int(np.isinf(arr).sum())
+        raise EvaluationError(f"{what} holds {count} infinite values; no metric is defined "
+                              f"for them: drop or replace those rows before evaluating")
 
 
 def check_fitted(model: Any) -> None:
