@@ -70,6 +70,15 @@ def test_hdf5_round_trip(store, keras_model):
     assert np.allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
 
 
+def test_hdf5_without_h5py_names_the_extra(store, keras_model, monkeypatch):
+    from nbmodels.errors import FormatUnavailableError
+
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if it were not installed
+    with pytest.raises(FormatUnavailableError, match=r"pip install nbmodels\[tensorflow\]"):
+        store.save(keras_model[0], "mlp_h5", save_format="h5")
+    assert store.names() == []
+
+
 def test_custom_layer_and_safe_mode(store, keras_model):
     _, X = keras_model
     model = keras.Sequential([keras.Input((4,)), Doubling(), keras.layers.Dense(1)])

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..errors import NBModelsError
-from .base import ArtifactSink, ArtifactSource, ModelFormat, class_path
+from .base import ArtifactSink, ArtifactSource, ModelFormat, class_path, import_optional
 
 __all__ = ["KerasFormat"]
 
@@ -87,8 +87,8 @@ class KerasFormat(ModelFormat):
                                 f"for a TensorFlow SavedModel use format='tf_saved_model'")
         artifact = KERAS_FILE if save_format == "keras" else H5_FILE
         path = sink.path(artifact)
-        if save_format == "h5":
-            import h5py  # noqa: F401  (a dependency of keras; fail early and clearly)
+        if save_format == "h5":  # h5py comes with TensorFlow, not with Keras 3: fail early
+            import_optional("h5py", "tensorflow", "saving a Keras model as HDF5")
         model.save(str(path), include_optimizer=include_optimizer)
         sink.add(artifact)
         return {"save_format": save_format, "file": artifact,
