@@ -20,7 +20,10 @@ def is_estimator(value: Any) -> bool:
 
 
 def _one_line(est: Any, width: int = 110) -> str:
-    text = " ".join(repr(est).split())
+    try:
+        text = " ".join(repr(est).split())
+    except Exception:  # a repr that fails (scikit-learn's calls get_params) must not stop a save
+        text = type(est).__name__
     return text if len(text) <= width else text[:width - 3] + "..."
 
 

@@ -67,8 +67,11 @@ def utc_now() -> str:
 
 
 def _short_repr(value: Any) -> str:
-    # Memory addresses would make two equal models look different to the dedup hash.
-    text = _ADDRESS.sub("", repr(value))
+    try:
+        # Memory addresses would make two equal models look different to the dedup hash.
+        text = _ADDRESS.sub("", repr(value))
+    except Exception:  # a broken __repr__ must not stop a save
+        text = f"<{type(value).__module__}.{type(value).__qualname__}>"
     return text if len(text) <= 200 else text[:197] + "..."
 
 

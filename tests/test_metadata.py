@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -204,3 +205,31 @@ def test_objects_without_sklearn_get_a_plain_record(store):
     assert rec["architecture"] == {"class": "builtins.dict", "text": "dict"}
     assert rec["lineage"]["data"] is None
     assert rec["environment"]["packages"].keys() == {"joblib", "numpy"}
+
+
+class _ParamsFail(BaseEstimator):
+    """get_params raises, so scikit-learn's own repr of it raises too."""
+
+    def __init__(self, a=1):
+        self.a = a
+
+    def get_params(self, deep=True):
+        raise RuntimeError("get_params is broken")
+
+
+class _ReprFails:
+    def __repr__(self):
+        raise RuntimeError("repr is broken")
+
+
+class _Holder(BaseEstimator):
+    def __init__(self, thing=None):
+        self.thing = thing
+
+
+def test_a_broken_repr_or_get_params_does_not_stop_a_save(store):
+    rec = store.save(_ParamsFail(), "odd")
+    assert rec["architecture"]["text"] == "_ParamsFail" and rec["hyperparameters"] == {}
+    held = store.save(_Holder(_ReprFails()), "held")
+    assert held["hyperparameters"] == {"thing": "<test_metadata._ReprFails>"}
+    assert type(store.load("odd")) is _ParamsFail and store.verify().ok
