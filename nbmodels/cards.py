@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .records import format_size
+from .records import format_size, record_tags
 
 __all__ = ["ModelCard", "diagram_from_markdown", "model_card", "model_card_html"]
 
@@ -41,7 +41,7 @@ def _summary(r: Mapping[str, Any]) -> list[Block]:
         ("Estimator type", r.get("estimator_type")),
         ("Format", r.get("format")),
         ("Size", format_size(r["size_bytes"]) if r.get("size_bytes") else None),
-        ("Tags", ", ".join(r.get("tags") or [])),
+        ("Tags", ", ".join(record_tags(r.get("tags")))),
         ("Why this version", r.get("version_reason")),
         ("Content hash", r.get("content_hash")),
     ]

@@ -6,7 +6,7 @@ import html
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size"]
+__all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size", "record_tags"]
 
 SCHEMA_VERSION = 1
 # The headline metrics users already write by hand, in the order they read them.
@@ -24,6 +24,16 @@ def format_size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"  # pragma: no cover
+
+
+def record_tags(value: Any) -> list[str]:
+    """A record's ``tags`` as a list of strings, whatever a hand-written record holds
+    (a list of numbers, a comma-separated string, nothing)."""
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    if isinstance(value, (list, tuple)):
+        return [str(t) for t in value]
+    return []
 
 
 def _fmt_metric(value: Any) -> str:
@@ -94,7 +104,7 @@ class ModelRecord(Mapping[str, Any]):
 
     @property
     def tags(self) -> list[str]:
-        return list(self._data.get("tags") or [])
+        return record_tags(self._data.get("tags"))
 
     def headline_metrics(self, limit: int = 3) -> dict[str, Any]:
         """Up to ``limit`` top-level metrics, the seed's headline keys first."""

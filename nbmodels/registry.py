@@ -27,7 +27,7 @@ from .layout import (
     validate_name,
     version_dir,
 )
-from .records import HEADLINE_METRICS
+from .records import HEADLINE_METRICS, record_tags
 
 __all__ = ["Registry"]
 
@@ -243,7 +243,7 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         "format": record.get("format"),
         "framework": record.get("framework"),
         "description": record.get("description"),
-        "tags": record.get("tags") or [],
+        "tags": record_tags(record.get("tags")),
         "metrics": headline,
     }
     json.dumps(summary)

@@ -43,7 +43,7 @@ class ModelTable(list):
         for m in self:
             aliases = ", ".join(f"{a}={v}" for a, v in sorted(m["aliases"].items()))
             metrics = ", ".join(f"{k}={_fmt_metric(v)}" for k, v in list(m["metrics"].items())[:2])
-            rows.append([m["name"], m["latest"], aliases, (m["created_at"] or "")[:10],
+            rows.append([m["name"], m["latest"], aliases, str(m["created_at"] or "")[:10],
                          format_size(m["size_bytes"]), metrics])
         return rows
 

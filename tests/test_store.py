@@ -557,6 +557,20 @@ def test_adoption_of_a_seed_record_with_another_name(store, forest):
     assert rec["original_version"] == "1.0.0"
 
 
+def test_a_hand_written_record_with_odd_value_types_lists_and_shows(store, forest):
+    # Hand-written code keeps whatever it likes: a timestamp, numbers as tags, ...
+    meta = {**_seed_metadata("odd", "1.0.0"), "created_at": 1700000000, "tags": [1, 2],
+            "description": 5, "metrics": {"accuracy": "0.9"}}
+    _hand_made(store.root, "odd", "1.0.0", forest, metadata=meta)
+    store.rebuild_index()
+    table = store.list()
+    assert "1700000000" in repr(table) and table._repr_html_()
+    assert table[0]["tags"] == ["1", "2"]
+    rec = store.record("odd")
+    assert rec.tags == ["1", "2"] and "1, 2" in rec._repr_html_()
+    assert "- **Tags**: 1, 2" in rec.card().markdown
+
+
 def test_rebuild_index_reports_what_it_cannot_adopt(store):
     odd = store.root / "trained" / "odd_v1.0.0"
     odd.mkdir(parents=True)
