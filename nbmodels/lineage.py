@@ -211,11 +211,32 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) and getattr(value, "shape", None) == () else value
 
 
+def _n_rows(data: Any) -> int | None:
+    shape = getattr(data, "shape", None)
+    if isinstance(shape, tuple):
+        return int(shape[0]) if shape else None
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
 def data_lineage(X: Any = None, y: Any = None, *, training_dataset: str | None = None,
                  classified: bool = False) -> dict[str, Any] | None:
-    """Fingerprint, shape and schema of the training data, its class balance and source."""
+    """Fingerprint, shape and schema of the training data, its class balance and source.
+
+    ``X`` and ``y`` of different lengths are refused (:class:`NBModelsError`): they
+    cannot be the same training rows, and the record would describe neither.
+    """
     if X is None and y is None and training_dataset is None:
         return None
+    if X is not None and y is not None:
+        rows_x, rows_y = _n_rows(X), _n_rows(y)
+        if rows_x is not None and rows_y is not None and rows_x != rows_y:
+            from .errors import NBModelsError
+
+            raise NBModelsError(f"X has {rows_x} rows but y has {rows_y}; pass the training "
+                                f"features and target of the same rows (X_train, y_train)")
     out: dict[str, Any] = {"fingerprint": None}
     parts = {}
     for key, data in (("X", X), ("y", y)):

@@ -13,6 +13,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from nbmodels import ModelStore
+from nbmodels.errors import NBModelsError
 from nbmodels.lineage import fingerprint, git_state
 
 
@@ -83,6 +84,16 @@ def test_record_lineage_of_the_training_data(store):
         LogisticRegression().fit(X, y), "m", X=X.copy(), y=y.copy())
     assert again["lineage"]["data"]["fingerprint"] == data["fingerprint"]
     assert rec["lineage"]["working_dir"] == os.getcwd()
+
+
+def test_x_and_y_of_different_lengths_are_refused_before_anything_is_written(store):
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20) % 2
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(NBModelsError, match="X has 20 rows but y has 5"):
+        store.save(model, "m", X=X, y=y[:5])
+    assert store.names() == [] and not (store.root / "trained").exists()
+    assert store.save(model, "m", X=X.tolist(), y=list(y)).version == "1.0.0"
 
 
 def _git(repo, *args):
