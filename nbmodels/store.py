@@ -466,7 +466,7 @@ class ModelStore:
             pointing = sorted(a for a, v in aliases.items() if v == exact)
             if pointing and not force:
                 raise NBModelsError(f"{name}@{exact} is aliased as {', '.join(pointing)}; move "
-                                    f"the alias first or pass force=True")
+                                    f"the alias first or pass force=True (nbmodels delete --force)")
             if pointing:
                 self._registry.write_aliases(name, {a: v for a, v in aliases.items()
                                                     if v != exact})

@@ -68,6 +68,7 @@ def test_exit_codes(filled):
     assert run("frobnicate").returncode == 2
     refused = run("delete", "iris_rf@1.0.0", "--store", root)  # aliased
     assert refused.returncode == 1 and "production" in refused.stderr
+    assert "--force" in refused.stderr  # the flag this command takes, not the keyword
     assert filled.versions("iris_rf") == ["1.0.0", "1.10.0"]
     assert run("delete", "iris_rf@1.0.0", "--force", "--store", root).returncode == 0
     assert filled.versions("iris_rf") == ["1.10.0"]
