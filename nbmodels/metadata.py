@@ -32,7 +32,6 @@ from .records import SCHEMA_VERSION
 
 __all__ = [
     "Capture",
-    "base_record",
     "capture",
     "content_hash",
     "distribution_of",
@@ -472,15 +471,6 @@ def capture(model: Any, *, name: str, version: str | None, description: str, tag
     drawing = _Background(functools.partial(diagram_html, model)) if diagram and \
         "sklearn" in sys.modules and is_estimator(model) else None
     return Capture(record, dict(scan.notebook_objects), sample_rows(X), drawing)
-
-
-def base_record(model: Any, *, name: str, version: str | None, description: str, tags: Any,
-                X: Any = None, y: Any = None, training_dataset: str | None = None,
-                metrics: dict[str, Any] | None = None, author: str | None = None) -> dict[str, Any]:
-    """The record's keys that do not depend on the artifact files, seed keys first."""
-    return capture(model, name=name, version=version, description=description, tags=tags, X=X,
-                   y=y, training_dataset=training_dataset, metrics=metrics, author=author,
-                   diagram=False).record
 
 
 # What decides "the same model saved again": the artifact bytes and what the caller fed in,
