@@ -43,7 +43,9 @@ def plan_notebook_objects(objects: dict[str, str], fmt: Any, name: str,
     if not objects:
         return False
     if not getattr(fmt, "executes_code_on_load", True) or (options or {}).get("weights_only"):
-        return False  # no code in the artifact: no class is stored by name
+        # No pickle in the artifact: a converted graph (onnx), weights alone, or a format
+        # that names classes itself and refuses notebook ones in its save (skops).
+        return False
     import importlib.util
 
     shown = ", ".join(f"{q.removeprefix('__main__.')} ({kind})"

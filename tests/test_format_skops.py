@@ -58,6 +58,20 @@ def test_untrusted_type_is_refused_with_the_types_and_the_fix(store, iris):
     assert np.array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_a_class_defined_inside_a_function_is_refused_at_save_time(store):
+    # skops stores the class by name; another process could never import it.
+    from nbmodels.errors import NotebookObjectsError
+
+    class LocalScaler(HalfScaler):
+        pass
+
+    with pytest.raises(NotebookObjectsError, match="LocalScaler") as err:
+        store.save(LocalScaler(), "local", format="skops")
+    assert "format='joblib'" in str(err.value) and err.value.objects
+    assert store.names() == [] and store.verify().ok
+    assert not [p for p in (store.root / "trained").iterdir()]
+
+
 def test_trusted_must_be_type_names(store, small_model):
     store.save(small_model[0], "iris", format="skops")
     with pytest.raises(TypeError, match="list of type names"):

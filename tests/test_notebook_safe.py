@@ -195,6 +195,23 @@ def test_main_objects_refused_without_cloudpickle(tmp_path):
     assert not root.exists()  # refused before anything was written
 
 
+def test_main_objects_are_refused_by_skops_which_stores_them_by_name(tmp_path):
+    pytest.importorskip("skops")
+    root = tmp_path / "models"
+    refused = _python(MAIN_MODEL + textwrap.dedent("""
+        from nbmodels.errors import NotebookObjectsError
+        try:
+            ModelStore(sys.argv[1]).save(model, "clip", format="skops")
+        except NotebookObjectsError as exc:
+            print(exc)
+            print(sorted(exc.objects))
+    """), str(root))
+    assert refused.returncode == 0, refused.stderr
+    assert "format='joblib'" in refused.stdout
+    assert "['__main__.Clipper', '__main__.add_square']" in refused.stdout
+    assert ModelStore(root).names() == [] and ModelStore(root).verify().ok
+
+
 def test_check_load_refuses_a_model_another_process_cannot_import(store, tmp_path,
                                                                   monkeypatch, data):
     X, y = data

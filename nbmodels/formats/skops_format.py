@@ -8,12 +8,35 @@ message naming the types and how to trust them. This is the format to share.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from ..errors import UntrustedTypesError
+from ..errors import NotebookObjectsError, UntrustedTypesError
 from .base import ArtifactSink, ArtifactSource, ModelFormat
 
 __all__ = ["SkopsFormat"]
+
+
+def _importable_elsewhere(type_name: str) -> bool:
+    """Whether another process could import ``type_name`` (``module.Name``) as skops
+    will: not from ``__main__``, and found under that name in its module (a class made
+    inside a function is not). A module this process has not imported is given the
+    benefit of the doubt."""
+    parts = type_name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:i]))
+        if module is not None:
+            break
+    else:
+        return True
+    if module.__name__ == "__main__":
+        return False
+    obj: Any = module
+    for part in parts[i:]:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return True
 
 
 class SkopsFormat(ModelFormat):
@@ -34,11 +57,22 @@ class SkopsFormat(ModelFormat):
         import skops.io as sio
 
         data = sio.dumps(model, **({} if compression is None else {"compression": compression}))
+        # What a reader will have to trust beyond skops' defaults, known before sharing.
+        untrusted = list(sio.get_untrusted_types(data=data))
+        # skops names classes and functions by import path and imports them on load, so
+        # one defined in the notebook (__main__) or inside a function loads nowhere else;
+        # unlike pickle, skops cannot carry it by value.
+        local = [t for t in untrusted if not _importable_elsewhere(t)]
+        if local:
+            raise NotebookObjectsError(
+                f"skops stores classes and functions by name, and these exist only in this "
+                f"notebook or inside a function, so the file would load nowhere else: "
+                f"{', '.join(local)}. Fix: move them into a module (e.g. features.py next to "
+                f"the notebook), import them from there and refit; or save with "
+                f"format='joblib', which stores them by value", local)
         with sink.open(self.artifacts[0]) as f:
             f.write(data)
-        # What a reader will have to trust beyond skops' defaults, known before sharing.
-        return {"skops_version": skops.__version__,
-                "untrusted_types": list(sio.get_untrusted_types(data=data))}
+        return {"skops_version": skops.__version__, "untrusted_types": untrusted}
 
     def load(self, source: ArtifactSource, info: dict[str, Any], *,
              trusted: list[str] | tuple[str, ...] | None = None, **options: Any) -> Any:
