@@ -198,13 +198,19 @@ class ModelStore:
 
     def record(self, name: str, version: str = "latest") -> ModelRecord:
         """The metadata record of one version."""
+        return self._located_record(name, version)[2]
+
+    def _located_record(self, name: str, version: str) -> tuple[str, str, ModelRecord]:
+        """``(name, exact version, record)``. Paths are built from the first two, never
+        from what the record says about itself: a hand-edited ``model_name`` must not
+        point a load at another folder."""
         name, version = _split_ref(name, version)
         exact = self.resolve(name, version)
         data = self._registry.read_record(name, exact)
         if data is None:
             raise IntegrityError(f"{self._rel(self._meta_file(name, exact))} is unreadable or "
                                  f"not valid JSON; run `nbmodels verify` for details")
-        return ModelRecord(data)
+        return name, exact, ModelRecord(data)
 
     def aliases(self, name: str) -> dict[str, str]:
         """``alias -> version`` for one model."""
@@ -325,8 +331,8 @@ class ModelStore:
         scikit-learn diagram; it shows itself as HTML in a notebook."""
         from .cards import ModelCard, diagram_from_markdown
 
-        rec = self.record(name, version)
-        path = self._meta_dir(rec.name, rec.version) / MODEL_CARD
+        name, exact, rec = self._located_record(name, version)
+        path = self._meta_dir(name, exact) / MODEL_CARD
         diagram = None
         if _io.exists(path):
             with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -389,24 +395,24 @@ class ModelStore:
         with the ``pip install`` line to match; ``strict=True`` raises
         :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
         """
-        rec = self.record(name, version)
+        name, exact, rec = self._located_record(name, version)
         fmt = format_for_record(rec)
         fmt.check_available()
         fmt.check_options("load", load_options)
         if not rec.files:
-            raise IntegrityError(f"{rec.ref} has no file hashes in its record (a folder made "
-                                 f"by hand); run `nbmodels rebuild-index` to adopt it")
+            raise IntegrityError(f"{name}@{exact} has no file hashes in its record (a folder "
+                                 f"made by hand); run `nbmodels rebuild-index` to adopt it")
         bad = bad_file_entry(rec.files)
         if bad:
-            raise IntegrityError(f"the record of {rec.ref} is damaged: {bad}; refusing to "
-                                 f"load it")
-        source = ArtifactSource(self._trained(rec.name, rec.version), rec.files)
+            raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
+                                 f"to load it")
+        source = ArtifactSource(self._trained(name, exact), rec.files)
         from .environment import load_checked
 
         model, _ = load_checked(
             lambda: fmt.load(source, dict(rec.get("format_info") or {}), **load_options),
             rec, strict=strict)
-        _remember(model, (str(self.root), rec.name, rec.version))
+        _remember(model, (str(self.root), name, exact))
         return model
 
     # -- listing -------------------------------------------------------------------------

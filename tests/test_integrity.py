@@ -252,6 +252,33 @@ def test_record_with_an_unsafe_file_name_is_refused(store):
     assert "not a plain file name" in problems[0].detail
 
 
+def test_a_record_that_names_another_model_cannot_redirect_load(store):
+    """Paths come from the name asked for, not from the record's own model_name."""
+    store.save({"a": 1}, "m")
+    store.save({"secret": 1}, "other")
+    path = store.root / "metadata/m_v1.0.0/metadata.json"
+    data = json.loads(path.read_text())
+    other = json.loads((store.root / "metadata/other_v1.0.0/metadata.json").read_text())
+    for claimed in ("other", "../trained/other"):
+        data.update(model_name=claimed, files=other["files"])
+        path.write_text(json.dumps(data))
+        with pytest.raises(IntegrityError, match=r"m_v1\.0\.0"):  # m's own file, other's hash
+            store.load("m")
+
+
+def test_a_hand_made_record_without_model_name_says_to_adopt_it(store):
+    folder = store.root / "trained" / "bare_v1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "model.joblib").write_bytes(pickle.dumps({"w": 1}))
+    meta = store.root / "metadata" / "bare_v1.0.0"
+    meta.mkdir(parents=True)
+    (meta / "metadata.json").write_text(json.dumps({"description": "kept by hand"}))
+    with pytest.raises(IntegrityError, match=r"bare@1\.0\.0 has no file hashes.*rebuild-index"):
+        store.load("bare")
+    store.rebuild_index()
+    assert store.load("bare") == {"w": 1}
+
+
 def test_index_notices_a_commit_into_an_existing_folder(store):
     """A save in progress: its record folder exists before its metadata.json (the commit
     point) appears, which changes nothing in metadata/ itself. A reader in between must
