@@ -210,6 +210,9 @@ class ModelStore:
         if data is None:
             raise IntegrityError(f"{self._rel(self._meta_file(name, exact))} is unreadable or "
                                  f"not valid JSON; run `nbmodels verify` for details")
+        # A record written by hand may leave out what its folder name already says.
+        data.setdefault("model_name", name)
+        data.setdefault("version", exact)
         return name, exact, ModelRecord(data)
 
     def aliases(self, name: str) -> dict[str, str]:

@@ -275,6 +275,8 @@ def test_a_hand_made_record_without_model_name_says_to_adopt_it(store):
     (meta / "metadata.json").write_text(json.dumps({"description": "kept by hand"}))
     with pytest.raises(IntegrityError, match=r"bare@1\.0\.0 has no file hashes.*rebuild-index"):
         store.load("bare")
+    rec = store.record("bare")  # named by its folder, shown like any other
+    assert (rec.ref, rec["description"]) == ("bare@1.0.0", "kept by hand") and repr(rec)
     store.rebuild_index()
     assert store.load("bare") == {"w": 1}
 

@@ -131,8 +131,8 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
         refs = [(refs[0][0], v) for v in store.versions(refs[0][0])]
     entries = []
     for model_name, ref in refs:
-        record = store.record(model_name, ref).to_dict()
-        exact = record["version"]
+        exact = store.resolve(model_name, ref)
+        record = store.record(model_name, exact).to_dict()
         scalars, curves, sha = _saved_metrics(store, model_name, exact, record, dataset)
         entries.append(_Entry(model_name, exact, record, scalars, curves, sha,
                               ref=f"{model_name}@{exact}"))
