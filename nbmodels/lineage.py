@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 __all__ = ["GitProbe", "fingerprint", "git_state", "lineage_of", "notebook_context",
-           "sample_rows"]
+           "row_count", "sample_rows"]
 
 _FORMAT = 1
 _BLOCK_BYTES = 1 << 20
@@ -211,7 +211,8 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) and getattr(value, "shape", None) == () else value
 
 
-def _n_rows(data: Any) -> int | None:
+def row_count(data: Any) -> int | None:
+    """Rows of an array, DataFrame, sparse matrix or list; ``None`` if it has no length."""
     shape = getattr(data, "shape", None)
     if isinstance(shape, tuple):
         return int(shape[0]) if shape else None
@@ -231,7 +232,7 @@ def data_lineage(X: Any = None, y: Any = None, *, training_dataset: str | None =
     if X is None and y is None and training_dataset is None:
         return None
     if X is not None and y is not None:
-        rows_x, rows_y = _n_rows(X), _n_rows(y)
+        rows_x, rows_y = row_count(X), row_count(y)
         if rows_x is not None and rows_y is not None and rows_x != rows_y:
             from .errors import NBModelsError
 

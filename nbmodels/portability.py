@@ -26,6 +26,7 @@ from typing import Any
 
 from . import _io
 from .errors import LoadCheckError, NotebookObjectsError
+from .lineage import row_count
 
 __all__ = ["plan_notebook_objects", "run_load_check"]
 
@@ -70,11 +71,6 @@ def plan_notebook_objects(objects: dict[str, str], fmt: Any, name: str,
 def _predict(model: Any, rows: Any) -> Any:
     predict = getattr(model, "predict", None)
     return predict(rows) if callable(predict) and rows is not None else None
-
-
-def _n_rows(rows: Any) -> int:
-    shape = getattr(rows, "shape", None)
-    return int(shape[0]) if shape else len(rows)
 
 
 def _same(expected: Any, got: Any) -> bool:
@@ -129,9 +125,9 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
             got = pickle.loads(_io.read_bytes(Path(spec["out"])))
             if not _same(expected, got):
                 raise LoadCheckError(f"check_load: {ref} loads in a fresh Python process but "
-                                     f"predicts differently on {_n_rows(rows)} training rows; "
+                                     f"predicts differently on {row_count(rows)} training rows; "
                                      f"nothing was saved")
-    return {"passed": True, "rows": 0 if expected is None else _n_rows(rows),
+    return {"passed": True, "rows": 0 if expected is None else row_count(rows),
             "seconds": round(time.perf_counter() - started, 2)}
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..metadata import utc_now
 from . import metrics as M
 from .gates import Requirement, check_gates, parse_requirements
 from .plots import CLASSIFICATION_PLOTS, REGRESSION_PLOTS, SEED_PLOTS, Plot
@@ -70,10 +70,6 @@ class _Target:
     dataset: str | None
     directory: Path
     in_store: bool
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _check_dataset(dataset: Any) -> str | None:
@@ -261,7 +257,7 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
         name=target.name if target else None, version=target.version if target else None,
         dataset=target.dataset if target else None,
         score_source=pred.score_source if score is not None else None,
-        pos_label=computed.pos_label, evaluated_at=_utc_now(), timings=timer.steps)
+        pos_label=computed.pos_label, evaluated_at=utc_now(), timings=timer.steps)
     if target is None:
         result.notes.append("not saved: pass name= and version= (or evaluate a model "
                             "loaded from the store) to keep the results beside a version")
