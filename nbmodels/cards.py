@@ -254,7 +254,13 @@ def _html_block(block: Block) -> str:
     if kind == "code":
         return f"<pre style='margin:0.3em 0'>{html.escape(block[2])}</pre>"
     if kind == "diagram":
-        return block[1]
+        # The diagram is HTML read back from model_card.md, which may come from a store
+        # someone else wrote: it is shown in a sandboxed frame (no scripts, no access to
+        # the notebook), where scikit-learn's CSS toggles still work. A long pipeline
+        # scrolls inside the frame.
+        height = min(600, 120 + 36 * block[1].count("sk-estimator "))
+        return (f"<iframe sandbox='' title='estimator diagram' srcdoc=\"{html.escape(block[1])}\""
+                f" style='width:100%;height:{height}px;border:0'></iframe>")
     return f"<p>{_inline(block[1])}</p>"
 
 

@@ -168,7 +168,13 @@ def test_model_card_is_filled_from_the_record(store, churn, churn_pipeline):
     shown = store.card("churn")
     assert repr(shown) == "ModelCard(churn@1.0.0)"
     html = shown._repr_html_()
-    assert "Churn model" in html and "<pre" in html and diagram in html
+    assert "Churn model" in html and "<pre" in html
+    # The diagram comes back from a file another store may have written: it is shown in
+    # a sandboxed frame (escaped into srcdoc), never inlined into the notebook's page.
+    import html as html_lib
+
+    assert diagram not in html and "<iframe sandbox=''" in html
+    assert f'srcdoc="{html_lib.escape(diagram)}"' in html
     assert "Class balance" in html and rec["environment"]["pip"] in html
     assert "Class balance" in rec.card_html()  # the record alone: same card, no diagram
 
@@ -233,3 +239,19 @@ def test_a_broken_repr_or_get_params_does_not_stop_a_save(store):
     held = store.save(_Holder(_ReprFails()), "held")
     assert held["hyperparameters"] == {"thing": "<test_metadata._ReprFails>"}
     assert type(store.load("odd")) is _ParamsFail and store.verify().ok
+
+
+def test_a_hostile_diagram_in_a_card_cannot_run_in_the_notebook(store, small_model):
+    from nbmodels.cards import DIAGRAM_END, DIAGRAM_START
+
+    model, X, y = small_model
+    store.save(model, "iris", X=X, y=y)
+    card_path = store.root / "metadata" / "iris_v1.0.0" / "model_card.md"
+    text = card_path.read_text()
+    start, end = text.index(DIAGRAM_START), text.index(DIAGRAM_END)
+    evil = "<script>alert(document.cookie)</script><img src=x onerror=alert(1)>"
+    card_path.write_text(text[:start + len(DIAGRAM_START)] + "\n" + evil + "\n" + text[end:])
+    html = store.card("iris")._repr_html_()
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(document.cookie)&lt;/script&gt;" in html
+    assert "<iframe sandbox=''" in html
