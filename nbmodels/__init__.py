@@ -43,7 +43,7 @@ __all__ = [
 _LAZY = {
     "ModelStore": "nbmodels.store",
     "provenance": "nbmodels.store",
-    "ModelRecord": "nbmodels.records",
+    "ModelRecord": "nbmodels.record",
     "ModelFormat": "nbmodels.formats",
     "register_format": "nbmodels.formats",
     **{name: "nbmodels.evaluation" for name in (
@@ -52,11 +52,10 @@ _LAZY = {
         "EnvironmentMismatchError", "FormatUnavailableError", "IntegrityError",
         "InvalidNameError", "InvalidVersionError", "LoadCheckError", "ModelNotFoundError",
         "NBModelsError", "NotebookObjectsError", "UntrustedTypesError", "VersionExistsError")},
-    "EnvironmentWarning": "nbmodels.environment",
+    "EnvironmentWarning": "nbmodels.record.environment",
 }
 
 if TYPE_CHECKING:
-    from .environment import EnvironmentWarning
     from .errors import (
         EnvironmentMismatchError,
         FormatUnavailableError,
@@ -71,8 +70,9 @@ if TYPE_CHECKING:
         VersionExistsError,
     )
     from .formats import ModelFormat, register_format
-    from .records import ModelRecord
-    from .store import ModelStore, provenance
+    from .record.environment import EnvironmentWarning
+    from .record.record import ModelRecord
+    from .store.model_store import ModelStore, provenance
 
 
 def __getattr__(name: str) -> Any:
@@ -96,7 +96,7 @@ def save_model(model: Any, model_name: str, version: str | None = None, **kwargs
     Takes the keyword arguments of :meth:`ModelStore.save` and returns the
     :class:`ModelRecord`.
     """
-    from .store import ModelStore
+    from .store.model_store import ModelStore
 
     return ModelStore().save(model, model_name, version=version, **kwargs)
 
@@ -109,7 +109,7 @@ def load_model(model_name: str, version: str = "latest", *, strict: bool = False
     differing packages and the ``pip install`` line to match; ``strict=True`` raises
     :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
     """
-    from .store import ModelStore
+    from .store.model_store import ModelStore
 
     return ModelStore().load(model_name, version, strict=strict)
 

@@ -98,7 +98,7 @@ def _cmd_show(store: Any, args: argparse.Namespace) -> int:
     if args.json:
         _emit(args, "", data)
     else:
-        from .cards import model_card
+        from .record.card import model_card
 
         print(model_card(rec.to_dict()).rstrip())
         if data["aliases"]:
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ModelNotFoundError,
         NBModelsError,
     )
-    from .store import ModelStore
+    from .store.model_store import ModelStore
 
     try:
         return _COMMANDS[args.command](ModelStore(args.store), args)

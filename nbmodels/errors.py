@@ -76,7 +76,7 @@ class LoadCheckError(NBModelsError):
 
 class EnvironmentMismatchError(NBModelsError):
     """``load(..., strict=True)`` of a version saved in a different environment; the
-    structured :class:`~nbmodels.environment.EnvironmentReport` is in :attr:`report`."""
+    structured :class:`~nbmodels.record.environment.EnvironmentReport` is in :attr:`report`."""
 
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)

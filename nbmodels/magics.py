@@ -48,7 +48,7 @@ class SavedModel:
         return str(self.record.get("version_reason") or "")
 
     def _size(self) -> str:
-        from .records import format_size
+        from .record.record import format_size
 
         return format_size(self.record.size_bytes)
 
@@ -78,7 +78,7 @@ class ModelInfo:
 
     def __str__(self) -> str:
         """The full model card as Markdown (``print(info)``)."""
-        from .cards import model_card
+        from .record.card import model_card
 
         text = model_card(self.record.to_dict()).rstrip()
         if self.aliases:
@@ -90,7 +90,7 @@ class ModelInfo:
         return f"ModelInfo({self.record!r}{aliases})"
 
     def _repr_html_(self) -> str:
-        from .cards import model_card_html
+        from .record.card import model_card_html
 
         aliases = (f"<p>Aliases: {html.escape(', '.join(self.aliases))}</p>"
                    if self.aliases else "")
@@ -128,7 +128,7 @@ class ModelMagics(Magics):
     # -- plumbing ------------------------------------------------------------------------
     @property
     def store(self) -> Any:
-        from .store import ModelStore
+        from .store.model_store import ModelStore
 
         return self._run(lambda: ModelStore(self.store_dir or None))
 
@@ -255,7 +255,7 @@ class ModelMagics(Magics):
     def models(self, line: str) -> Any:
         """The store as a table: name, latest version, aliases, created, size, metric."""
         args = self._args(self.models, line)
-        from .reports import ModelTable
+        from .store.reports import ModelTable
 
         table = self._run(self.store.list)
         return ModelTable(m for m in table if fnmatch.fnmatchcase(m["name"], args.pattern))

@@ -9,7 +9,7 @@ import pytest
 from nbm_helpers import concurrent_gc, concurrent_reader, concurrent_saver
 
 from nbmodels import ModelStore
-from nbmodels.versions import sort_versions
+from nbmodels.storage.versions import sort_versions
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ import pytest
 from nbm_helpers import tree_snapshot
 
 from nbmodels import ModelStore
-from nbmodels.versions import sort_versions
+from nbmodels.storage.versions import sort_versions
 
 SCRIPT = Path(__file__).with_name("crash_saver.py")
 NAME = "m"
@@ -251,7 +251,7 @@ def test_gc_does_not_remove_a_version_committed_after_verify(tmp_path):
     os.remove(trained / ".nbmodels-incomplete")
     os.rmdir(trained)
     store.save({"token": "b", "blob": b""}, NAME, version="1.1.0", description="b")
-    from nbmodels.maintenance import _still_orphan
+    from nbmodels.store.maintenance import _still_orphan
 
     assert _still_orphan(store, store.root / report.problems[0].path) is False
     assert store.gc().removed == []

@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 
 import nbmodels
 from nbmodels import ModelStore
-from nbmodels.environment import EnvironmentReport, EnvironmentWarning
 from nbmodels.errors import EnvironmentMismatchError
+from nbmodels.record.environment import EnvironmentReport, EnvironmentWarning
 
 
 @pytest.fixture(scope="module")

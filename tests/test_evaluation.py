@@ -394,7 +394,7 @@ def test_bad_predictions_input_writes_nothing(eval_store, binary):
 
 
 def test_a_failed_write_leaves_no_folder(tmp_path):
-    from nbmodels import _io
+    from nbmodels.storage import local as _io
 
     target = tmp_path / "evaluation" / "m_v1.0.0"
     with pytest.raises(OSError):
@@ -421,8 +421,8 @@ def test_interrupted_evaluation_leftovers_are_found_by_verify_and_removed_by_gc(
 
 
 def test_evaluation_files_are_written_under_the_models_lock(binary, eval_store, monkeypatch):
-    from nbmodels import _io
-    from nbmodels.registry import Registry
+    from nbmodels.storage import local as _io
+    from nbmodels.store.registry import Registry
 
     model, X, y = binary
     eval_store.save(model, "clf")

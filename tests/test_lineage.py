@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from nbmodels import ModelStore
 from nbmodels.errors import NBModelsError
-from nbmodels.lineage import fingerprint, git_state
+from nbmodels.record.lineage import fingerprint, git_state
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from nbmodels import ModelStore
-from nbmodels.cards import diagram_from_markdown
+from nbmodels.record.card import diagram_from_markdown
 
 SEED_KEYS = ["model_name", "version", "description", "created_at", "author", "framework",
              "framework_version", "python_version", "training_dataset", "features", "target",
@@ -242,7 +242,7 @@ def test_a_broken_repr_or_get_params_does_not_stop_a_save(store):
 
 
 def test_a_hostile_diagram_in_a_card_cannot_run_in_the_notebook(store, small_model):
-    from nbmodels.cards import DIAGRAM_END, DIAGRAM_START
+    from nbmodels.record.card import DIAGRAM_END, DIAGRAM_START
 
     model, X, y = small_model
     store.save(model, "iris", X=X, y=y)

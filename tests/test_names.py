@@ -9,7 +9,7 @@ from nbm_helpers import tree_snapshot
 
 import nbmodels
 from nbmodels import InvalidNameError, ModelStore
-from nbmodels.layout import MAX_NAME_LENGTH, validate_alias, validate_name
+from nbmodels.storage.layout import MAX_NAME_LENGTH, validate_alias, validate_name
 
 BAD_NAMES = [
     "../x", "../../x", "../../../escaped", "..", ".", "a/b", "/abs", "a\\b", "..\\x", "",

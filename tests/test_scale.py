@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nbmodels import ModelStore, _io
+from nbmodels import ModelStore
+from nbmodels.storage import local as _io
 
 N = 10_000
 NAME = "big"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nbmodels import InvalidVersionError
-from nbmodels.versions import is_version, next_version, parse_version, sort_versions
+from nbmodels.storage.versions import is_version, next_version, parse_version, sort_versions
 
 
 def test_semver_order_not_string_order(store):

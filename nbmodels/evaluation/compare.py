@@ -51,7 +51,7 @@ def _flat_metrics(saved: dict[str, Any]) -> dict[str, float]:
 
 
 def _read_json(path: Any) -> Any:
-    from .. import _io
+    from ..storage import local as _io
 
     try:
         return _io.read_json(path)
@@ -65,7 +65,7 @@ def _saved_metrics(store: Any, name: str, version: str, record: dict[str, Any],
     """Metrics, curves and data hash of one version: evaluation files, else the record."""
     folder = store.version_path("evaluation", name, version)
     if dataset:
-        from ..layout import validate_name
+        from ..storage.layout import validate_name
 
         folder = folder / validate_name(dataset, "dataset label")  # never a path elsewhere
     saved = _read_json(folder / "metrics.json")
@@ -120,7 +120,7 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
         List only the hyper-parameters and environment keys that differ (the default);
         ``False`` lists them all.
     """
-    from ..store import ModelStore
+    from ..store.model_store import ModelStore
 
     if store is None:
         store = ModelStore()
@@ -364,8 +364,8 @@ class Comparison:
         return text
 
     def __repr__(self) -> str:
-        from ..records import format_size
-        from ..reports import text_table
+        from ..record.record import format_size
+        from ..store.reports import text_table
 
         head = [r for r in self.rows if r.metric in (*CLASSIFICATION_HEADLINE,
                                                       *REGRESSION_HEADLINE)] or self.rows[:6]
@@ -380,7 +380,7 @@ class Comparison:
         return f"{title}\n{table}"
 
     def _repr_html_(self) -> str:
-        from ..records import format_size
+        from ..record.record import format_size
 
         e = html.escape
         cols = "".join(f"<th>{e(x.short)}</th>" for x in self.entries)

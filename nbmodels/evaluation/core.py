@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metadata import utc_now
+from ..record.capture import utc_now
 from . import metrics as M
 from .gates import Requirement, check_gates, parse_requirements
 from .plots import CLASSIFICATION_PLOTS, REGRESSION_PLOTS, SEED_PLOTS, Plot
@@ -75,7 +75,7 @@ class _Target:
 def _check_dataset(dataset: Any) -> str | None:
     if dataset is None:
         return None
-    from ..layout import validate_name
+    from ..storage.layout import validate_name
 
     validate_name(dataset, "dataset label")
     if dataset in RESERVED_NAMES:
@@ -88,9 +88,9 @@ def _resolve_target(model: Any, name: str | None, version: str | None, store: An
                     dataset: str | None) -> _Target | None:
     """Where to save, from name/version, or from where a loaded model came from."""
     from ..errors import ModelNotFoundError
-    from ..layout import EVALUATION, validate_name
-    from ..store import ModelStore, provenance
-    from ..versions import is_version
+    from ..storage.layout import EVALUATION, validate_name
+    from ..storage.versions import is_version
+    from ..store.model_store import ModelStore, provenance
 
     dataset = _check_dataset(dataset)
     if store is not None and not isinstance(store, ModelStore):

@@ -26,7 +26,7 @@ def data_fingerprint(X: Any, y: np.ndarray, *, task: str,
     ``X`` may be None (predictions evaluated without features): the hash then covers
     the targets only, and says so.
     """
-    from ..lineage import fingerprint
+    from ..record.lineage import fingerprint
 
     info: dict[str, Any] = {"rows": len(y)}
     # The same layout-independent hash as a training record's lineage, so evaluation and

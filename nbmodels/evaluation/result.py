@@ -182,7 +182,7 @@ class EvaluationResult:
         of an earlier evaluation that this one does not have are removed, anything else
         in the folder is left alone.
         """
-        from .. import _io
+        from ..storage import local as _io
 
         directory = Path(directory).expanduser().absolute()
         _io.publish_files(directory, self.files(), stale=sorted(RESERVED_NAMES),

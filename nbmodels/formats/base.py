@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from .. import _io
 from ..errors import FormatUnavailableError, IntegrityError, NBModelsError
+from ..storage import local as _io
 
 __all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "class_path", "import_optional"]
 

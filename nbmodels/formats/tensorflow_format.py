@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .. import _io
 from ..errors import NBModelsError
+from ..storage import local as _io
 from .base import ArtifactSink, ArtifactSource, ModelFormat, class_path
 from .keras_format import describe_keras_model, is_keras_model
 

@@ -51,7 +51,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Register the handlers under ``{base_url}nbmodels/api/``."""
     from jupyter_server.utils import url_path_join
 
-    from ..store import ModelStore
+    from ..store.model_store import ModelStore
     from .handlers import ROUTES
 
     config = NBModels(parent=serverapp)

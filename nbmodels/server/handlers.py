@@ -21,7 +21,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from .. import __version__, _io
+from .. import __version__
 from ..errors import (
     IntegrityError,
     InvalidNameError,
@@ -30,7 +30,8 @@ from ..errors import (
     NBModelsError,
     VersionExistsError,
 )
-from ..layout import EVALUATION, validate_alias, validate_name
+from ..storage import local as _io
+from ..storage.layout import EVALUATION, validate_alias, validate_name
 
 __all__ = [
     "ROUTES",

@@ -234,7 +234,7 @@ def data_lineage(X: Any = None, y: Any = None, *, training_dataset: str | None =
     if X is not None and y is not None:
         rows_x, rows_y = row_count(X), row_count(y)
         if rows_x is not None and rows_y is not None and rows_x != rows_y:
-            from .errors import NBModelsError
+            from ..errors import NBModelsError
 
             raise NBModelsError(f"X has {rows_x} rows but y has {rows_y}; pass the training "
                                 f"features and target of the same rows (X_train, y_train)")

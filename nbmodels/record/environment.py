@@ -1,7 +1,7 @@
 """The environment check on load: one structured report instead of a wall of warnings.
 
 A version records the Python version and the pinned distributions its classes come
-from (see :func:`nbmodels.metadata.environment_of`). On load these are compared with
+from (see :func:`nbmodels.record.capture.environment_of`). On load these are compared with
 what is installed now; scikit-learn's ``InconsistentVersionWarning`` (one per pickled
 estimator, so a hundred for a forest) is caught and folded into the same report. The
 report names each package with its saved and current version and gives the one
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import EnvironmentMismatchError
+from ..errors import EnvironmentMismatchError
 
 __all__ = [
     "EnvironmentReport",
@@ -186,7 +186,7 @@ def _saved_packages(record: Mapping[str, Any]) -> dict[str, str]:
 
 def compare_environment(record: Mapping[str, Any]) -> EnvironmentReport:
     """Compare the environment a version was saved in with the current one."""
-    from .metadata import installed_version
+    from .capture import installed_version
 
     env = record.get("environment")
     python_saved = (env.get("python") if isinstance(env, Mapping) else None) \

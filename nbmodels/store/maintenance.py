@@ -11,9 +11,11 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _io
-from .formats import list_formats
-from .layout import (
+from ..formats import list_formats
+from ..record.capture import utc_now
+from ..record.record import SCHEMA_VERSION, bad_file_entry
+from ..storage import local as _io
+from ..storage.layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
     METADATA,
@@ -26,13 +28,11 @@ from .layout import (
     parse_version_dir,
     validate_name,
 )
-from .metadata import utc_now
-from .records import SCHEMA_VERSION, bad_file_entry
+from ..storage.versions import sort_versions
 from .reports import GCReport, Problem, RebuildReport, VerifyReport
-from .versions import sort_versions
 
 if TYPE_CHECKING:
-    from .store import ModelStore
+    from .model_store import ModelStore
 
 __all__ = ["gc", "rebuild_index", "verify"]
 

@@ -17,10 +17,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _io
-from .errors import VersionExistsError
-from .formats import ArtifactSink
-from .layout import (
+from ..errors import VersionExistsError
+from ..formats import ArtifactSink
+from ..record.capture import content_hash
+from ..record.record import ModelRecord
+from ..storage import local as _io
+from ..storage.layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
     METADATA_FILE,
@@ -29,11 +31,9 @@ from .layout import (
     TRASH_PREFIX,
     version_dir,
 )
-from .metadata import content_hash
-from .records import ModelRecord
 
 if TYPE_CHECKING:
-    from .store import ModelStore
+    from .model_store import ModelStore
 
 __all__ = ["write_version"]
 

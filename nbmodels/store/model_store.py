@@ -9,21 +9,23 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from . import _io
-from .bumps import choose_bump
-from .errors import (
+from ..errors import (
     IntegrityError,
     InvalidVersionError,
     ModelNotFoundError,
     NBModelsError,
 )
-from .formats import (
+from ..formats import (
     ArtifactSource,
     format_for,
     format_for_record,
     get_format,
 )
-from .layout import (
+from ..record.bumps import choose_bump
+from ..record.capture import capture, note_saved_by_value, utc_now
+from ..record.record import ModelRecord, bad_file_entry
+from ..storage import local as _io
+from ..storage.layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
     METADATA,
@@ -35,12 +37,10 @@ from .layout import (
     validate_name,
     version_dir,
 )
-from .metadata import capture, note_saved_by_value, utc_now
+from ..storage.versions import BUMPS, FIRST_VERSION, next_version, parse_version
 from .publish import write_version
-from .records import ModelRecord, bad_file_entry
 from .registry import Registry, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
-from .versions import BUMPS, FIRST_VERSION, next_version, parse_version
 
 __all__ = ["ModelStore", "default_root", "provenance"]
 
@@ -321,7 +321,7 @@ class ModelStore:
                     *, keep_diagram: bool = True) -> None:
         """Write ``model_card.md``; a rewrite (``keep_diagram``) keeps the estimator
         diagram drawn when the version was saved, which the record does not hold."""
-        from .cards import diagram_from_markdown, model_card
+        from ..record.card import diagram_from_markdown, model_card
 
         path = meta_dir / MODEL_CARD
         if diagram is None and keep_diagram and _io.exists(path):
@@ -330,9 +330,9 @@ class ModelStore:
         _io.atomic_write_bytes(path, model_card(record, diagram).encode("utf-8"))
 
     def card(self, name: str, version: str = "latest") -> Any:
-        """The model card of a version (:class:`~nbmodels.cards.ModelCard`), with the
+        """The model card of a version (:class:`~nbmodels.record.card.ModelCard`), with the
         scikit-learn diagram; it shows itself as HTML in a notebook."""
-        from .cards import ModelCard, diagram_from_markdown
+        from ..record.card import ModelCard, diagram_from_markdown
 
         name, exact, rec = self._located_record(name, version)
         path = self._meta_dir(name, exact) / MODEL_CARD
@@ -394,7 +394,7 @@ class ModelStore:
 
         When the saved environment differs from this one (Python major.minor, package
         versions; scikit-learn's ``InconsistentVersionWarning`` is folded in), one
-        :class:`~nbmodels.environment.EnvironmentWarning` carries a structured report
+        :class:`~nbmodels.record.environment.EnvironmentWarning` carries a structured report
         with the ``pip install`` line to match; ``strict=True`` raises
         :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
         """
@@ -410,7 +410,7 @@ class ModelStore:
             raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
                                  f"to load it")
         source = ArtifactSource(self._trained(name, exact), rec.files)
-        from .environment import load_checked
+        from ..record.environment import load_checked
 
         model, _ = load_checked(
             lambda: fmt.load(source, dict(rec.get("format_info") or {}), **load_options),
@@ -556,7 +556,7 @@ class ModelStore:
         evaluation data set); losses and errors are minimized, scores maximized unless
         ``higher_is_better`` says otherwise. A tie goes to the later version.
         """
-        from .evaluation.compare import best_version
+        from ..evaluation.compare import best_version
 
         return best_version(self, name, metric, dataset=dataset,
                             higher_is_better=higher_is_better)

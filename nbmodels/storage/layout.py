@@ -2,7 +2,7 @@
 
 ``trained/{name}_v{version}/``, ``metadata/{name}_v{version}/``,
 ``evaluation/{name}_v{version}/`` and ``registry/``: the convention users already
-keep by hand. This module only computes and checks names; :mod:`nbmodels._io`
+keep by hand. This module only computes and checks names; :mod:`nbmodels.storage.local`
 does the file access.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import InvalidNameError
+from ..errors import InvalidNameError
 from .versions import parse_version
 
 __all__ = [

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import semver
 
-from .errors import InvalidVersionError
+from ..errors import InvalidVersionError
 
 __all__ = ["BUMPS", "FIRST_VERSION", "is_version", "next_version", "parse_version", "sort_versions"]
 

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import _io
-from .layout import (
+from ..record.record import HEADLINE_METRICS, record_tags
+from ..storage import local as _io
+from ..storage.layout import (
     METADATA,
     METADATA_FILE,
     REGISTRY,
@@ -27,7 +28,6 @@ from .layout import (
     validate_name,
     version_dir,
 )
-from .records import HEADLINE_METRICS, record_tags
 
 __all__ = ["Registry"]
 
@@ -98,7 +98,7 @@ class Registry:
 
     def committed_versions(self, name: str, candidates: Iterable[str]) -> list[str]:
         """The ``candidates`` whose ``metadata.json`` exists, in ascending semver order."""
-        from .versions import sort_versions
+        from ..storage.versions import sort_versions
 
         return [v for v in sort_versions(candidates)
                 if _io.exists(self.metadata_dir / version_dir(name, v) / METADATA_FILE)]
@@ -169,7 +169,7 @@ class Registry:
             versions = found.get(name, [])
         elif stamp is None:
             certain = False
-        from .versions import sort_versions
+        from ..storage.versions import sort_versions
 
         record = record_stamp = None
         for v in reversed(sort_versions(versions)):
@@ -212,7 +212,7 @@ class Registry:
             return {}
         if not isinstance(data, dict):
             return {}
-        from .versions import is_version
+        from ..storage.versions import is_version
 
         # Only entries that name a version: a hand-edited target such as "../../x" must
         # never become part of a path.

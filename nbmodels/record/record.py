@@ -115,9 +115,9 @@ class ModelRecord(Mapping[str, Any]):
 
     # -- documentation ------------------------------------------------------------------
     def card(self) -> Any:
-        """The model card of this version (:class:`~nbmodels.cards.ModelCard`); the
+        """The model card of this version (:class:`~nbmodels.record.card.ModelCard`); the
         scikit-learn diagram is in :meth:`ModelStore.card`, which reads it from disk."""
-        from .cards import ModelCard
+        from .card import ModelCard
 
         return ModelCard(self._data)
 
@@ -127,7 +127,7 @@ class ModelRecord(Mapping[str, Any]):
 
     def environment_report(self) -> Any:
         """How the current environment differs from the one this version was saved in
-        (:class:`~nbmodels.environment.EnvironmentReport`)."""
+        (:class:`~nbmodels.record.environment.EnvironmentReport`)."""
         from .environment import compare_environment
 
         return compare_environment(self._data)

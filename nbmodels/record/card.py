@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .records import format_size, record_tags
+from .record import format_size, record_tags
 
 __all__ = ["ModelCard", "diagram_from_markdown", "model_card", "model_card_html"]
 

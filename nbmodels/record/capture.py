@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .architecture import architecture_of, diagram_html, is_estimator
-from .records import SCHEMA_VERSION
+from .record import SCHEMA_VERSION
 
 __all__ = [
     "Capture",

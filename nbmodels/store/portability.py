@@ -8,7 +8,7 @@ with a message naming them and the fix.
 
 ``save(..., check_load=True)`` goes further: a notebook can hold state that no other
 process has (classes defined in a cell, imports from a working directory, patches).
-The check runs a new interpreter (``python -m nbmodels.portability``), loads the
+The check runs a new interpreter (``python -m nbmodels.store.portability``), loads the
 artifacts from the not-yet-published folder through the same verified path as
 :meth:`ModelStore.load`, calls ``predict`` on a few rows of the training data and
 compares the answers with the live model's. Only then is the version published.
@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _io
-from .errors import LoadCheckError, NotebookObjectsError
-from .lineage import row_count
+from ..errors import LoadCheckError, NotebookObjectsError
+from ..record.lineage import row_count
+from ..storage import local as _io
 
 __all__ = ["plan_notebook_objects", "run_load_check"]
 
@@ -36,7 +36,7 @@ _TIMEOUT_S = 300
 def plan_notebook_objects(objects: dict[str, str], fmt: Any, name: str,
                           options: dict[str, Any] | None = None) -> bool:
     """Whether ``objects`` (qualified name -> kind, found by
-    :func:`nbmodels.metadata.scan_object`) must be saved by value.
+    :func:`nbmodels.record.capture.scan_object`) must be saved by value.
 
     Returns ``False`` when there are none; raises :class:`NotebookObjectsError` naming
     them when ``fmt`` cannot store them by value or cloudpickle is not installed.
@@ -106,7 +106,7 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
         spec_path = work / "spec.json"
         _io.write_bytes(spec_path, json.dumps(spec).encode("utf-8"))
         try:
-            proc = subprocess.run([sys.executable, "-m", "nbmodels.portability",
+            proc = subprocess.run([sys.executable, "-m", "nbmodels.store.portability",
                                    str(spec_path)],
                                   capture_output=True, text=True, timeout=_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -132,7 +132,7 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
 
 
 def _main(spec_path: str) -> None:
-    from .formats import ArtifactSource, get_format
+    from ..formats import ArtifactSource, get_format
 
     spec = _io.read_json(Path(spec_path))
     fmt = get_format(spec["format"])

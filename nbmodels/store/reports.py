@@ -10,7 +10,7 @@ import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .records import _fmt_metric, format_size
+from ..record.record import _fmt_metric, format_size
 
 __all__ = ["GCReport", "ModelTable", "Problem", "RebuildReport", "VerifyReport"]
 
