@@ -27,7 +27,7 @@ from nbmodels import ModelStore
 
 NAME = "m"
 # File operations a crash can interrupt; "open" only when it may write.
-_WATCHED = {"open", "os.rename", "os.replace", "os.remove", "os.unlink", "os.rmdir",
+_WATCHED = {"open", "os.rename", "os.replace", "os.link", "os.remove", "os.unlink", "os.rmdir",
             "os.mkdir", "shutil.rmtree", "os.utime", "os.truncate"}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 

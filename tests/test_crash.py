@@ -162,9 +162,9 @@ def test_failed_overwrite_puts_the_old_version_back(tmp_path):
                           "raise"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
+    # The commit point: the finished record linked into place (create-exclusive).
     commit = next(i for i, s in enumerate(result["steps"])
-                  if s.startswith("os.rename metadata/m_v1.1.0/metadata.json.")
-                  and "replaced" not in s)
+                  if s.startswith("os.link metadata/m_v1.1.0/metadata.json."))
     for case in result["cases"][:commit + 1]:
         root = Path(case["root"])
         assert state_of(root) == OLD, case
@@ -218,7 +218,7 @@ def test_gc_leaves_a_save_in_progress_alone(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from nbmodels import ModelStore; "
-         f"lock = ModelStore({str(store.root)!r})._registry.lock('m'); lock.acquire(); "
+         f"lock = ModelStore({str(store.root)!r}).lock('m'); lock.acquire(); "
          "print('locked', flush=True); sys.stdin.readline()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -251,8 +251,12 @@ def test_gc_does_not_remove_a_version_committed_after_verify(tmp_path):
     os.remove(trained / ".nbmodels-incomplete")
     os.rmdir(trained)
     store.save({"token": "b", "blob": b""}, NAME, version="1.1.0", description="b")
-    from nbmodels.store.maintenance import _still_orphan
+    from pathlib import PurePosixPath
 
-    assert _still_orphan(store, store.root / report.problems[0].path) is False
+    from nbmodels.store.maintenance import _still_orphan
+    from nbmodels.store.tree import StoreTree
+
+    tree = StoreTree(store.fs)
+    assert _still_orphan(tree, PurePosixPath(report.problems[0].path)) is False
     assert store.gc().removed == []
     assert state_of(store.root) == {"1.0.0": "a", "1.1.0": "b"}

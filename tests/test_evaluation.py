@@ -430,7 +430,7 @@ def test_evaluation_files_are_written_under_the_models_lock(binary, eval_store, 
     publish = _io.publish_files
 
     def observed(*args, **kwargs):
-        held.append(Registry(eval_store.root).is_locked_elsewhere("clf"))
+        held.append(eval_store.fs.is_locked_elsewhere("clf"))
         return publish(*args, **kwargs)
 
     monkeypatch.setattr(_io, "publish_files", observed)

@@ -316,10 +316,13 @@ def test_hand_edited_alias_cannot_point_outside_the_store(store):
     aliases.parent.mkdir(parents=True, exist_ok=True)
     aliases.write_text(json.dumps({"production": "1.0.0", "evil": "../../../etc",
                                    "odd": 3}))
-    assert store.aliases("m") == {"production": "1.0.0"}
-    assert store.load("m@production") == {"v": 1}
-    with pytest.raises(ModelNotFoundError):
-        store.load("m@evil")
+    # A damaged aliases file is never half-trusted: every use names it and the repair.
+    for use in (lambda: store.aliases("m"), lambda: store.load("m@production"),
+                lambda: store.load("m@evil"), lambda: store.set_alias("m", "staging", "1.0.0")):
+        with pytest.raises(IntegrityError, match="registry/aliases/m.json .*not versions: "
+                                                 "evil, odd.*Repair it by hand"):
+            use()
+    assert store.load("m@1.0.0") == {"v": 1}
 
 
 def test_verify_reports_interrupted_index_writes_and_gc_removes_them(store):

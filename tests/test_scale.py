@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nbmodels import ModelStore
-from nbmodels.storage import local as _io
+from nbmodels.storage.local import LocalBackend
 
 N = 10_000
 NAME = "big"
@@ -44,22 +44,23 @@ def big_store(tmp_path_factory) -> ModelStore:
 
 
 class _Counter:
-    """Counts calls of one function of ours without changing what it does."""
+    """Counts calls of one method of the storage backend without changing what it does
+    (the paths it was called with are kept, without ``self``)."""
 
     def __init__(self, monkeypatch, module, attr):
         self.calls: list[tuple] = []
         real = getattr(module, attr)
 
         def counting(*args, **kwargs):
-            self.calls.append(args)
+            self.calls.append(args[1:])
             return real(*args, **kwargs)
 
         monkeypatch.setattr(module, attr, counting)
 
 
 def test_latest_reads_one_small_file_not_every_record(big_store, monkeypatch):
-    reads = _Counter(monkeypatch, _io, "read_json")
-    listings = _Counter(monkeypatch, _io, "list_dir")
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
+    listings = _Counter(monkeypatch, LocalBackend, "list_dir")
     fresh = ModelStore(big_store.root)  # nothing cached in memory
     assert fresh.latest(NAME) == f"{N}.0.0"  # semver: 10000.0.0 > 9999.0.0
     assert len(reads.calls) <= 2, reads.calls
@@ -68,7 +69,7 @@ def test_latest_reads_one_small_file_not_every_record(big_store, monkeypatch):
 
 
 def test_load_latest_reads_a_couple_of_files(big_store, monkeypatch):
-    reads = _Counter(monkeypatch, _io, "read_json")
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
     fresh = ModelStore(big_store.root)
     assert fresh.load(NAME) == {"weights": list(range(50))}
     assert fresh.record(NAME).version == f"{N}.0.0"
@@ -85,7 +86,7 @@ def test_seed_glob_gets_it_wrong(big_store):
 
 
 def test_list_and_versions_at_scale(big_store, monkeypatch):
-    reads = _Counter(monkeypatch, _io, "read_json")
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
     table = ModelStore(big_store.root).list()
     assert [(m["name"], m["latest"]) for m in table] == [(NAME, f"{N}.0.0"), ("small", "1.0.0")]
     assert table[0]["description"] == f"v{N}.0.0"
@@ -99,7 +100,7 @@ def test_list_and_versions_at_scale(big_store, monkeypatch):
 def test_stale_index_at_scale_reads_only_the_top_record(big_store, monkeypatch):
     head = big_store.root / "registry" / "index" / NAME / "head.json"
     head.unlink()
-    reads = _Counter(monkeypatch, _io, "read_json")
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
     assert ModelStore(big_store.root).latest(NAME) == f"{N}.0.0"
     records = [p for (p,) in reads.calls if Path(p).name == "metadata.json"]
     assert len(records) == 1, "repairing the index read more than the newest record"
@@ -109,7 +110,7 @@ def test_stale_index_at_scale_reads_only_the_top_record(big_store, monkeypatch):
 def test_a_new_version_at_scale(big_store, monkeypatch):
     rec = big_store.save({"weights": [1]}, NAME, bump="major")
     assert rec.version == f"{N + 1}.0.0"
-    reads = _Counter(monkeypatch, _io, "read_json")
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
     assert ModelStore(big_store.root).latest(NAME) == f"{N + 1}.0.0"
     assert len(reads.calls) <= 2
     big_store.delete(NAME, f"{N + 1}.0.0")

@@ -18,7 +18,7 @@ from .metrics import CLASSIFICATION_HEADLINE, REGRESSION_HEADLINE, higher_is_bet
 from .plots import Plot
 from .tasks import EvaluationError
 
-__all__ = ["Comparison", "best_version", "compare"]
+__all__ = ["Comparison", "compare"]
 
 # Record keys that describe the environment a version was made in.
 _ENV_KEYS = ("model_class", "framework", "framework_version", "python_version",
@@ -38,45 +38,6 @@ class _Entry:
     data_sha256: str | None
     ref: str = ""
     short: str = ""  # the column heading: the version alone when one model is compared
-
-
-def _flat_metrics(saved: dict[str, Any]) -> dict[str, float]:
-    """Scalar metrics of a ``metrics.json`` (headline at top level, the rest in details)."""
-    out = {k: float(v) for k, v in saved.items()
-           if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    for k, v in (saved.get("details") or {}).items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.setdefault(k, float(v))
-    return out
-
-
-def _read_json(path: Any) -> Any:
-    from ..storage import local as _io
-
-    try:
-        return _io.read_json(path)
-    except (OSError, ValueError):
-        return None
-
-
-def _saved_metrics(store: Any, name: str, version: str, record: dict[str, Any],
-                   dataset: str | None) -> tuple[dict[str, float], dict[str, Any] | None,
-                                                 str | None]:
-    """Metrics, curves and data hash of one version: evaluation files, else the record."""
-    folder = store.version_path("evaluation", name, version)
-    if dataset:
-        from ..storage.layout import validate_name
-
-        folder = folder / validate_name(dataset, "dataset label")  # never a path elsewhere
-    saved = _read_json(folder / "metrics.json")
-    curves = _read_json(folder / "curves.json")
-    if isinstance(saved, dict):
-        sha = (saved.get("evaluation") or {}).get("data_sha256")
-        return _flat_metrics(saved), curves if isinstance(curves, dict) else None, sha
-    summary = (record.get("evaluations") or {}).get(dataset or "default") or {}
-    source = summary.get("metrics") if summary else (record.get("metrics") if not dataset
-                                                     else None)
-    return _flat_metrics(source or {}), None, summary.get("data_sha256")
 
 
 def _parse_refs(name: Any, versions: Any) -> list[tuple[str, str]]:
@@ -133,7 +94,7 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
     for model_name, ref in refs:
         exact = store.resolve(model_name, ref)
         record = store.record(model_name, exact).to_dict()
-        scalars, curves, sha = _saved_metrics(store, model_name, exact, record, dataset)
+        scalars, curves, sha = store.saved_metrics(model_name, exact, dataset=dataset)
         entries.append(_Entry(model_name, exact, record, scalars, curves, sha,
                               ref=f"{model_name}@{exact}"))
     one_model = len({e.name for e in entries}) == 1
@@ -431,39 +392,3 @@ class Comparison:
 def _short(value: Any) -> str:
     text = "-" if value is None else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def best_version(store: Any, name: str, metric: str, *, dataset: str | None = None,
-                 higher_is_better: bool | None = None) -> str:
-    """The version of ``name`` with the best saved ``metric`` (used by ``ModelStore.best``).
-
-    Reads each version's record (the metrics :func:`evaluate` merged into it), falling
-    back to ``evaluation/{name}_v{version}/metrics.json`` for folders written by hand.
-    Losses and errors (``log_loss``, ``rmse``, ...) are minimized, scores maximized;
-    ``higher_is_better`` overrides that. A tie goes to the later version.
-    """
-    from ..errors import ModelNotFoundError
-    from .metrics import higher_is_better as direction
-
-    up = direction(metric) if higher_is_better is None else higher_is_better
-    best: tuple[float, str] | None = None
-    seen: set[str] = set()
-    for version in store.versions(name):
-        record = store.record(name, version).to_dict()
-        scalars, _, _ = _saved_metrics(store, name, version, record, dataset)
-        if dataset is None:
-            for k, v in (record.get("metrics") or {}).items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    scalars.setdefault(k, float(v))
-        seen.update(scalars)
-        value = scalars.get(metric)
-        if value is None or value != value:
-            continue
-        if best is None or (value >= best[0] if up else value <= best[0]):
-            best = (value, version)
-    if best is None:
-        where = f" on {dataset!r}" if dataset else ""
-        known = ", ".join(sorted(seen)) or "none (evaluate a version first)"
-        raise ModelNotFoundError(f"no version of {name!r} has a saved {metric!r}{where}; "
-                                 f"saved metrics: {known}")
-    return best[1]

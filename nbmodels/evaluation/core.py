@@ -20,7 +20,7 @@ from ..record.capture import utc_now
 from . import metrics as M
 from .gates import Requirement, check_gates, parse_requirements
 from .plots import CLASSIFICATION_PLOTS, REGRESSION_PLOTS, SEED_PLOTS, Plot
-from .result import RESERVED_NAMES, EvaluationResult
+from .result import METRICS_FILE, RESERVED_NAMES, EvaluationResult
 from .tasks import (
     BINARY,
     REGRESSION,
@@ -265,10 +265,14 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
         # Under the model's lock, like every other write of a version: a delete or an
         # overwrite cannot interleave (leaving files beside a version that is gone),
         # and gc leaves the temporary folder of this write alone.
-        with target.store._registry.lock(target.name):
+        with target.store.lock(target.name):
             if target.in_store:
                 target.store.resolve(target.name, target.version)  # still there?
-            result.save(target.directory)
+            target.store.write_evaluation(
+                target.name, target.version, result.files(), dataset=target.dataset,
+                stale=sorted(RESERVED_NAMES), commit_last=METRICS_FILE,
+                require_version=target.in_store)
+            result.path = target.directory
             timer.lap("save")
             if target.in_store:
                 _merge_into_record(target, result)

@@ -12,7 +12,7 @@ import numpy as np
 from .gates import GateCheck
 from .plots import Plot
 
-__all__ = ["DATA_FILES", "RESERVED_NAMES", "EvaluationResult"]
+__all__ = ["DATA_FILES", "METRICS_FILE", "RESERVED_NAMES", "EvaluationResult"]
 
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.json"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from contextlib import AbstractContextManager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
 from ..errors import FormatUnavailableError, IntegrityError, NBModelsError
-from ..storage import local as _io
+from ..storage.backend import FileDigest, StorageBackend
 
 __all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "class_path", "import_optional"]
 
@@ -16,16 +16,17 @@ __all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "class_path", "impor
 class ArtifactSink:
     """Where a format writes one version's files; every file is hashed as it is written."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-        self._writers: dict[str, _io.HashingWriter] = {}
-        self._digests: dict[str, _io.FileDigest] = {}
+    def __init__(self, fs: StorageBackend, directory: PurePosixPath) -> None:
+        self.fs = fs
+        self.directory = PurePosixPath(directory)
+        self._writers: dict[str, Any] = {}
+        self._digests: dict[str, FileDigest] = {}
 
     def open(self, name: str) -> BinaryIO:
         """A new binary file ``name`` in the version folder, hashed while written."""
         if name in self._writers or name in self._digests or "/" in name or name.startswith("."):
             raise ValueError(f"artifact name {name!r} is reused or not a plain file name")
-        writer = _io.HashingWriter(self.directory / name, name)
+        writer = self.fs.hashing_writer(self.directory / name, name)
         self._writers[name] = writer
         return writer  # type: ignore[return-value]
 
@@ -33,14 +34,17 @@ class ArtifactSink:
         """A path for libraries that can only write to a path; call :meth:`add` afterwards."""
         if "/" in name or name.startswith("."):
             raise ValueError(f"artifact name {name!r} is not a plain file name")
-        return self.directory / name
+        local = self.fs.local_path(self.directory / name)
+        if local is None:
+            raise NBModelsError(f"this format writes through a file path, which the store "
+                                f"at {self.fs.url} does not offer")
+        return local
 
     def add(self, name: str) -> None:
         """Record a file that a library wrote to :meth:`path` (hashed by reading it once)."""
-        digest = _io.sha256_file(self.directory / name)
-        self._digests[name] = digest
+        self._digests[name] = self.fs.digest(self.directory / name)
 
-    def digests(self) -> list[_io.FileDigest]:
+    def digests(self) -> list[FileDigest]:
         """Close every open writer (fsyncing it) and return all files, sorted by name."""
         for name, writer in self._writers.items():
             writer.close()
@@ -59,8 +63,10 @@ class ArtifactSink:
 class ArtifactSource:
     """Read access to one version's files that verifies each against the record first."""
 
-    def __init__(self, directory: Path, files: list[dict[str, Any]]) -> None:
-        self.directory = Path(directory)
+    def __init__(self, fs: StorageBackend, directory: PurePosixPath,
+                 files: list[dict[str, Any]]) -> None:
+        self.fs = fs
+        self.directory = PurePosixPath(directory)
         self._files = {f["name"]: f for f in files}
 
     def names(self) -> list[str]:
@@ -78,7 +84,7 @@ class ArtifactSource:
     def read_bytes(self, name: str) -> bytes:
         """The bytes of ``name``, after its size and sha256 were checked."""
         entry = self._entry(name)
-        return _io.read_verified(self.directory / name, entry["size"], entry["sha256"])
+        return self.fs.read_verified(self.directory / name, entry["size"], entry["sha256"])
 
     def open_verified(self, name: str) -> AbstractContextManager[Any]:
         """A context manager yielding a read-only buffer of ``name`` once it is verified.
@@ -86,20 +92,22 @@ class ArtifactSource:
         Cheaper than :meth:`read_bytes` for large artifacts (the file is memory-mapped).
         """
         entry = self._entry(name)
-        return _io.mapped_verified(self.directory / name, entry["size"], entry["sha256"])
+        return self.fs.verified(self.directory / name, entry["size"], entry["sha256"])
 
     def path(self, name: str) -> Path:
         """The path of ``name`` after its size and sha256 were checked."""
         entry = self._entry(name)
-        digest = _io.sha256_file(self.directory / name) if _io.exists(self.directory / name) \
-            else None
-        if digest is None:
-            raise IntegrityError(f"artifact {self.directory / name} is missing")
+        where = self.fs.display(self.directory / name)
+        local = self.fs.local_path(self.directory / name)
+        if local is None:
+            raise NBModelsError(f"this format reads through a file path, which the store "
+                                f"at {self.fs.url} does not offer")
+        digest = self.fs.digest(self.directory / name)  # refuses a missing or special file
         if digest.size != entry["size"] or digest.sha256 != entry["sha256"]:
-            raise IntegrityError(f"artifact {self.directory / name} does not match its "
-                                 f"record: sha256 is {digest.sha256}, expected "
-                                 f"{entry['sha256']}; refusing to load it")
-        return self.directory / name
+            raise IntegrityError(f"artifact {where} does not match its record: sha256 is "
+                                 f"{digest.sha256}, expected {entry['sha256']}; refusing to "
+                                 f"load it")
+        return local
 
 
 def import_optional(module: str, extra: str, purpose: str) -> Any:

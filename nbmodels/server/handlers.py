@@ -30,8 +30,7 @@ from ..errors import (
     NBModelsError,
     VersionExistsError,
 )
-from ..storage import local as _io
-from ..storage.layout import EVALUATION, validate_alias, validate_name
+from ..storage.layout import validate_alias, validate_name
 
 __all__ = [
     "ROUTES",
@@ -131,7 +130,7 @@ class StoreHandler(NBModelsHandler):
         store = self.store
         with core_errors():
             models = len(store.list())
-        self.write_json({"root": str(store.root), "exists": _io.is_dir(store.root),
+        self.write_json({"root": str(store.root), "exists": store.root.is_dir(),
                          "models": models, "nbmodels_version": __version__})
 
 
@@ -222,11 +221,8 @@ class EvaluationHandler(NBModelsHandler):
         with core_errors():
             validate_name(name)
             exact = self.store.resolve(name, version)
-            folder = self.store.version_path(EVALUATION, name, exact)
-        files = _servable_files(folder, folder)
-        datasets = sorted(entry for entry in _io.list_dir(folder)
-                          if _servable(entry) and _io.is_dir(folder / entry)
-                          and _inside(folder / entry, folder))
+            files = self.store.evaluation_files(name, exact)
+            datasets = self.store.evaluation_datasets(name, exact)
         self.write_json({"name": name, "version": exact, "files": files,
                          "datasets": datasets})
 
@@ -255,18 +251,7 @@ class EvaluationFileHandler(NBModelsHandler):
             if dataset is not None:
                 validate_name(dataset, "dataset label")
             exact = self.store.resolve(name, version)
-            base = self.store.version_path(EVALUATION, name, exact)
-        folder = base / dataset if dataset is not None else base
-        where = f"{name}@{exact}" + (f" (dataset {dataset})" if dataset else "")
-        available = _servable_files(folder, base)
-        if filename not in available:
-            hint = (f"files: {', '.join(available)}" if available else
-                    "it has no evaluation files; run nbmodels.evaluate(...) with "
-                    "name= and version= to write them")
-            raise NBModelsAPIError(404, f"{where} has no evaluation file {filename!r}; "
-                                        f"{hint}", "ModelNotFoundError")
-        with _io.open_for_read(folder / filename) as fh:
-            data = fh.read()
+            data = self.store.read_evaluation_file(name, exact, filename, dataset=dataset)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(data, set_content_type=content_type(filename))
 
@@ -283,24 +268,6 @@ class VerifyHandler(NBModelsHandler):
             report = await IOLoop.current().run_in_executor(
                 None, partial(self.store.verify, deep=deep))
         self.write_json(report.to_dict())
-
-
-def _servable(filename: str) -> bool:
-    try:
-        validate_name(filename)
-    except InvalidNameError:
-        return False
-    return True
-
-
-def _servable_files(folder: Path, base: Path) -> list[str]:
-    """Plain-named files of ``folder`` that really lie in ``base`` (no links out)."""
-    return [p.name for p in _io.iter_files(folder) if _servable(p.name) and _inside(p, base)]
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` really lies in ``folder``, after following symbolic links."""
-    return path.resolve().is_relative_to(folder.resolve())
 
 
 _SEGMENT = r"([^/]+)"

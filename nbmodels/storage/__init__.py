@@ -1,9 +1,22 @@
 """Storage: the only code that touches bytes.
 
-``layout`` names the store's folders and checks names, ``versions`` holds the semver
-rules, and ``local`` does every file operation of a store on a local disk.
+``backend`` is the interface every store operation goes through, ``local`` its
+implementation for a folder on this machine, ``layout`` names the store's folders and
+checks names, and ``versions`` holds the semver rules.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import os
+from pathlib import Path
+
+from .backend import FileDigest, FileInfo, StorageBackend
+
+__all__ = ["FileDigest", "FileInfo", "StorageBackend", "open_backend"]
+
+
+def open_backend(root: str | os.PathLike[str]) -> StorageBackend:
+    """The storage backend for a store root (a local folder)."""
+    from .local import LocalBackend
+
+    return LocalBackend(Path(root).expanduser().absolute())

@@ -1,9 +1,12 @@
-"""All file access of the store: atomic writes, hashing writers and verified reads.
+"""The local storage backend: a store in a folder on this machine's disk.
 
-Nothing else in nbmodels opens, renames or deletes a file, so the durability rules
-live in one place: artifacts are hashed while they are written (one pass over the
-bytes), fsynced before they are renamed into place, and read back in one pass that
-checks size and sha256 before any byte reaches a deserializer.
+Nothing else in nbmodels opens, renames or deletes a file of a store, so the
+durability rules live in one place: artifacts are hashed while they are written (one
+pass over the bytes), fsynced before they are renamed into place, and read back in one
+pass that checks size and sha256 before any byte reaches a deserializer. The
+module-level functions work on absolute paths (also for scratch folders outside any
+store); :class:`LocalBackend` is the :class:`~nbmodels.storage.backend.StorageBackend`
+that the store uses, on store-relative paths that never leave the root.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import IntegrityError
+from .backend import FileDigest, FileInfo, StorageBackend, rel_path
 
 __all__ = [
     "FileDigest",
     "HashingWriter",
+    "LocalBackend",
     "atomic_write_bytes",
     "atomic_write_json",
     "fsync_dir",
@@ -39,18 +43,6 @@ __all__ = [
 ]
 
 _CHUNK = 8 << 20
-
-
-@dataclass(frozen=True)
-class FileDigest:
-    """Name, size and sha256 of one artifact file."""
-
-    name: str
-    size: int
-    sha256: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "size": self.size, "sha256": self.sha256}
 
 
 class _BackgroundHasher:
@@ -518,3 +510,220 @@ def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str]
                 remove_file(target / name)
     finally:
         remove_tree(tmp)
+
+
+# -- regular files only ----------------------------------------------------------------------
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a link, FIFO or device).
+
+    Opened without following a final symlink and without blocking (a FIFO would
+    otherwise hang the reader forever); ``limit`` bounds what is read, so a record that
+    is a link to ``/dev/zero`` or a huge file cannot exhaust memory.
+    """
+    import stat as st
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, f"{path} is a symbolic link, which the store never "
+                                       f"follows") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not st.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        if limit is not None and info.st_size > limit:
+            raise ValueError(f"{path} is {info.st_size} bytes, more than the {limit} a file "
+                             f"of this kind may have")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1 if limit is not None else -1)
+    finally:
+        os.close(fd)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"{path} grew past {limit} bytes while it was read")
+    return data
+
+
+class LocalBackend(StorageBackend):
+    """A store in a local folder: the durability and safety rules of this module, on
+    store-relative paths.
+
+    Every path is checked to stay inside the root: a component that is a symbolic link
+    (``trained/`` pointing elsewhere, a version folder linked to ``/etc``) is refused,
+    so nothing outside the root is read, written or deleted through the store.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.url = str(self.root)
+        self._locks: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({self.url!r})"
+
+    def path(self, path: PurePosixPath | str) -> Path:
+        """The absolute path of a store-relative one, after checking that no folder on
+        the way is a link (which could lead outside the root)."""
+        rel = rel_path(path)
+        current = self.root
+        for part in rel.parts[:-1]:
+            current = current / part
+            try:
+                if os.path.islink(current):
+                    raise OSError(errno.ELOOP, f"{current} is a symbolic link; the store "
+                                               f"never follows links out of its root")
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise
+        return self.root.joinpath(*rel.parts)
+
+    def local_path(self, path: PurePosixPath) -> Path | None:
+        return self.path(path)
+
+    def display(self, path: PurePosixPath) -> str:
+        return str(self.root.joinpath(*rel_path(path).parts))
+
+    # -- reading -----------------------------------------------------------------------------
+    def stat(self, path: PurePosixPath) -> FileInfo | None:
+        import stat as st
+
+        try:
+            info = os.lstat(self.path(path))
+        except OSError:
+            return None
+        kind = "file" if st.S_ISREG(info.st_mode) else "dir" if st.S_ISDIR(info.st_mode) \
+            else "other"
+        return FileInfo(kind, info.st_size, info.st_mtime_ns,
+                        (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+
+    def list_dir(self, path: PurePosixPath) -> list[str]:
+        try:
+            target = self.path(path)
+        except OSError:
+            return []
+        if os.path.islink(target):
+            return []
+        return list_dir(target)
+
+    def read_bytes(self, path: PurePosixPath, *, limit: int | None = None) -> bytes:
+        return read_regular(self.path(path), limit)
+
+    def read_json(self, path: PurePosixPath, *, limit: int = 16 << 20) -> Any:
+        return json.loads(read_regular(self.path(path), limit))
+
+    def verified(self, path: PurePosixPath, size: int, sha256: str) -> Any:
+        return mapped_verified(self._regular(path), size, sha256)
+
+    def read_verified(self, path: PurePosixPath, size: int, sha256: str) -> bytes:
+        return read_verified(self._regular(path), size, sha256)
+
+    def _regular(self, path: PurePosixPath) -> Path:
+        """The absolute path of an artifact, refused unless it is a regular file."""
+        target = self.path(path)
+        info = self.stat(path)
+        if info is None:
+            raise IntegrityError(f"artifact {target} is missing; run `nbmodels verify` to "
+                                 f"see what else is damaged")
+        if info.kind != "file":
+            raise IntegrityError(f"artifact {target} is not a regular file (a link, FIFO or "
+                                 f"device); refusing to read it")
+        return target
+
+    def digest(self, path: PurePosixPath) -> FileDigest:
+        return sha256_file(self._regular(path))
+
+    def open_read(self, path: PurePosixPath) -> Any:
+        return open(self._regular(path), "rb")
+
+    def stamp(self, path: PurePosixPath) -> list[int]:
+        return stamp(self.path(path))
+
+    # -- writing -----------------------------------------------------------------------------
+    def hashing_writer(self, path: PurePosixPath, name: str) -> HashingWriter:
+        return HashingWriter(self.path(path), name)
+
+    def create_exclusive(self, path: PurePosixPath, data: bytes) -> None:
+        target = self.path(path)
+        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, target)  # fails if target exists: never replaces a commit
+            except OSError as exc:
+                if exc.errno == errno.EEXIST:
+                    raise FileExistsError(errno.EEXIST, f"{target} exists") from None
+                # A filesystem without hard links: the model's lock still serializes the
+                # writers of this store, so check-then-rename is exclusive among them.
+                if os.path.lexists(target):
+                    raise FileExistsError(errno.EEXIST, f"{target} exists") from None
+                os.rename(tmp, target)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        fsync_dir(target.parent)
+
+    def replace(self, path: PurePosixPath, data: bytes, *, durable: bool = True) -> None:
+        atomic_write_bytes(self.path(path), data, durable=durable)
+
+    def make_dirs(self, path: PurePosixPath) -> None:
+        make_dirs(self.path(path))
+
+    def new_temp_dir(self, parent: PurePosixPath, prefix: str) -> PurePosixPath:
+        created = new_temp_dir(self.path(parent / "x").parent, prefix)
+        return parent / created.name
+
+    def rename(self, src: PurePosixPath, dst: PurePosixPath) -> None:
+        rename(self.path(src), self.path(dst))
+
+    def touch(self, path: PurePosixPath) -> None:
+        touch(self.path(path))
+
+    def remove_file(self, path: PurePosixPath) -> None:
+        remove_file(self.path(path))
+
+    def remove_tree(self, path: PurePosixPath) -> None:
+        remove_tree(self.path(path))
+
+    def sync_dir(self, path: PurePosixPath) -> None:
+        fsync_dir(self.path(path))
+
+    def tree_size(self, path: PurePosixPath) -> int:
+        target = self.path(path)
+        if os.path.islink(target):
+            return 0
+        if not os.path.isdir(target):
+            return file_size(target)
+        return tree_size(target)
+
+    def publish_files(self, target: PurePosixPath, files: dict[str, bytes], *,
+                      stale: Iterable[str] = (), commit_last: str | None = None) -> None:
+        publish_files(self.path(target), files, stale=stale, commit_last=commit_last)
+
+    # -- locks -------------------------------------------------------------------------------
+    def lock(self, name: str, timeout: float) -> Any:
+        lock = self._locks.get(name)
+        if lock is None:
+            from filelock import FileLock
+
+            folder = self.path(PurePosixPath("registry/locks/x")).parent
+            make_dirs(folder)
+            lock = FileLock(str(folder / f"{name}.lock"), timeout=timeout)
+            self._locks[name] = lock
+        return lock
+
+    def is_locked_elsewhere(self, name: str) -> bool:
+        from filelock import Timeout
+
+        lock = self.lock(name, 0)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import weakref
@@ -24,23 +23,21 @@ from ..formats import (
 from ..record.bumps import choose_bump
 from ..record.capture import capture, note_saved_by_value, utc_now
 from ..record.record import ModelRecord, bad_file_entry
-from ..storage import local as _io
+from ..storage import StorageBackend, open_backend
 from ..storage.layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
     METADATA,
-    METADATA_FILE,
-    MODEL_CARD,
     TRAINED,
-    TRASH_PREFIX,
     validate_alias,
     validate_name,
-    version_dir,
 )
-from ..storage.versions import BUMPS, FIRST_VERSION, next_version, parse_version
+from ..storage.versions import BUMPS, FIRST_VERSION, is_version, next_version, parse_version
+from . import evaluations
 from .publish import write_version
-from .registry import Registry, summarize
+from .registry import summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
+from .tree import StoreTree
 
 __all__ = ["ModelStore", "default_root", "provenance"]
 
@@ -104,32 +101,22 @@ class ModelStore:
                  check_load: bool = False) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.root = self.root.expanduser().absolute()
-        if _io.exists(self.root) and not _io.is_dir(self.root):
+        if os.path.lexists(self.root) and not os.path.isdir(self.root):
             raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
                                 f"the store at a folder (it is created on the first save)")
         self.check_load = check_load
-        self._registry = Registry(self.root)
+        #: The storage backend every byte of this store goes through.
+        self.fs: StorageBackend = open_backend(self.root)
+        self._tree = StoreTree(self.fs)
+        self._registry = self._tree.registry
 
     def __repr__(self) -> str:
         return f"ModelStore({str(self.root)!r})"
 
-    # -- paths ---------------------------------------------------------------------------
-    def _trained(self, name: str, version: str) -> Path:
-        return self.root / TRAINED / version_dir(name, version)
-
-    def _meta_dir(self, name: str, version: str) -> Path:
-        return self.root / METADATA / version_dir(name, version)
-
-    def _meta_file(self, name: str, version: str) -> Path:
-        return self._meta_dir(name, version) / METADATA_FILE
-
-    def _rel(self, path: Path) -> str:
-        return str(Path(path).relative_to(self.root))
-
     # -- resolving -----------------------------------------------------------------------
     def _not_found(self, name: str) -> NBModelsError:
         found = self._registry.scan()
-        if self._registry.committed_versions(name, found.get(name, [])):
+        if any(self._registry.is_committed(name, v) for v in found.get(name, [])):
             # Committed versions exist, but none of them has a readable record.
             return IntegrityError(f"no version of {name!r} has a readable record; run "
                                   f"`nbmodels verify` to see what is damaged")
@@ -158,10 +145,10 @@ class ModelStore:
     def versions(self, name: str) -> list[str]:
         """Every committed version of ``name``, in ascending semver order."""
         validate_name(name)
-        found = self._registry.committed_versions(name, self._registry.scan().get(name, []))
-        if not found:
+        head = self._registry.head(name)
+        if head is None:
             raise self._not_found(name)
-        return found
+        return list(head["versions"])
 
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version meant by ``version``: ``latest``, a semver or an alias."""
@@ -172,22 +159,26 @@ class ModelStore:
         if not isinstance(version, str) or not version:
             raise InvalidVersionError(f"version must be 'latest', a semantic version or an "
                                       f"alias, got {version!r}")
-        aliases = self._registry.aliases(name)
-        if version in aliases:
-            target = aliases[version]
-            if not _io.exists(self._meta_file(name, target)):
-                raise ModelNotFoundError(f"alias {name}@{version} points to {target}, which no "
-                                         f"longer exists; set it again with set_alias")
-            return target
-        try:
-            parse_version(version)
-        except InvalidVersionError:
+        if not is_version(version):
+            # Aliases are never version-shaped, so an exact version does not depend on
+            # the aliases file being readable.
+            aliases = self._registry.aliases(name)
+            if version in aliases:
+                target = aliases[version]
+                if not self._registry.is_committed(name, target):
+                    raise ModelNotFoundError(f"alias {name}@{version} points to {target}, "
+                                             f"which no longer exists; set it again with "
+                                             f"set_alias")
+                return target
             if not aliases and self._registry.head(name) is None:
-                raise self._not_found(name) from None
+                raise self._not_found(name)
             known = ", ".join(sorted(aliases)) or "none"
-            raise ModelNotFoundError(f"{version!r} is neither a version nor an alias of "
-                                     f"{name!r} (aliases: {known})") from None
-        if not _io.exists(self._meta_file(name, version)):
+            try:
+                parse_version(version)  # says what is wrong with a near-version ("v1.0")
+            except InvalidVersionError as exc:
+                raise ModelNotFoundError(f"{version!r} is neither a version nor an alias of "
+                                         f"{name!r} (aliases: {known}); {exc}") from None
+        if not self._registry.is_committed(name, version):
             try:
                 available = self.versions(name)
             except ModelNotFoundError:
@@ -208,7 +199,7 @@ class ModelStore:
         exact = self.resolve(name, version)
         data = self._registry.read_record(name, exact)
         if data is None:
-            raise IntegrityError(f"{self._rel(self._meta_file(name, exact))} is unreadable or "
+            raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable or "
                                  f"not valid JSON; run `nbmodels verify` for details")
         # A record written by hand may leave out what its folder name already says.
         data.setdefault("model_name", name)
@@ -304,43 +295,27 @@ class ModelStore:
                 chosen_bump, reason = choose_bump(record, previous, latest, bump)
                 version = next_version(latest, chosen_bump)
                 # A newer folder with an unreadable record still owns its version number.
-                while _io.exists(self._meta_file(name, version)):
+                while self.fs.exists(self._tree.meta_file(name, version)):
                     version = next_version(version, chosen_bump)
             else:
                 reason = "given"
             record["version"] = version
             record["version_reason"] = reason
             return write_version(
-                self, model, fmt, record, overwrite=overwrite,
+                self._tree, model, fmt, record, overwrite=overwrite,
                 save_options={"X": X, **format_options},
                 same_as=None if force_new or overwrite else previous,
                 check_load=self.check_load if check_load is None else check_load,
                 sample_rows=captured.sample_rows, diagram=captured.diagram)
 
-    def _write_card(self, meta_dir: Path, record: dict[str, Any], diagram: str | None = None,
-                    *, keep_diagram: bool = True) -> None:
-        """Write ``model_card.md``; a rewrite (``keep_diagram``) keeps the estimator
-        diagram drawn when the version was saved, which the record does not hold."""
-        from ..record.card import diagram_from_markdown, model_card
-
-        path = meta_dir / MODEL_CARD
-        if diagram is None and keep_diagram and _io.exists(path):
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                diagram = diagram_from_markdown(_io.read_text(path))
-        _io.atomic_write_bytes(path, model_card(record, diagram).encode("utf-8"))
-
     def card(self, name: str, version: str = "latest") -> Any:
         """The model card of a version (:class:`~nbmodels.record.card.ModelCard`), with the
         scikit-learn diagram; it shows itself as HTML in a notebook."""
-        from ..record.card import ModelCard, diagram_from_markdown
+        from ..record.card import ModelCard
 
         name, exact, rec = self._located_record(name, version)
-        path = self._meta_dir(name, exact) / MODEL_CARD
-        diagram = None
-        if _io.exists(path):
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                diagram = diagram_from_markdown(_io.read_text(path))
-        return ModelCard(rec.to_dict(), diagram)
+        return ModelCard(rec.to_dict(), self._tree.read_card_diagram(
+            self._tree.meta_dir(name, exact)))
 
     def update_record(self, name: str, version: str, updates: dict[str, Any]) -> ModelRecord:
         """Merge ``updates`` into a version's record atomically and return the new record.
@@ -361,15 +336,15 @@ class ModelStore:
             exact = self.resolve(name, version)
             data = self._registry.read_record(name, exact)
             if data is None:
-                raise IntegrityError(f"{self._rel(self._meta_file(name, exact))} is unreadable")
+                raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable")
             for key, value in updates.items():
                 if isinstance(value, dict) and isinstance(data.get(key), dict):
                     data[key] = {**data[key], **value}
                 else:
                     data[key] = value
             data["updated_at"] = utc_now()
-            self._write_card(self._meta_dir(name, exact), data)
-            _io.atomic_write_json(self._meta_file(name, exact), data)
+            self._tree.write_card(self._tree.meta_dir(name, exact), data)
+            self.fs.write_json(self._tree.meta_file(name, exact), data)
             self._registry.refresh(name)
         return ModelRecord(data)
 
@@ -379,7 +354,9 @@ class ModelStore:
             raise ValueError(f"kind must be one of {TRAINED}, {METADATA}, {EVALUATION}")
         validate_name(name)
         parse_version(version)
-        return self.root / kind / version_dir(name, version)
+        rel = {TRAINED: self._tree.trained, METADATA: self._tree.meta_dir,
+               EVALUATION: self._tree.evaluation}[kind](name, version)
+        return self.root.joinpath(*rel.parts)
 
     # -- loading -------------------------------------------------------------------------
     def load(self, name: str, version: str = "latest", *, strict: bool = False,
@@ -409,7 +386,7 @@ class ModelStore:
         if bad:
             raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
                                  f"to load it")
-        source = ArtifactSource(self._trained(name, exact), rec.files)
+        source = ArtifactSource(self.fs, self._tree.trained(name, exact), rec.files)
         from ..record.environment import load_checked
 
         model, _ = load_checked(
@@ -422,9 +399,9 @@ class ModelStore:
     def list(self) -> ModelTable:
         """Every model: latest version, aliases, size, created_at and headline metrics."""
         table = ModelTable()
-        stamp, found = self._registry.scan_stamped()
-        for name, versions in sorted(found.items()):
-            head = self._registry.head(name, versions, stamp)
+        stamp, entries = self._registry.scan_stamped()
+        for name in sorted(self._registry.scan(entries)):
+            head = self._registry.head(name, stamp, entries)
             if head is None:
                 continue
             s = head["summary"]
@@ -479,35 +456,22 @@ class ModelStore:
             if pointing:
                 self._registry.write_aliases(name, {a: v for a, v in aliases.items()
                                                     if v != exact})
-            trained = self._trained(name, exact)
-            if _io.is_dir(trained):
+            tree, fs = self._tree, self.fs
+            trained = tree.trained(name, exact)
+            if fs.is_dir(trained):
                 # Marked first: if a crash stops the delete half way, the artifacts left
                 # behind are an orphan for gc, not a hand-made folder that rebuild-index
                 # would bring back to life.
-                _io.touch(trained / INCOMPLETE_MARKER)
+                fs.touch(trained / INCOMPLETE_MARKER)
             # Derived results go while the version is still whole, so that nothing of it
             # outlives the record except what gc recognises as its own leftovers.
-            _io.remove_tree(self.root / EVALUATION / version_dir(name, exact))
-            _io.remove_file(self._meta_file(name, exact))  # invisible from here on
-            _io.fsync_dir(self._meta_dir(name, exact))
-            self._remove_artifacts(trained)
-            _io.remove_tree(self._meta_dir(name, exact))
+            fs.remove_tree(tree.evaluation(name, exact))
+            fs.remove_file(tree.meta_file(name, exact))  # invisible from here on
+            fs.sync_dir(tree.meta_dir(name, exact))
+            tree.remove_artifacts(trained)
+            fs.remove_tree(tree.meta_dir(name, exact))
             self._registry.refresh(name)
         return exact
-
-    def _remove_artifacts(self, trained: Path) -> None:
-        """Remove a version folder under ``trained/`` so that no crash can leave a part of
-        it that looks like a hand-made folder: it is renamed to a trash name first."""
-        if not _io.exists(trained):
-            return
-        trash = trained.parent / f"{TRASH_PREFIX}{trained.name}-{os.urandom(4).hex()}"
-        _io.rename(trained, trash)
-        _io.remove_tree(trash)
-
-    def _crash_leftover_meta(self, name: str, version: str) -> bool:
-        """A record folder without metadata.json that only a save of ours could have left."""
-        contents = set(_io.list_dir(self._meta_dir(name, version)))
-        return all(c == MODEL_CARD or c.endswith(".tmp") for c in contents)
 
     def verify(self, *, deep: bool = True) -> VerifyReport:
         """Check every version: records readable, files present, sizes and hashes right.
@@ -518,7 +482,7 @@ class ModelStore:
         """
         from .maintenance import verify
 
-        return verify(self, deep=deep)
+        return verify(self._tree, deep=deep)
 
     def gc(self, *, dry_run: bool = False) -> GCReport:
         """Remove what interrupted saves left behind; report the bytes reclaimed.
@@ -529,7 +493,7 @@ class ModelStore:
         """
         from .maintenance import gc
 
-        return gc(self, dry_run=dry_run)
+        return gc(self._tree, dry_run=dry_run)
 
     def rebuild_index(self) -> RebuildReport:
         """Recreate ``registry/index`` from ``metadata/`` and adopt hand-made folders.
@@ -540,7 +504,7 @@ class ModelStore:
         """
         from .maintenance import rebuild_index
 
-        return rebuild_index(self)
+        return rebuild_index(self._tree)
 
     def summary(self, name: str) -> dict[str, Any]:
         """The listing entry of one model (what :meth:`list` shows for it)."""
@@ -556,7 +520,65 @@ class ModelStore:
         evaluation data set); losses and errors are minimized, scores maximized unless
         ``higher_is_better`` says otherwise. A tie goes to the later version.
         """
-        from ..evaluation.compare import best_version
+        validate_name(name)
+        versions = self.versions(name)
+        records = {v: self.record(name, v).to_dict() for v in versions}
+        return evaluations.best_version(self._tree, name, versions, records, metric,
+                                        dataset=dataset, higher_is_better=higher_is_better)
 
-        return best_version(self, name, metric, dataset=dataset,
-                            higher_is_better=higher_is_better)
+    # -- evaluation files ------------------------------------------------------------------
+    def lock(self, name: str) -> Any:
+        """The lock that serializes writers of ``name`` (a context manager, reentrant in
+        this process): hold it around a read-modify-write of a version's files."""
+        return self._registry.lock(validate_name(name))
+
+    def write_evaluation(self, name: str, version: str, files: dict[str, bytes], *,
+                         dataset: str | None = None, stale: Any = (),
+                         commit_last: str | None = None,
+                         require_version: bool = True) -> str:
+        """Publish a version's evaluation files all at once, under the model's lock.
+
+        ``stale`` names files of an earlier evaluation that this one no longer has
+        (they are removed); ``commit_last`` is written last. With ``require_version``
+        the version must still exist when the files are published. Returns the folder,
+        relative to the store.
+        """
+        validate_name(name)
+        parse_version(version)
+        with self._registry.lock(name):
+            if require_version and not self._registry.is_committed(name, version):
+                raise ModelNotFoundError(f"{name}@{version} no longer exists (deleted while "
+                                         f"it was evaluated); nothing was written")
+            folder = evaluations.write_files(self._tree, name, version, files,
+                                             dataset=dataset, stale=tuple(stale),
+                                             commit_last=commit_last)
+        return str(folder)
+
+    def evaluation_files(self, name: str, version: str = "latest", *,
+                         dataset: str | None = None) -> list[str]:
+        """The files of a version's evaluation (of one named data set), sorted."""
+        name, exact = self._split_resolve(name, version)
+        return evaluations.list_files(self._tree, name, exact, dataset)
+
+    def evaluation_datasets(self, name: str, version: str = "latest") -> list[str]:
+        """The named data sets a version was evaluated on."""
+        name, exact = self._split_resolve(name, version)
+        return evaluations.list_datasets(self._tree, name, exact)
+
+    def read_evaluation_file(self, name: str, version: str, filename: str, *,
+                             dataset: str | None = None) -> bytes:
+        """The bytes of one evaluation file (a plot, ``report.html``, ``metrics.json``)."""
+        name, exact = self._split_resolve(name, version)
+        return evaluations.read_file(self._tree, name, exact, filename, dataset=dataset)
+
+    def saved_metrics(self, name: str, version: str = "latest", *,
+                      dataset: str | None = None) -> tuple[dict[str, float],
+                                                           dict[str, Any] | None, str | None]:
+        """``(metrics, curves, data_sha256)`` saved for a version: its evaluation files,
+        else what its record says."""
+        name, exact, rec = self._located_record(name, version)
+        return evaluations.saved_metrics(self._tree, name, exact, rec.to_dict(), dataset)
+
+    def _split_resolve(self, name: str, version: str) -> tuple[str, str]:
+        name, version = _split_ref(name, version)
+        return name, self.resolve(name, version)

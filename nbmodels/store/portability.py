@@ -21,12 +21,13 @@ import pickle
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import LoadCheckError, NotebookObjectsError
 from ..record.lineage import row_count
 from ..storage import local as _io
+from ..storage.backend import StorageBackend
 
 __all__ = ["plan_notebook_objects", "run_load_check"]
 
@@ -84,9 +85,9 @@ def _same(expected: Any, got: Any) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
-                   files: list[dict[str, Any]], model: Any, rows: Any, ref: str
-                   ) -> dict[str, Any]:
+def run_load_check(fs: StorageBackend, directory: PurePosixPath, fmt_name: str,
+                   info: dict[str, Any], files: list[dict[str, Any]], model: Any, rows: Any,
+                   ref: str) -> dict[str, Any]:
     """Load ``directory``'s artifacts in a new interpreter and predict ``rows`` there.
 
     Returns what the record keeps; raises :class:`LoadCheckError` with the other
@@ -98,7 +99,7 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
     except Exception:
         expected, rows = None, None  # the rows do not fit the model: check loading only
     with _io.scratch_dir("nbmodels-loadcheck-") as work:
-        spec = {"directory": str(directory), "format": fmt_name, "info": info,
+        spec = {"store": fs.url, "directory": str(directory), "format": fmt_name, "info": info,
                 "files": files, "rows": None, "out": str(work / "predictions.pkl")}
         if expected is not None:
             spec["rows"] = str(work / "rows.pkl")
@@ -133,10 +134,13 @@ def run_load_check(directory: Path, fmt_name: str, info: dict[str, Any],
 
 def _main(spec_path: str) -> None:
     from ..formats import ArtifactSource, get_format
+    from ..storage import open_backend
 
     spec = _io.read_json(Path(spec_path))
     fmt = get_format(spec["format"])
-    model = fmt.load(ArtifactSource(Path(spec["directory"]), spec["files"]), spec["info"])
+    source = ArtifactSource(open_backend(spec["store"]), PurePosixPath(spec["directory"]),
+                            spec["files"])
+    model = fmt.load(source, spec["info"])
     if spec["rows"]:
         rows = pickle.loads(_io.read_bytes(Path(spec["rows"])))
         _io.write_bytes(Path(spec["out"]), pickle.dumps(_predict(model, rows), protocol=5))

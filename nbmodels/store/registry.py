@@ -1,12 +1,26 @@
-"""The registry: a derived index that makes ``latest`` and listings fast, plus aliases.
+"""The registry: a derived index that makes ``latest``, ``versions`` and listings fast,
+plus aliases.
 
-``registry/index/{name}/head.json`` holds a model's latest version and its summary,
-stamped with the state of ``metadata/`` it was computed from. A read trusts the head
-only while that stamp still matches and the latest version's ``metadata.json`` is
-there, so hand edits, deletions and crashes between commit and index update are
-noticed and repaired on the next read. ``registry/aliases/{name}.json`` is not
-derived: it is the source of truth for aliases. ``registry/locks/`` serializes writers
-per model name across processes.
+``registry/index/{name}/head.json`` holds one model's committed versions in semver
+order, its latest version and that version's summary. It is a cache of ``metadata/``,
+checked before use at a cost that follows the model, not the store:
+
+- ``stamp``: the state of ``metadata/`` when the head was computed. While it is
+  unchanged no version folder was added or removed anywhere, and the head stands.
+- When it changed (any model was saved since), one listing of ``metadata/`` is
+  filtered down to this model's folders; the head still stands if they are the same
+  set of versions (and no pending one got its record).
+- ``pending``: version folders without a readable ``metadata.json`` when the head was
+  computed (a save in progress, a crash, a damaged record): each is looked at again,
+  since its commit point may appear without ``metadata/`` itself changing.
+- ``record_stamp``: the identity of the latest version's ``metadata.json``, so an
+  edited record is noticed.
+
+Anything else is recomputed from ``metadata/`` and written back, so hand edits,
+deletions and crashes between commit and index update are repaired on the next read.
+``registry/aliases/{name}.json`` is not derived: it is the source of truth for
+aliases, and a damaged one is never silently treated as empty (see
+:class:`AliasFileError`).
 """
 
 from __future__ import annotations
@@ -14,12 +28,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
+from ..errors import IntegrityError
 from ..record.record import HEADLINE_METRICS, record_tags
-from ..storage import local as _io
+from ..storage.backend import StorageBackend
 from ..storage.layout import (
     METADATA,
     METADATA_FILE,
@@ -28,223 +42,267 @@ from ..storage.layout import (
     validate_name,
     version_dir,
 )
+from ..storage.versions import is_version, looks_like_version, sort_key, sort_versions
 
-__all__ = ["Registry"]
+__all__ = ["AliasFileError", "Registry", "summarize"]
 
 _LOCK_TIMEOUT_S = 300.0
+_META = PurePosixPath(METADATA)
+_REG = PurePosixPath(REGISTRY)
+
+
+class AliasFileError(IntegrityError):
+    """A model's aliases file exists but cannot be read as ``{alias: version}``.
+
+    Aliases are not derived from anything, so the store neither guesses nor overwrites
+    them: reading them raises this error and changing them is refused until the file
+    is repaired by hand (or moved away, which drops every alias of the model).
+    """
 
 
 class Registry:
-    """Index, aliases and locks of one store root."""
+    """Index, aliases and locks of one store, through its storage backend."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.metadata_dir = self.root / METADATA
-        self.dir = self.root / REGISTRY
-        self._locks: dict[str, Any] = {}
+    def __init__(self, fs: StorageBackend) -> None:
+        self.fs = fs
 
     # -- locks ---------------------------------------------------------------------------
     def lock(self, name: str, timeout: float = _LOCK_TIMEOUT_S) -> Any:
-        """The cross-process lock that serializes writers of ``name`` (a context manager)."""
-        lock = self._locks.get(name)
-        if lock is None:
-            from filelock import FileLock
-
-            validate_name(name)  # the lock file is named after it: never outside registry/
-
-            _io.make_dirs(self.dir / "locks")
-            lock = FileLock(str(self.dir / "locks" / f"{name}.lock"), timeout=timeout)
-            self._locks[name] = lock
-        return lock
+        """The lock that serializes writers of ``name`` (a context manager)."""
+        validate_name(name)  # the lock is named after it: never outside registry/
+        return self.fs.lock(name, timeout)
 
     def is_locked_elsewhere(self, name: str) -> bool:
         """Whether another process holds ``name``'s lock right now."""
-        from filelock import Timeout
-
-        lock = self.lock(name)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            return True
-        lock.release()
-        return False
+        validate_name(name)
+        return self.fs.is_locked_elsewhere(name)
 
     # -- scanning the truth ---------------------------------------------------------------
-    def scan(self) -> dict[str, list[str]]:
+    def scan(self, entries: list[str] | None = None) -> dict[str, list[str]]:
         """Every ``name -> [versions]`` with a folder under ``metadata/`` (unordered)."""
         found: dict[str, list[str]] = defaultdict(list)
-        for entry in _io.list_dir(self.metadata_dir):
+        for entry in self.fs.list_dir(_META) if entries is None else entries:
             parsed = parse_version_dir(entry)
             if parsed:
                 found[parsed[0]].append(parsed[1])
         return dict(found)
 
-    def scan_stamped(self) -> tuple[list[int], dict[str, list[str]]]:
-        """:meth:`scan`, with the stamp of ``metadata/`` taken just before it.
+    def scan_stamped(self) -> tuple[list[int], list[str]]:
+        """The stamp of ``metadata/`` and its entries, the stamp taken first.
 
-        A head computed from this scan is fresh only while the stamp is unchanged: a
+        A head computed from this listing is fresh only while the stamp is unchanged: a
         folder added or removed after the stamp was taken shows as a new stamp.
         """
-        stamp = _io.stamp(self.metadata_dir)
-        return stamp, self.scan()
+        stamp = self.fs.stamp(_META)
+        return stamp, self.fs.list_dir(_META)
+
+    def versions_in(self, name: str, entries: list[str]) -> list[str]:
+        """The version folders of ``name`` among ``metadata/``'s entries (unordered)."""
+        prefix = f"{name}_v"
+        out = []
+        for entry in entries:
+            if entry.startswith(prefix):
+                parsed = parse_version_dir(entry)
+                if parsed and parsed[0] == name:
+                    out.append(parsed[1])
+        return out
+
+    def record_path(self, name: str, version: str) -> PurePosixPath:
+        """Where the record (the commit point) of a version lives."""
+        return _META / version_dir(name, version) / METADATA_FILE
 
     def read_record(self, name: str, version: str) -> dict[str, Any] | None:
         """The committed record of a version, or ``None`` if absent or unreadable."""
         try:
-            data = _io.read_json(self.metadata_dir / version_dir(name, version) / METADATA_FILE)
-        except (OSError, ValueError):
+            data = self.fs.read_json(self.record_path(name, version))
+        except (OSError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 
-    def committed_versions(self, name: str, candidates: Iterable[str]) -> list[str]:
-        """The ``candidates`` whose ``metadata.json`` exists, in ascending semver order."""
-        from ..storage.versions import sort_versions
-
-        return [v for v in sort_versions(candidates)
-                if _io.exists(self.metadata_dir / version_dir(name, v) / METADATA_FILE)]
+    def is_committed(self, name: str, version: str) -> bool:
+        """Whether the version's ``metadata.json`` exists as a regular file."""
+        return self.fs.is_file(self.record_path(name, version))
 
     # -- heads ---------------------------------------------------------------------------
-    def _head_path(self, name: str) -> Path:
-        return self.dir / "index" / name / "head.json"
+    def _head_path(self, name: str) -> PurePosixPath:
+        return _REG / "index" / name / "head.json"
 
     def read_head(self, name: str) -> dict[str, Any] | None:
         """The stored head of ``name`` as it is on disk (fresh or not), or ``None``."""
         try:
-            head = _io.read_json(self._head_path(name))
-        except (OSError, ValueError):
+            head = self.fs.read_json(self._head_path(name))
+        except (OSError, ValueError, RecursionError):
             return None
-        return head if isinstance(head, dict) and head.get("name") == name else None
-
-    def _record_path(self, name: str, version: str) -> Path:
-        return self.metadata_dir / version_dir(name, version) / METADATA_FILE
-
-    def fresh_head(self, name: str) -> dict[str, Any] | None:
-        """The head of ``name`` if it still describes ``metadata/``, else ``None``.
-
-        Two ``stat`` calls: ``metadata/`` must be as it was when the head was computed
-        (no version folder added or removed) and the latest version's ``metadata.json``
-        must be the very file the head was computed from (a rewrite makes a new file).
-        """
-        head = self.read_head(name)
-        if head is None or not head.get("certain", True) \
-                or head.get("stamp") != _io.stamp(self.metadata_dir):
+        if not isinstance(head, dict) or head.get("name") != name:
             return None
-        latest = head.get("latest")
-        if not isinstance(latest, str) or not latest:
-            return None
-        record_stamp = _io.file_stamp(self._record_path(name, latest))
-        if record_stamp is None or head.get("record_stamp") != record_stamp:
+        versions, pending, latest = head.get("versions"), head.get("pending"), head.get("latest")
+        # A forged or damaged head must never put a path together: every entry must be
+        # a version, and the latest one of the list.
+        if not (isinstance(versions, list) and isinstance(pending, list) and versions
+                and all(looks_like_version(v) for v in versions + pending)
+                and latest == versions[-1]):
             return None
         return head
 
-    def head(self, name: str, versions: list[str] | None = None,
-             stamp: list[int] | None = None) -> dict[str, Any] | None:
-        """The up-to-date head of ``name`` (recomputed and rewritten when stale).
+    def fresh_head(self, name: str, stamp: list[int] | None = None,
+                   entries: list[str] | None = None) -> dict[str, Any] | None:
+        """The head of ``name`` if it still describes ``metadata/``, else ``None``.
 
-        ``versions`` are the version folders of ``name`` if the caller already scanned
-        them, and ``stamp`` the :func:`_io.stamp` of ``metadata/`` taken before that scan
-        (see :meth:`scan_stamped`). Returns ``None`` when the model has no readable version.
+        ``stamp`` and ``entries`` are a listing of ``metadata/`` the caller already made
+        (see :meth:`scan_stamped`); without them one is made only if the stamp changed.
         """
-        head = self.fresh_head(name)
+        head = self.read_head(name)
+        if head is None:
+            return None
+        current = self.fs.stamp(_META) if stamp is None else stamp
+        if head.get("stamp") != current:
+            if entries is None:
+                entries = self.fs.list_dir(_META)
+            if set(self.versions_in(name, entries)) != set(head["versions"]) | set(
+                    head["pending"]):
+                return None
+        if any(self.fs.exists(self.record_path(name, v)) for v in head["pending"]):
+            return None  # a save in progress has committed since
+        latest_stamp = self.fs.stat(self.record_path(name, head["latest"]))
+        if latest_stamp is None or list(latest_stamp.identity) != head.get("record_stamp"):
+            return None
+        return head
+
+    def head(self, name: str, stamp: list[int] | None = None,
+             entries: list[str] | None = None) -> dict[str, Any] | None:
+        """The up-to-date head of ``name`` (recomputed and rewritten when stale), or
+        ``None`` when the model has no readable version."""
+        head = self.fresh_head(name, stamp, entries)
         if head is not None:
             return head
-        return self.refresh(name, versions, stamp)
+        return self.refresh(name)
 
-    def refresh(self, name: str, versions: list[str] | None = None,
-                stamp: list[int] | None = None) -> dict[str, Any] | None:
+    def refresh(self, name: str) -> dict[str, Any] | None:
         """Recompute ``name``'s head from ``metadata/`` and store it.
 
-        The head is trusted by later reads only when it is certain: when the scan it
-        comes from is stamped, and when no version above the one found has a folder
-        without a readable record. Such a folder is a save in progress (its
-        ``metadata.json``, the commit point, may appear at any moment without changing
-        ``metadata/`` itself), a crashed save or a damaged record; until it is committed,
-        removed or repaired, every read recomputes the head rather than trusting one that
-        could go stale unnoticed. An uncertain head is still written (marked so), so that
-        the index on disk says what reads currently answer.
+        The stamp is taken before the listing, so a folder added meanwhile makes the
+        head look stale rather than letting it miss that folder. Version folders
+        without a readable record are kept as ``pending`` and looked at on every read.
         """
-        certain = True
-        if versions is None:
-            stamp, found = self.scan_stamped()
-            versions = found.get(name, [])
-        elif stamp is None:
-            certain = False
-        from ..storage.versions import sort_versions
-
-        record = record_stamp = None
-        for v in reversed(sort_versions(versions)):
-            record_stamp = _io.file_stamp(self._record_path(name, v))  # before reading it
-            record = self.read_record(name, v) if record_stamp is not None else None
-            if record is not None:
+        stamp, entries = self.scan_stamped()
+        candidates = sort_versions(self.versions_in(name, entries))
+        committed, pending = [], []
+        for v in candidates:
+            (committed if self.is_committed(name, v) else pending).append(v)
+        record = None
+        record_stamp = None
+        # The latest is the highest version with a readable record; a higher one whose
+        # record is damaged stays pending (verify reports it).
+        while committed:
+            info = self.fs.stat(self.record_path(name, committed[-1]))  # before reading
+            record = self.read_record(name, committed[-1])
+            if record is not None and info is not None:
+                record_stamp = list(info.identity)
                 break
-            certain = False
+            pending.append(committed.pop())
         if record is None:
             with contextlib.suppress(OSError):
-                _io.remove_tree(self._head_path(name).parent)
+                self.fs.remove_tree(self._head_path(name).parent)
             return None
-        head = {"name": name, "latest": v, "stamp": stamp, "record_stamp": record_stamp,
-                "certain": certain, "summary": summarize(record)}
+        head = {"name": name, "latest": committed[-1], "versions": committed,
+                "pending": sorted(pending, key=sort_key), "stamp": stamp,
+                "record_stamp": record_stamp, "summary": summarize(record)}
         path = self._head_path(name)
         # The head is a cache: a store that readers cannot write to (shared, read-only)
         # still answers, and a write that fails (gc took its temp file) is just skipped.
         with contextlib.suppress(OSError):
-            _io.make_dirs(path.parent)
-            _io.atomic_write_json(path, head, durable=False)
+            self.fs.make_dirs(path.parent)
+            self.fs.write_json(path, head, durable=False)
         return head
 
     def drop_index(self) -> None:
         """Remove every head (``registry/index``); reads recompute them."""
-        _io.remove_tree(self.dir / "index")
+        self.fs.remove_tree(_REG / "index")
 
     def indexed_names(self) -> list[str]:
         """Names that have a head in the index."""
-        return sorted(_io.list_dir(self.dir / "index"))
+        return sorted(self.fs.list_dir(_REG / "index"))
 
     # -- aliases -------------------------------------------------------------------------
-    def _aliases_path(self, name: str) -> Path:
-        return self.dir / "aliases" / f"{name}.json"
+    def aliases_path(self, name: str) -> PurePosixPath:
+        """Where ``name``'s aliases are kept."""
+        return _REG / "aliases" / f"{name}.json"
 
     def aliases(self, name: str) -> dict[str, str]:
-        """``alias -> version`` for ``name`` (empty if none)."""
-        try:
-            data = _io.read_json(self._aliases_path(name))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        from ..storage.versions import is_version
+        """``alias -> version`` for ``name`` (empty if it has none).
 
-        # Only entries that name a version: a hand-edited target such as "../../x" must
-        # never become part of a path.
-        return {str(k): v for k, v in data.items() if isinstance(v, str) and is_version(v)}
+        Raises :class:`AliasFileError` when the file exists but is not a readable
+        ``{alias: version}`` object: its aliases are unknown, not absent.
+        """
+        path = self.aliases_path(name)
+        info = self.fs.stat(path)
+        if info is None:
+            return {}
+        problem = None
+        data: Any = None
+        if info.kind != "file":
+            problem = "is not a regular file"
+        else:
+            try:
+                data = self.fs.read_json(path, limit=1 << 20)
+            except (OSError, ValueError, RecursionError) as exc:
+                problem = f"cannot be read ({exc})"
+        if problem is None and not isinstance(data, dict):
+            problem = "does not hold a JSON object"
+        if problem is None:
+            # Only entries that name a version: a hand-edited target such as "../../x"
+            # must never become part of a path.
+            bad = [k for k, v in data.items() if not (isinstance(v, str) and is_version(v))]
+            if bad:
+                problem = f"has entries that are not versions: {', '.join(map(str, bad[:5]))}"
+        if problem is not None:
+            raise AliasFileError(
+                f"the aliases of {name!r} are unknown: {self.fs.display(path)} {problem}. "
+                f"Repair it by hand (a JSON object such as {{\"production\": \"1.2.0\"}}), "
+                f"or move it away to drop every alias of {name!r}; aliases are not "
+                f"changed until then, so none is lost")
+        return {str(k): v for k, v in data.items()}
 
     def write_aliases(self, name: str, aliases: dict[str, str]) -> None:
-        """Replace ``name``'s aliases (durably: they are not derived from anything)."""
-        path = self._aliases_path(name)
+        """Replace ``name``'s aliases (durably: they are not derived from anything).
+
+        Call with the model's lock held, after :meth:`aliases` succeeded (which refuses
+        a damaged file, so a write never replaces aliases that could not be read).
+        """
+        path = self.aliases_path(name)
         if not aliases:
-            _io.remove_file(path)
+            self.fs.remove_file(path)
             return
-        _io.make_dirs(path.parent)
-        _io.atomic_write_json(path, dict(sorted(aliases.items())))
+        self.fs.make_dirs(path.parent)
+        self.fs.write_json(path, dict(sorted(aliases.items())))
 
     def aliased_names(self) -> list[str]:
         """Names that have an aliases file."""
-        return sorted(n[:-5] for n in _io.list_dir(self.dir / "aliases") if n.endswith(".json"))
+        return sorted(n[:-5] for n in self.fs.list_dir(_REG / "aliases") if n.endswith(".json"))
 
 
 def summarize(record: dict[str, Any]) -> dict[str, Any]:
-    """The part of a record that listings show."""
+    """The part of a record that listings show (a damaged field shows as absent)."""
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-    headline = {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
+    headline = {k: metrics[k] for k in HEADLINE_METRICS
+                if isinstance(metrics.get(k), (int, float)) and not isinstance(metrics[k], bool)
+                and metrics[k] == metrics[k] and abs(metrics[k]) != float("inf")}
+    size = record.get("size_bytes")
+
+    def text(key: str) -> str | None:
+        value = record.get(key)
+        return value if isinstance(value, str) else None
+
     summary = {
-        "version": record.get("version"),
-        "created_at": record.get("created_at"),
-        "size_bytes": record.get("size_bytes"),
-        "format": record.get("format"),
-        "framework": record.get("framework"),
-        "description": record.get("description"),
+        "version": text("version"),
+        "created_at": text("created_at") if text("created_at") is not None
+        else (str(record["created_at"]) if record.get("created_at") is not None else None),
+        "size_bytes": size if isinstance(size, int) and not isinstance(size, bool) else None,
+        "format": text("format"),
+        "framework": text("framework"),
+        "description": text("description"),
         "tags": record_tags(record.get("tags")),
         "metrics": headline,
     }
-    json.dumps(summary)
+    json.dumps(summary, allow_nan=False)
     return summary

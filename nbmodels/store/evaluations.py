@@ -1,0 +1,157 @@
+"""The evaluation files of a version: written, listed and read through the store.
+
+``evaluation/{name}_v{version}/`` holds ``metrics.json``, the plots, ``curves.json``,
+``fingerprint.json`` and ``report.html`` of the default data set, and one subfolder
+per named data set. Every access goes through the store's backend, with the same name
+rules as everything else (a file or data set name is a plain name, never a path), so
+the evaluation core, ``compare``, the server and the panels read the same files the
+same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from ..errors import ModelNotFoundError
+from ..record.metric_names import higher_is_better as default_direction
+from ..storage.layout import validate_name
+from .tree import StoreTree
+
+__all__ = ["best_version", "evaluation_dir", "list_datasets", "list_files", "read_file",
+           "read_json", "saved_metrics", "write_files"]
+
+
+def evaluation_dir(tree: StoreTree, name: str, version: str,
+                   dataset: str | None = None) -> PurePosixPath:
+    """The folder of one version's evaluation (of one named data set)."""
+    folder = tree.evaluation(name, version)
+    if dataset is not None:
+        folder = folder / validate_name(dataset, "dataset label")
+    return folder
+
+
+def write_files(tree: StoreTree, name: str, version: str, files: dict[str, bytes], *,
+                dataset: str | None = None, stale: list[str] | tuple[str, ...] = (),
+                commit_last: str | None = None) -> PurePosixPath:
+    """Publish a set of evaluation files all at once (call with the model's lock held)."""
+    for filename in files:
+        validate_name(filename, "evaluation file name")
+    folder = evaluation_dir(tree, name, version, dataset)
+    tree.fs.make_dirs(folder.parent)
+    tree.fs.publish_files(folder, files, stale=stale, commit_last=commit_last)
+    return folder
+
+
+def list_files(tree: StoreTree, name: str, version: str,
+               dataset: str | None = None) -> list[str]:
+    """Plain-named regular files of an evaluation folder, sorted (links and special
+    files are never listed)."""
+    out = []
+    for path in tree.fs.iter_files(evaluation_dir(tree, name, version, dataset)):
+        try:
+            validate_name(path.name, "evaluation file name")
+        except ValueError:
+            continue
+        out.append(path.name)
+    return out
+
+
+def list_datasets(tree: StoreTree, name: str, version: str) -> list[str]:
+    """The named data sets a version was evaluated on (real subfolders with plain names)."""
+    folder = evaluation_dir(tree, name, version)
+    out = []
+    for entry in sorted(tree.fs.list_dir(folder)):
+        try:
+            validate_name(entry, "dataset label")
+        except ValueError:
+            continue
+        if tree.fs.is_dir(folder / entry):
+            out.append(entry)
+    return out
+
+
+def read_file(tree: StoreTree, name: str, version: str, filename: str, *,
+              dataset: str | None = None, limit: int = 64 << 20) -> bytes:
+    """The bytes of one evaluation file; a missing one is :class:`ModelNotFoundError`
+    naming the files there are."""
+    validate_name(filename, "evaluation file name")
+    folder = evaluation_dir(tree, name, version, dataset)
+    path = folder / filename
+    if not tree.fs.is_file(path):
+        available = list_files(tree, name, version, dataset)
+        hint = (f"files: {', '.join(available)}" if available else
+                "it has no evaluation files; run nbmodels.evaluate(...) with name= and "
+                "version= to write them")
+        where = f"{name}@{version}" + (f" (dataset {dataset})" if dataset else "")
+        raise ModelNotFoundError(f"{where} has no evaluation file {filename!r}; {hint}")
+    return tree.fs.read_bytes(path, limit=limit)
+
+
+def read_json(tree: StoreTree, name: str, version: str, filename: str, *,
+              dataset: str | None = None) -> Any:
+    """A small JSON evaluation file, or ``None`` when it is absent or unreadable."""
+    path = evaluation_dir(tree, name, version, dataset) / validate_name(filename)
+    try:
+        return tree.fs.read_json(path)
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _flat_metrics(saved: dict[str, Any]) -> dict[str, float]:
+    """Scalar metrics of a ``metrics.json`` (headline at top level, the rest in details)."""
+    out = {k: float(v) for k, v in saved.items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    details = saved.get("details")
+    for k, v in (details.items() if isinstance(details, dict) else ()):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.setdefault(k, float(v))
+    return out
+
+
+def saved_metrics(tree: StoreTree, name: str, version: str, record: dict[str, Any],
+                  dataset: str | None) -> tuple[dict[str, float], dict[str, Any] | None,
+                                                str | None]:
+    """Metrics, curves and data hash of one version: evaluation files, else the record."""
+    saved = read_json(tree, name, version, "metrics.json", dataset=dataset)
+    curves = read_json(tree, name, version, "curves.json", dataset=dataset)
+    if isinstance(saved, dict):
+        info = saved.get("evaluation")
+        sha = info.get("data_sha256") if isinstance(info, dict) else None
+        return _flat_metrics(saved), curves if isinstance(curves, dict) else None, sha
+    evaluations = record.get("evaluations")
+    summary = evaluations.get(dataset or "default") if isinstance(evaluations, dict) else None
+    summary = summary if isinstance(summary, dict) else {}
+    source = summary.get("metrics") if summary else (record.get("metrics") if not dataset
+                                                     else None)
+    return (_flat_metrics(source if isinstance(source, dict) else {}), None,
+            summary.get("data_sha256"))
+
+
+def best_version(tree: StoreTree, name: str, versions: list[str],
+                 records: dict[str, dict[str, Any]], metric: str, *,
+                 dataset: str | None = None, higher_is_better: bool | None = None) -> str:
+    """The version with the best saved ``metric``; a tie goes to the later version."""
+    up = default_direction(metric) if higher_is_better is None else higher_is_better
+    best: tuple[float, str] | None = None
+    seen: set[str] = set()
+    for version in versions:
+        record = records[version]
+        scalars, _, _ = saved_metrics(tree, name, version, record, dataset)
+        if dataset is None:
+            metrics = record.get("metrics")
+            for k, v in (metrics.items() if isinstance(metrics, dict) else ()):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    scalars.setdefault(k, float(v))
+        seen.update(scalars)
+        value = scalars.get(metric)
+        if value is None or value != value:
+            continue
+        if best is None or (value >= best[0] if up else value <= best[0]):
+            best = (value, version)
+    if best is None:
+        where = f" on {dataset!r}" if dataset else ""
+        known = ", ".join(sorted(seen)) or "none (evaluate a version first)"
+        raise ModelNotFoundError(f"no version of {name!r} has a saved {metric!r}{where}; "
+                                 f"saved metrics: {known}")
+    return best[1]
