@@ -422,7 +422,6 @@ def test_interrupted_evaluation_leftovers_are_found_by_verify_and_removed_by_gc(
 
 def test_evaluation_files_are_written_under_the_models_lock(binary, eval_store, monkeypatch):
     from nbmodels.storage import local as _io
-    from nbmodels.store.registry import Registry
 
     model, X, y = binary
     eval_store.save(model, "clf")

@@ -319,8 +319,8 @@ def test_hand_edited_alias_cannot_point_outside_the_store(store):
     # A damaged aliases file is never half-trusted: every use names it and the repair.
     for use in (lambda: store.aliases("m"), lambda: store.load("m@production"),
                 lambda: store.load("m@evil"), lambda: store.set_alias("m", "staging", "1.0.0")):
-        with pytest.raises(IntegrityError, match="registry/aliases/m.json .*not versions: "
-                                                 "evil, odd.*Repair it by hand"):
+        with pytest.raises(IntegrityError, match=r"registry/aliases/m\.json .*not versions: "
+                                                 r"evil, odd.*Repair it by hand"):
             use()
     assert store.load("m@1.0.0") == {"v": 1}
 

@@ -1,7 +1,7 @@
 """The storage backend interface: every byte of a store goes through one of these.
 
-Paths are store-relative :class:`~pathlib.PurePosixPath` objects
-(``trained/churn_v1.0.0/model.joblib``); a backend maps them onto its medium (a local
+Paths are store-relative POSIX paths, :class:`~pathlib.PurePosixPath` objects or plain
+strings (``trained/churn_v1.0.0/model.joblib``); a backend maps them onto its medium (a local
 folder, a bucket prefix) and refuses any path that is absolute or climbs out with
 ``..``. The store above never builds a path on the medium itself, so a new medium is
 a new backend, not a second code path.

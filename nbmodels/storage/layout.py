@@ -12,7 +12,7 @@ import re
 import unicodedata
 
 from ..errors import InvalidNameError
-from .versions import parse_version
+from .versions import looks_like_version
 
 __all__ = [
     "ALLOWED_NAMES",
@@ -93,9 +93,10 @@ def parse_version_dir(dirname: str) -> tuple[str, str] | None:
     m = _DIR_RE.fullmatch(dirname)
     if not m:
         return None
+    if not looks_like_version(m["version"]):
+        return None
     try:
         validate_name(m["name"])
-        parse_version(m["version"])
     except ValueError:
         return None
     return m["name"], m["version"]

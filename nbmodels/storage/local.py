@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import IntegrityError
-from .backend import FileDigest, FileInfo, StorageBackend, rel_path
+from .backend import FileDigest, FileInfo, StorageBackend
 
 __all__ = [
     "FileDigest",
@@ -559,32 +559,35 @@ class LocalBackend(StorageBackend):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.url = str(self.root)
+        self._root = self.url.rstrip("/") or "/"
         self._locks: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"LocalBackend({self.url!r})"
 
-    def path(self, path: PurePosixPath | str) -> Path:
-        """The absolute path of a store-relative one, after checking that no folder on
-        the way is a link (which could lead outside the root)."""
-        rel = rel_path(path)
-        current = self.root
-        for part in rel.parts[:-1]:
-            current = current / part
-            try:
-                if os.path.islink(current):
-                    raise OSError(errno.ELOOP, f"{current} is a symbolic link; the store "
-                                               f"never follows links out of its root")
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise
-        return self.root.joinpath(*rel.parts)
+    def path(self, path: PurePosixPath | str) -> str:
+        """The absolute path of a store-relative one, after checking that it stays in the
+        root: no absolute path, no ``..``, and no folder on the way that is a link
+        (which could lead outside the root). Plain strings, since this runs for every
+        operation of the store."""
+        rel = path if isinstance(path, str) else str(path)
+        parts = rel.split("/")
+        if (rel.startswith("/") or "\\" in rel or "\0" in rel
+                or any(part in ("", ".", "..") for part in parts)):
+            raise ValueError(f"{rel!r} is not a path inside the store")
+        current = self._root
+        for part in parts[:-1]:
+            current = f"{current}/{part}"
+            if os.path.islink(current):
+                raise OSError(errno.ELOOP, f"{current} is a symbolic link; the store never "
+                                           f"follows links out of its root")
+        return f"{current}/{parts[-1]}"
 
     def local_path(self, path: PurePosixPath) -> Path | None:
-        return self.path(path)
+        return Path(self.path(path))
 
     def display(self, path: PurePosixPath) -> str:
-        return str(self.root.joinpath(*rel_path(path).parts))
+        return self.path(path)
 
     # -- reading -----------------------------------------------------------------------------
     def stat(self, path: PurePosixPath) -> FileInfo | None:
@@ -620,7 +623,7 @@ class LocalBackend(StorageBackend):
     def read_verified(self, path: PurePosixPath, size: int, sha256: str) -> bytes:
         return read_verified(self._regular(path), size, sha256)
 
-    def _regular(self, path: PurePosixPath) -> Path:
+    def _regular(self, path: PurePosixPath) -> str:
         """The absolute path of an artifact, refused unless it is a regular file."""
         target = self.path(path)
         info = self.stat(path)
@@ -646,7 +649,7 @@ class LocalBackend(StorageBackend):
         return HashingWriter(self.path(path), name)
 
     def create_exclusive(self, path: PurePosixPath, data: bytes) -> None:
-        target = self.path(path)
+        target = Path(self.path(path))
         tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.tmp")
         try:
             with open(tmp, "xb") as f:
@@ -675,7 +678,7 @@ class LocalBackend(StorageBackend):
         make_dirs(self.path(path))
 
     def new_temp_dir(self, parent: PurePosixPath, prefix: str) -> PurePosixPath:
-        created = new_temp_dir(self.path(parent / "x").parent, prefix)
+        created = new_temp_dir(Path(self.path(parent / "x")).parent, prefix)
         return parent / created.name
 
     def rename(self, src: PurePosixPath, dst: PurePosixPath) -> None:
@@ -711,7 +714,7 @@ class LocalBackend(StorageBackend):
         if lock is None:
             from filelock import FileLock
 
-            folder = self.path(PurePosixPath("registry/locks/x")).parent
+            folder = Path(self.path("registry/locks/x")).parent
             make_dirs(folder)
             lock = FileLock(str(folder / f"{name}.lock"), timeout=timeout)
             self._locks[name] = lock

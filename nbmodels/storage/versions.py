@@ -81,11 +81,20 @@ def sort_key(version: str) -> tuple[Any, ...]:
 
 
 def looks_like_version(text: object) -> bool:
-    """A fast check that ``text`` has the shape of a store version (no build metadata,
-    nothing but digits, letters, '.' and '-'): cheap enough for every entry of a large
-    index, and enough to keep a forged index entry from becoming part of a path."""
-    return (isinstance(text, str) and len(text) <= MAX_VERSION_LENGTH
-            and _SEMVER_RE.fullmatch(text) is not None)
+    """A fast check that ``text`` is a version the store accepts (semver without build
+    metadata), without building a ``semver.Version``: cheap enough for every entry of a
+    large folder listing or index, and enough to keep a forged entry from becoming part
+    of a path."""
+    if not isinstance(text, str) or len(text) > MAX_VERSION_LENGTH:
+        return False
+    m = _SEMVER_RE.fullmatch(text)
+    if m is None:
+        return False
+    if m[4] is not None:
+        for part in m[4].split("."):
+            if not part or (part.isdigit() and len(part) > 1 and part[0] == "0"):
+                return False
+    return True
 
 
 def sort_versions(versions: Iterable[str]) -> list[str]:

@@ -277,8 +277,10 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
         with tree.registry.lock(name):
             _adopt(tree, name, version, report)
     tree.registry.drop_index()
-    for name in sorted(tree.registry.scan()):
-        head = tree.registry.refresh(name)
+    stamp, entries = tree.registry.scan_stamped()
+    found = tree.registry.scan(entries)
+    for name in sorted(found):
+        head = tree.registry.refresh(name, stamp, found)
         if head is not None:
             report.models += 1
             report.versions += len(head["versions"])

@@ -302,7 +302,7 @@ class ModelStore:
             record["version"] = version
             record["version_reason"] = reason
             return write_version(
-                self._tree, model, fmt, record, overwrite=overwrite,
+                self._tree, model, fmt, record, overwrite=overwrite, head=head,
                 save_options={"X": X, **format_options},
                 same_as=None if force_new or overwrite else previous,
                 check_load=self.check_load if check_load is None else check_load,
@@ -400,8 +400,9 @@ class ModelStore:
         """Every model: latest version, aliases, size, created_at and headline metrics."""
         table = ModelTable()
         stamp, entries = self._registry.scan_stamped()
-        for name in sorted(self._registry.scan(entries)):
-            head = self._registry.head(name, stamp, entries)
+        found = self._registry.scan(entries)
+        for name in sorted(found):
+            head = self._registry.head(name, stamp, found)
             if head is None:
                 continue
             s = head["summary"]

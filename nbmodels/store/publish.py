@@ -39,13 +39,16 @@ __all__ = ["write_version"]
 def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any], *,
                   overwrite: bool, save_options: dict[str, Any] | None = None,
                   same_as: dict[str, Any] | None = None, check_load: bool = False,
-                  sample_rows: Any = None, diagram: Any = None) -> ModelRecord:
+                  sample_rows: Any = None, diagram: Any = None,
+                  head: dict[str, Any] | None = None) -> ModelRecord:
     """Artifacts to a temp folder, fsync, rename, then the record: the commit point.
 
     ``same_as`` is the latest version's record: when the new content hash equals its
     one, the temp folder is dropped and that record returned (nothing is written).
     ``check_load`` loads the temp folder in a fresh process before publishing.
     ``diagram`` is the card's estimator diagram, or a callable that returns it.
+    ``head`` is the model's index entry read under the lock before this save; the index
+    is updated from it instead of being recomputed.
     """
     fs = tree.fs
     name, version = record["model_name"], record["version"]
@@ -130,7 +133,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     fs.remove_tree(trash)
     fs.remove_tree(eval_trash)
     fs.remove_file(hidden)
-    tree.registry.refresh(name)
+    tree.registry.committed(name, version, record, head if not exists else None)
     return ModelRecord(record)
 
 

@@ -107,9 +107,9 @@ class Registry:
                     out.append(parsed[1])
         return out
 
-    def record_path(self, name: str, version: str) -> PurePosixPath:
+    def record_path(self, name: str, version: str) -> str:
         """Where the record (the commit point) of a version lives."""
-        return _META / version_dir(name, version) / METADATA_FILE
+        return f"{METADATA}/{version_dir(name, version)}/{METADATA_FILE}"
 
     def read_record(self, name: str, version: str) -> dict[str, Any] | None:
         """The committed record of a version, or ``None`` if absent or unreadable."""
@@ -125,7 +125,7 @@ class Registry:
 
     # -- heads ---------------------------------------------------------------------------
     def _head_path(self, name: str) -> PurePosixPath:
-        return _REG / "index" / name / "head.json"
+        return PurePosixPath(f"{REGISTRY}/index/{name}/head.json")
 
     def read_head(self, name: str) -> dict[str, Any] | None:
         """The stored head of ``name`` as it is on disk (fresh or not), or ``None``."""
@@ -145,21 +145,21 @@ class Registry:
         return head
 
     def fresh_head(self, name: str, stamp: list[int] | None = None,
-                   entries: list[str] | None = None) -> dict[str, Any] | None:
+                   found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
         """The head of ``name`` if it still describes ``metadata/``, else ``None``.
 
-        ``stamp`` and ``entries`` are a listing of ``metadata/`` the caller already made
-        (see :meth:`scan_stamped`); without them one is made only if the stamp changed.
+        ``stamp`` and ``found`` are a listing of ``metadata/`` the caller already made
+        and grouped by name (:meth:`scan_stamped`, then :meth:`scan`); without them, one
+        listing is made only if the stamp changed.
         """
         head = self.read_head(name)
         if head is None:
             return None
         current = self.fs.stamp(_META) if stamp is None else stamp
         if head.get("stamp") != current:
-            if entries is None:
-                entries = self.fs.list_dir(_META)
-            if set(self.versions_in(name, entries)) != set(head["versions"]) | set(
-                    head["pending"]):
+            versions = (self.versions_in(name, self.fs.list_dir(_META)) if found is None
+                        else found.get(name, []))
+            if set(versions) != set(head["versions"]) | set(head["pending"]):
                 return None
         if any(self.fs.exists(self.record_path(name, v)) for v in head["pending"]):
             return None  # a save in progress has committed since
@@ -169,23 +169,28 @@ class Registry:
         return head
 
     def head(self, name: str, stamp: list[int] | None = None,
-             entries: list[str] | None = None) -> dict[str, Any] | None:
+             found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
         """The up-to-date head of ``name`` (recomputed and rewritten when stale), or
         ``None`` when the model has no readable version."""
-        head = self.fresh_head(name, stamp, entries)
+        head = self.fresh_head(name, stamp, found)
         if head is not None:
             return head
-        return self.refresh(name)
+        return self.refresh(name, stamp, found)
 
-    def refresh(self, name: str) -> dict[str, Any] | None:
+    def refresh(self, name: str, stamp: list[int] | None = None,
+                found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
         """Recompute ``name``'s head from ``metadata/`` and store it.
 
-        The stamp is taken before the listing, so a folder added meanwhile makes the
-        head look stale rather than letting it miss that folder. Version folders
-        without a readable record are kept as ``pending`` and looked at on every read.
+        The stamp is taken before the listing (or given with the listing ``found`` the
+        caller made), so a folder added meanwhile makes the head look stale rather
+        than letting it miss that folder. Version folders without a readable record
+        are kept as ``pending`` and looked at on every read.
         """
-        stamp, entries = self.scan_stamped()
-        candidates = sort_versions(self.versions_in(name, entries))
+        if stamp is None or found is None:
+            stamp, entries = self.scan_stamped()
+            candidates = sort_versions(self.versions_in(name, entries))
+        else:
+            candidates = sort_versions(found.get(name, []))
         committed, pending = [], []
         for v in candidates:
             (committed if self.is_committed(name, v) else pending).append(v)
@@ -207,12 +212,39 @@ class Registry:
         head = {"name": name, "latest": committed[-1], "versions": committed,
                 "pending": sorted(pending, key=sort_key), "stamp": stamp,
                 "record_stamp": record_stamp, "summary": summarize(record)}
-        path = self._head_path(name)
+        self._write_head(head)
+        return head
+
+    def _write_head(self, head: dict[str, Any]) -> None:
+        path = self._head_path(head["name"])
         # The head is a cache: a store that readers cannot write to (shared, read-only)
         # still answers, and a write that fails (gc took its temp file) is just skipped.
         with contextlib.suppress(OSError):
             self.fs.make_dirs(path.parent)
             self.fs.write_json(path, head, durable=False)
+
+    def committed(self, name: str, version: str, record: dict[str, Any],
+                  before: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Update ``name``'s head after ``version`` was committed with ``record``.
+
+        ``before`` is the fresh head the writer read under the model's lock before it
+        committed; the new head is that one with the version added (no listing and no
+        reading of other records, so a save among 10,000 versions costs what a save
+        among ten does). Without it the head is recomputed.
+        """
+        if before is None or before.get("name") != name:
+            return self.refresh(name)
+        versions = sorted(set(before["versions"]) | {version}, key=sort_key)
+        head = {**before, "versions": versions,
+                "pending": [v for v in before["pending"] if v != version],
+                "stamp": self.fs.stamp(_META), "latest": versions[-1]}
+        if versions[-1] == version:
+            info = self.fs.stat(self.record_path(name, version))
+            if info is None:
+                return self.refresh(name)
+            head["record_stamp"] = list(info.identity)
+            head["summary"] = summarize(record)
+        self._write_head(head)
         return head
 
     def drop_index(self) -> None:
@@ -224,9 +256,9 @@ class Registry:
         return sorted(self.fs.list_dir(_REG / "index"))
 
     # -- aliases -------------------------------------------------------------------------
-    def aliases_path(self, name: str) -> PurePosixPath:
+    def aliases_path(self, name: str) -> str:
         """Where ``name``'s aliases are kept."""
-        return _REG / "aliases" / f"{name}.json"
+        return f"{REGISTRY}/aliases/{name}.json"
 
     def aliases(self, name: str) -> dict[str, str]:
         """``alias -> version`` for ``name`` (empty if it has none).
@@ -273,7 +305,7 @@ class Registry:
         if not aliases:
             self.fs.remove_file(path)
             return
-        self.fs.make_dirs(path.parent)
+        self.fs.make_dirs(f"{REGISTRY}/aliases")
         self.fs.write_json(path, dict(sorted(aliases.items())))
 
     def aliased_names(self) -> list[str]:
