@@ -44,8 +44,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("record", ("nbmodels.record",)),
     ("store", ("nbmodels.store",)),
     ("evaluation", ("nbmodels.evaluation",)),
-    ("faces", ("nbmodels.magics", "nbmodels.cli", "nbmodels.server", "nbmodels.widgets",
-               "nbmodels.ipython_profile", "nbmodels.quickstart", "nbmodels.__main__")),
+    (
+        "faces",
+        (
+            "nbmodels.magics",
+            "nbmodels.cli",
+            "nbmodels.server",
+            "nbmodels.widgets",
+            "nbmodels.ipython_profile",
+            "nbmodels.quickstart",
+            "nbmodels.__main__",
+        ),
+    ),
     ("facade", ("nbmodels",)),
 ]
 FACADE = "nbmodels"
@@ -55,11 +65,13 @@ FACE_LIBRARIES = frozenset({"IPython", "ipywidgets", "jupyter_server", "tornado"
 # namedtuple's public API is spelled with one underscore so as not to clash with fields;
 # ``_estimator_type`` is how scikit-learn's developer guide (before 1.6) and third-party
 # estimators (xgboost, lightgbm) declare a classifier or regressor.
-PUBLIC_UNDERSCORE = frozenset({"_asdict", "_replace", "_fields", "_make", "_field_defaults",
-                               "_estimator_type"})
+PUBLIC_UNDERSCORE = frozenset(
+    {"_asdict", "_replace", "_fields", "_make", "_field_defaults", "_estimator_type"}
+)
 
 
 # -- the graph ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Import:
@@ -118,8 +130,9 @@ def _known(modules: dict[str, Path], name: str) -> str:
     return name
 
 
-def _imports_of(modules: dict[str, Path], module: str,
-                tree: ast.AST) -> Iterator[tuple[str, int, bool]]:
+def _imports_of(
+    modules: dict[str, Path], module: str, tree: ast.AST
+) -> Iterator[tuple[str, int, bool]]:
     """``(imported module, line, internal)`` for every import statement in ``tree``."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -160,6 +173,7 @@ def build_graph(root: Path = ROOT, package: str = PACKAGE) -> Graph:
 
 # -- the rules ----------------------------------------------------------------------------------
 
+
 def layer_of(module: str, layers: list[tuple[str, tuple[str, ...]]] = LAYERS) -> int | None:
     """Index of ``module``'s layer (0 is the bottom), or ``None`` if no layer claims it."""
     best: tuple[int, int] | None = None  # (length of the matching prefix, layer index)
@@ -167,15 +181,17 @@ def layer_of(module: str, layers: list[tuple[str, tuple[str, ...]]] = LAYERS) ->
         for prefix in prefixes:
             # The facade is the package's __init__ alone, not everything under it.
             below = prefix != FACADE and module.startswith(prefix + ".")
-            if module == prefix or below:
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), index)
+            if (module == prefix or below) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
     return None if best is None else best[1]
 
 
 def unclassified(graph: Graph) -> list[str]:
-    return [f"{graph.rel(m)}: {m} is in no layer; add it to LAYERS here and to "
-            f"docs/architecture.md" for m in graph.modules if layer_of(m) is None]
+    return [
+        f"{graph.rel(m)}: {m} is in no layer; add it to LAYERS here and to docs/architecture.md"
+        for m in graph.modules
+        if layer_of(m) is None
+    ]
 
 
 def upward_imports(graph: Graph) -> list[str]:
@@ -186,8 +202,10 @@ def upward_imports(graph: Graph) -> list[str]:
             continue
         src, dst = layer_of(imp.source), layer_of(imp.target)
         if src is not None and dst is not None and dst > src:
-            out.append(f"{imp.where}: {imp.source} ({LAYERS[src][0]}) imports {imp.target} "
-                       f"({LAYERS[dst][0]}), which is above it")
+            out.append(
+                f"{imp.where}: {imp.source} ({LAYERS[src][0]}) imports {imp.target} "
+                f"({LAYERS[dst][0]}), which is above it"
+            )
     return sorted(out)
 
 
@@ -277,9 +295,13 @@ def import_cycles(graph: Graph) -> list[str]:
         members = set(component)
         loop = " -> ".join(_shortest_cycle(component, edges))
         lines = [f"import cycle among {len(component)} modules, e.g. {loop}:"]
-        lines += sorted({f"    {imp.where}: {imp.source} -> {imp.target}"
-                         for imp in graph.internal
-                         if imp.source in members and imp.target in members})
+        lines += sorted(
+            {
+                f"    {imp.where}: {imp.source} -> {imp.target}"
+                for imp in graph.internal
+                if imp.source in members and imp.target in members
+            }
+        )
         out.append("\n".join(lines))
     return out
 
@@ -287,10 +309,12 @@ def import_cycles(graph: Graph) -> list[str]:
 def face_library_imports(graph: Graph) -> list[str]:
     """Imports of IPython, ipywidgets, jupyter_server or tornado below the faces."""
     faces = next(i for i, (name, _) in enumerate(LAYERS) if name == "faces")
-    return sorted(f"{imp.where}: {imp.source} imports {imp.target}, a face library; the core "
-                  f"must work without it"
-                  for imp in graph.external
-                  if imp.target in FACE_LIBRARIES and (layer_of(imp.source) or 0) < faces)
+    return sorted(
+        f"{imp.where}: {imp.source} imports {imp.target}, a face library; the core "
+        f"must work without it"
+        for imp in graph.external
+        if imp.target in FACE_LIBRARIES and (layer_of(imp.source) or 0) < faces
+    )
 
 
 def _private(name: str) -> bool:
@@ -303,8 +327,9 @@ def _is_self(node: ast.expr) -> bool:
     if isinstance(node, ast.Name):
         return node.id in ("self", "cls")
     # super()._x: the object's own (inherited) private attribute
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == "super")
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+    )
 
 
 def _private_module_outside(importer: str, target: str) -> bool:
@@ -325,30 +350,39 @@ def private_reads(graph: Graph) -> list[str]:
     ``cls`` or ``super()``.
     """
     out = []
-    for module, path in graph.modules.items():
+    for path in graph.modules.values():
         rel = str(path.relative_to(graph.root))
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     if _private(alias.name):
-                        out.append(f"{rel}:{node.lineno}: imports the private name "
-                                   f"{alias.name} of another module")
-            if isinstance(node, ast.Attribute) and _private(node.attr) \
-                    and not _is_self(node.value):
-                out.append(f"{rel}:{node.lineno}: reads {ast.unparse(node)}, a private "
-                           f"attribute of something that is not self/cls")
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id in ("getattr", "setattr", "hasattr", "delattr") \
-                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
-                    and isinstance(node.args[1].value, str) and _private(node.args[1].value) \
-                    and not _is_self(node.args[0]):
-                out.append(f"{rel}:{node.lineno}: {node.func.id}(..., "
-                           f"{node.args[1].value!r}) on something that is not self/cls")
+                        out.append(
+                            f"{rel}:{node.lineno}: imports the private name "
+                            f"{alias.name} of another module"
+                        )
+            if isinstance(node, ast.Attribute) and _private(node.attr) and not _is_self(node.value):
+                out.append(
+                    f"{rel}:{node.lineno}: reads {ast.unparse(node)}, a private "
+                    f"attribute of something that is not self/cls"
+                )
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "setattr", "hasattr", "delattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+                and _private(node.args[1].value)
+                and not _is_self(node.args[0])
+            ):
+                out.append(
+                    f"{rel}:{node.lineno}: {node.func.id}(..., "
+                    f"{node.args[1].value!r}) on something that is not self/cls"
+                )
     for imp in graph.internal:
         if _private_module_outside(imp.source, imp.target):
-            out.append(f"{imp.where}: imports {imp.target}, a private module of another "
-                       f"package")
+            out.append(f"{imp.where}: imports {imp.target}, a private module of another package")
     return sorted(set(out))
 
 
@@ -357,6 +391,7 @@ def _report(title: str, violations: list[str]) -> str:
 
 
 # -- the package --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def graph() -> Graph:
@@ -400,8 +435,7 @@ def test_no_module_reads_another_modules_private_names(graph):
 def _packages() -> list[str]:
     names = [PACKAGE]
     package = importlib.import_module(PACKAGE)
-    for info in pkgutil.walk_packages(package.__path__, PACKAGE + ".",
-                                      onerror=lambda name: None):
+    for info in pkgutil.walk_packages(package.__path__, PACKAGE + ".", onerror=lambda name: None):
         if info.ispkg:
             names.append(info.name)
     return sorted(names)
@@ -413,11 +447,15 @@ _FUTURE_FEATURE = type(__import__("__future__").annotations)
 def public_names(module: types.ModuleType) -> set[str]:
     """Names a user sees in ``module``: not ``_x``, not its submodules, not the
     ``from __future__`` flags."""
-    return {name for name, value in vars(module).items()
-            if not name.startswith("_")
-            and not isinstance(value, _FUTURE_FEATURE)
-            and not (isinstance(value, types.ModuleType)
-                     and value.__name__.startswith(module.__name__ + "."))}
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, _FUTURE_FEATURE)
+        and not (
+            isinstance(value, types.ModuleType) and value.__name__.startswith(module.__name__ + ".")
+        )
+    }
 
 
 @pytest.mark.parametrize("name", _packages())
@@ -429,11 +467,14 @@ def test_public_names_are_exactly_all(name):
     missing = [n for n in exported if not hasattr(module, n)]  # also loads lazy names
     assert not missing, f"{name}.__all__ names what it does not have: {missing}"
     extra = sorted(public_names(module) - set(exported))
-    assert not extra, (f"{name} shows public names that are not in its __all__: {extra}; "
-                       f"export them or import them under a _private name")
+    assert not extra, (
+        f"{name} shows public names that are not in its __all__: {extra}; "
+        f"export them or import them under a _private name"
+    )
 
 
 # -- the checks themselves can fail -------------------------------------------------------------
+
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Graph:
     for rel, text in files.items():
@@ -444,75 +485,85 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Graph:
 
 
 def test_checks_find_cycles_upward_imports_and_private_reads(tmp_path):
-    graph = _tree(tmp_path, {
-        "__init__.py": "from .magics import x\n",
-        "errors.py": "",
-        "magics.py": "from IPython import get_ipython\nx = 1\n",
-        "record/__init__.py": "",
-        "record/record.py": "def f():\n    from .card import card\n",
-        "record/card.py": "from typing import TYPE_CHECKING\n"
-                          "if TYPE_CHECKING:\n    from .record import f\n"
-                          "from .. import errors\n",
-        "storage/__init__.py": "",
-        "storage/local.py": "from ..store import ModelStore\n"
-                            "import IPython.display\n",
-        "store/__init__.py": "",
-        "store/model_store.py": "from ..storage.local import _atomic\n"
-                                "class ModelStore:\n"
-                                "    def f(self, store):\n"
-                                "        self._ok = store._registry\n"
-                                "        return getattr(store, '_rel'), super()._fine, "
-                                "self._repr_html_(), store._repr_html_()\n",
-        "widgets/__init__.py": "",
-        "widgets/panel.py": "from ..formats._private import thing\n",
-        "formats/__init__.py": "",
-        "formats/_private.py": "from ._sibling import y\n",
-        "formats/_sibling.py": "",
-        "elsewhere.py": "",
-    })
+    graph = _tree(
+        tmp_path,
+        {
+            "__init__.py": "from .magics import x\n",
+            "errors.py": "",
+            "magics.py": "from IPython import get_ipython\nx = 1\n",
+            "record/__init__.py": "",
+            "record/record.py": "def f():\n    from .card import card\n",
+            "record/card.py": "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from .record import f\n"
+            "from .. import errors\n",
+            "storage/__init__.py": "",
+            "storage/local.py": "from ..store import ModelStore\nimport IPython.display\n",
+            "store/__init__.py": "",
+            "store/model_store.py": "from ..storage.local import _atomic\n"
+            "class ModelStore:\n"
+            "    def f(self, store):\n"
+            "        self._ok = store._registry\n"
+            "        return getattr(store, '_rel'), super()._fine, "
+            "self._repr_html_(), store._repr_html_()\n",
+            "widgets/__init__.py": "",
+            "widgets/panel.py": "from ..formats._private import thing\n",
+            "formats/__init__.py": "",
+            "formats/_private.py": "from ._sibling import y\n",
+            "formats/_sibling.py": "",
+            "elsewhere.py": "",
+        },
+    )
     assert unclassified(graph) == [
         "nbmodels/elsewhere.py: nbmodels.elsewhere is in no layer; add it to LAYERS here "
-        "and to docs/architecture.md"]
+        "and to docs/architecture.md"
+    ]
     up = upward_imports(graph)
-    assert up == ["nbmodels/storage/local.py:1: nbmodels.storage.local (storage) imports "
-                  "nbmodels.store (store), which is above it"]
+    assert up == [
+        "nbmodels/storage/local.py:1: nbmodels.storage.local (storage) imports "
+        "nbmodels.store (store), which is above it"
+    ]
     cycles = import_cycles(graph)
     assert len(cycles) == 1
-    assert "nbmodels.record.card -> nbmodels.record.record -> nbmodels.record.card" \
-        in cycles[0]
-    assert "nbmodels/record/card.py:3: nbmodels.record.card -> nbmodels.record.record" \
-        in cycles[0]
-    assert "nbmodels/record/record.py:2: nbmodels.record.record -> nbmodels.record.card" \
-        in cycles[0]
+    assert "nbmodels.record.card -> nbmodels.record.record -> nbmodels.record.card" in cycles[0]
+    assert "nbmodels/record/card.py:3: nbmodels.record.card -> nbmodels.record.record" in cycles[0]
+    assert (
+        "nbmodels/record/record.py:2: nbmodels.record.record -> nbmodels.record.card" in cycles[0]
+    )
     assert face_library_imports(graph) == [
         "nbmodels/storage/local.py:2: nbmodels.storage.local imports IPython, a face "
-        "library; the core must work without it"]
+        "library; the core must work without it"
+    ]
     private = private_reads(graph)
-    assert private == sorted([
-        "nbmodels/store/model_store.py:1: imports the private name _atomic of another module",
-        "nbmodels/store/model_store.py:4: reads store._registry, a private attribute of "
-        "something that is not self/cls",
-        "nbmodels/store/model_store.py:5: getattr(..., '_rel') on something that is not "
-        "self/cls",
-        "nbmodels/widgets/panel.py:1: imports nbmodels.formats._private, a private module "
-        "of another package",
-    ])
+    assert private == sorted(
+        [
+            "nbmodels/store/model_store.py:1: imports the private name _atomic of another module",
+            "nbmodels/store/model_store.py:4: reads store._registry, a private attribute of "
+            "something that is not self/cls",
+            "nbmodels/store/model_store.py:5: getattr(..., '_rel') on something that is not "
+            "self/cls",
+            "nbmodels/widgets/panel.py:1: imports nbmodels.formats._private, a private module "
+            "of another package",
+        ]
+    )
 
 
 def test_an_acyclic_layered_tree_passes(tmp_path):
-    graph = _tree(tmp_path, {
-        "__init__.py": "def f():\n    from .magics import x\n",
-        "errors.py": "",
-        "display.py": "from .errors import E\n",
-        "magics.py": "from IPython import get_ipython\nfrom .store import S\n",
-        "store/__init__.py": "from .model_store import S\n",
-        "store/model_store.py": "from ..record.record import R\nfrom ..errors import E\n",
-        "record/__init__.py": "from .record import R\n",
-        "record/record.py": "from ..formats import F\nfrom ..display import x\n",
-        "formats/__init__.py": "from ..storage import local\n",
-        "storage/__init__.py": "",
-        "storage/local.py": "import os\n",
-    })
+    graph = _tree(
+        tmp_path,
+        {
+            "__init__.py": "def f():\n    from .magics import x\n",
+            "errors.py": "",
+            "display.py": "from .errors import E\n",
+            "magics.py": "from IPython import get_ipython\nfrom .store import S\n",
+            "store/__init__.py": "from .model_store import S\n",
+            "store/model_store.py": "from ..record.record import R\nfrom ..errors import E\n",
+            "record/__init__.py": "from .record import R\n",
+            "record/record.py": "from ..formats import F\nfrom ..display import x\n",
+            "formats/__init__.py": "from ..storage import local\n",
+            "storage/__init__.py": "",
+            "storage/local.py": "import os\n",
+        },
+    )
     assert not unclassified(graph)
     assert not upward_imports(graph)
     assert not import_cycles(graph)
@@ -521,14 +572,18 @@ def test_an_acyclic_layered_tree_passes(tmp_path):
 
 
 def test_formats_may_not_import_the_record(tmp_path):
-    graph = _tree(tmp_path, {
-        "formats/__init__.py": "from ..record import card\n",
-        "record/__init__.py": "",
-        "record/card.py": "",
-    })
+    graph = _tree(
+        tmp_path,
+        {
+            "formats/__init__.py": "from ..record import card\n",
+            "record/__init__.py": "",
+            "record/card.py": "",
+        },
+    )
     assert upward_imports(graph) == [
         "nbmodels/formats/__init__.py:1: nbmodels.formats (formats) imports "
-        "nbmodels.record.card (record), which is above it"]
+        "nbmodels.record.card (record), which is above it"
+    ]
 
 
 def test_public_names_leave_out_submodules_and_future_flags():
@@ -541,10 +596,12 @@ def test_public_names_leave_out_submodules_and_future_flags():
 
 if __name__ == "__main__":  # a quick look at everything: python tests/test_layers.py
     g = build_graph()
-    for title, found in (("modules without a layer", unclassified(g)),
-                         ("upward imports", upward_imports(g)),
-                         ("import cycles", import_cycles(g)),
-                         ("face-library imports in the core", face_library_imports(g)),
-                         ("private reads", private_reads(g))):
+    for title, found in (
+        ("modules without a layer", unclassified(g)),
+        ("upward imports", upward_imports(g)),
+        ("import cycles", import_cycles(g)),
+        ("face-library imports in the core", face_library_imports(g)),
+        ("private reads", private_reads(g)),
+    ):
         print(_report(title, found), end="\n\n")
     sys.exit(0)
