@@ -13,7 +13,6 @@ is given unless the caller hands it a ``cell`` function that renders its own mar
 from __future__ import annotations
 
 import html
-import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -69,16 +68,12 @@ def best_index(values: Sequence[float | None], *, higher_is_better: bool) -> int
     """Index of the best value (largest, or smallest when lower is better); a tie goes to
     the later one. ``None`` and NaN are skipped; ``None`` if no value is left."""
     best: int | None = None
+    best_value: float | None = None
     for i, value in enumerate(values):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None or value != value:  # NaN, of any float type
             continue
-        if best is None:
-            best = i
-            continue
-        incumbent = values[best]
-        assert incumbent is not None
-        if value >= incumbent if higher_is_better else value <= incumbent:
-            best = i
+        if best_value is None or (value >= best_value if higher_is_better else value <= best_value):
+            best, best_value = i, value
     return best
 
 

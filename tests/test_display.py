@@ -64,6 +64,7 @@ def test_best_index_ties_go_to_the_later_value():
     assert best_index([0.5, 0.3, 0.4], higher_is_better=False) == 1
     assert best_index([math.nan, 0.1, None], higher_is_better=True) == 1
     assert best_index([None, math.nan], higher_is_better=True) is None
+    assert best_index([np.float32("nan"), np.float32(0.2)], higher_is_better=True) == 1
     assert best_index([], higher_is_better=False) is None
 
 
