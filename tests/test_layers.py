@@ -450,10 +450,30 @@ def test_public_names_are_exactly_all(name):
     missing = [n for n in exported if not hasattr(module, n)]  # also loads lazy names
     assert not missing, f"{name}.__all__ names what it does not have: {missing}"
     extra = sorted(public_names(module) - set(exported))
+    path = discover(ROOT, PACKAGE)[name]
+    lines = _bindings(path)
+    where = [f"{path.relative_to(ROOT)}:{lines.get(n, '?')}: {n}" for n in extra]
     assert not extra, (
-        f"{name} shows public names that are not in its __all__: {extra}; "
-        f"export them or import them under a _private name"
+        f"{name} shows public names that are not in its __all__ (export them or bind them "
+        f"under a _private name):\n" + "\n".join(where)
     )
+
+
+def _bindings(path: Path) -> dict[str, int]:
+    """Line where each module-level name of ``path`` is first bound."""
+    found: dict[str, int] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+        for n in names:
+            found.setdefault(n, node.lineno)
+    return found
 
 
 # -- the checks themselves can fail -------------------------------------------------------------
