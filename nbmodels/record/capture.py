@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .architecture import architecture_of, diagram_html, is_estimator
+from .environment import installed_version
 from .record import SCHEMA_VERSION
 
 __all__ = [
@@ -136,17 +137,6 @@ def distribution_of(module: str) -> str | None:
     return dists[0] if dists else None
 
 
-@functools.cache
-def installed_version(dist: str) -> str | None:
-    """Installed version of distribution ``dist``, or ``None`` when it is not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 # -- walking the object ----------------------------------------------------------------------
 
 def _is_by_reference_trap(module: str | None, qualname: str) -> bool:
@@ -162,7 +152,7 @@ class ObjectScan:
     notebook_objects: dict[str, str] = field(default_factory=dict)  # qualified name -> kind
     complete: bool = True
 
-    def _note(self, module: str | None, qualname: str, kind: str) -> None:
+    def note(self, module: str | None, qualname: str, kind: str) -> None:
         module = module or "builtins"
         self.modules.add(module.partition(".")[0])
         if _is_by_reference_trap(module, qualname):
@@ -187,10 +177,10 @@ def scan_object(obj: Any, limit: int = _SCAN_LIMIT) -> ObjectScan:
             scan.complete = False
             break
         if isinstance(o, type):
-            scan._note(o.__module__, o.__qualname__, "class")
+            scan.note(o.__module__, o.__qualname__, "class")
             continue
         if isinstance(o, types.FunctionType):
-            scan._note(o.__module__, o.__qualname__, "function")
+            scan.note(o.__module__, o.__qualname__, "function")
             continue
         if isinstance(o, types.MethodType):
             stack += [o.__self__, o.__func__]
@@ -200,10 +190,10 @@ def scan_object(obj: Any, limit: int = _SCAN_LIMIT) -> ObjectScan:
             continue
         if isinstance(o, (types.BuiltinFunctionType, types.ModuleType)):
             mod = getattr(o, "__module__", None) or getattr(o, "__name__", None)
-            scan._note(mod, getattr(o, "__qualname__", ""), "function")
+            scan.note(mod, getattr(o, "__qualname__", ""), "function")
             continue
         t = type(o)
-        scan._note(t.__module__, t.__qualname__, "class")
+        scan.note(t.__module__, t.__qualname__, "class")
         top = t.__module__.partition(".")[0]
         if isinstance(o, dict):
             stack += itertools.islice(itertools.chain(o.keys(), o.values()), limit)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .record import format_size, record_tags
+from ..display import format_metric, format_size, html_table, key_value_table, parse_tags
 
 __all__ = ["ModelCard", "diagram_from_markdown", "model_card", "model_card_html"]
 
@@ -27,10 +27,6 @@ _MAX_FEATURES_SHOWN = 50
 Block = tuple[Any, ...]
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def _summary(r: Mapping[str, Any]) -> list[Block]:
     framework = " ".join(str(x) for x in (r.get("framework"), r.get("framework_version")) if x)
     facts = [
@@ -41,7 +37,7 @@ def _summary(r: Mapping[str, Any]) -> list[Block]:
         ("Estimator type", r.get("estimator_type")),
         ("Format", r.get("format")),
         ("Size", format_size(r["size_bytes"]) if r.get("size_bytes") else None),
-        ("Tags", ", ".join(record_tags(r.get("tags")))),
+        ("Tags", ", ".join(parse_tags(r.get("tags")))),
         ("Why this version", r.get("version_reason")),
         ("Content hash", r.get("content_hash")),
     ]
@@ -71,7 +67,8 @@ def _interface(r: Mapping[str, Any]) -> list[Block]:
 
 def _metrics(r: Mapping[str, Any]) -> list[Block]:
     metrics = r.get("metrics") or {}
-    rows = [[str(k), _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
+    rows = [[str(k), format_metric(v)] for k, v in metrics.items()
+            if not isinstance(v, (dict, list))]
     return [("table", ["metric", "value"], rows)] if rows else []
 
 
@@ -242,15 +239,9 @@ def _inline(text: Any) -> str:
 def _html_block(block: Block) -> str:
     kind = block[0]
     if kind == "facts":
-        rows = "".join(f"<tr><th style='text-align:left;padding-right:1em;vertical-align:top'>"
-                       f"{html.escape(k)}</th><td style='text-align:left'>{_inline(v)}</td></tr>"
-                       for k, v in block[1])
-        return f"<table>{rows}</table>"
+        return key_value_table(block[1], cell=_inline)
     if kind == "table":
-        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in block[1])
-        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{_inline(c)}</td>"
-                                        for c in row) + "</tr>" for row in block[2])
-        return f"<table><tr>{head}</tr>{body}</table>"
+        return html_table(block[1], block[2], css_class=None, cell=_inline)
     if kind == "code":
         return f"<pre style='margin:0.3em 0'>{html.escape(block[2])}</pre>"
     if kind == "diagram":

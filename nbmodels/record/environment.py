@@ -11,13 +11,16 @@ first: it decides whether the pickle can be read at all.
 
 from __future__ import annotations
 
+import functools
 import html
 import platform
+import textwrap
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..display import html_table, text_table
 from ..errors import EnvironmentMismatchError
 
 __all__ = [
@@ -25,8 +28,20 @@ __all__ = [
     "EnvironmentWarning",
     "PackageDifference",
     "compare_environment",
+    "installed_version",
     "load_checked",
 ]
+
+
+@functools.cache
+def installed_version(dist: str) -> str | None:
+    """Installed version of distribution ``dist``, or ``None`` when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
 
 
 class EnvironmentWarning(UserWarning):
@@ -103,11 +118,9 @@ class EnvironmentReport:
         """The report as plain text: a table, then what to do."""
         if not self.differs:
             return f"{self.ref}: saved in an environment like this one"
-        rows = [("package", "saved", "current"), *self._rows()]
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = [f"{self.ref} was saved in a different environment:"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                  for r in rows]
+        lines = [f"{self.ref} was saved in a different environment:",
+                 textwrap.indent(text_table(["package", "saved", "current"], self._rows()),
+                                 "  ")]
         if self.python_differs:
             lines.append(f"  Python {_major_minor(self.python_saved)} pickles may not load or "
                          f"behave the same under Python {_major_minor(self.python_current)}; "
@@ -133,8 +146,6 @@ class EnvironmentReport:
         e = html.escape
         if not self.differs:
             return f"<div class='nbmodels-env'>{e(self.text())}</div>"
-        cells = "".join(f"<tr><td><b>{e(a)}</b></td><td>{e(b)}</td><td>{e(c)}</td></tr>"
-                        for a, b, c in self._rows())
         notes = []
         if self.python_differs:
             notes.append(f"Python major.minor differs: use Python "
@@ -145,11 +156,11 @@ class EnvironmentReport:
         if self.pip_line:
             notes.append(f"To match it: <code>{e(self.pip_line)}</code>")
         body = "".join(f"<p style='margin:0.3em 0'>{n}</p>" for n in notes)
+        table = html_table(["package", "saved", "current"], self._rows(), css_class=None,
+                           bold_first=True)
         return (f"<div class='nbmodels-env' style='border-left:4px solid #d9822b;"
                 f"padding:0.3em 0.8em'><b>{e(self.ref)}</b> was saved in a different "
-                f"environment<table><tr><th style='text-align:left'>package</th>"
-                f"<th style='text-align:left'>saved</th><th style='text-align:left'>current"
-                f"</th></tr>{cells}</table>{body}</div>")
+                f"environment{table}{body}</div>")
 
     # -- folding scikit-learn's warnings ----------------------------------------------------
     def absorb(self, caught: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
@@ -186,8 +197,6 @@ def _saved_packages(record: Mapping[str, Any]) -> dict[str, str]:
 
 def compare_environment(record: Mapping[str, Any]) -> EnvironmentReport:
     """Compare the environment a version was saved in with the current one."""
-    from .capture import installed_version
-
     env = record.get("environment")
     python_saved = (env.get("python") if isinstance(env, Mapping) else None) \
         or record.get("python_version")

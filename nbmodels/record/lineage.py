@@ -313,13 +313,10 @@ def git_state(cwd: str | None = None) -> dict[str, Any] | None:
 
 
 def _ipython() -> Any:
-    if "IPython" not in sys.modules:  # never import IPython just to ask
-        return None
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return None
-    return get_ipython()
+    """The running IPython shell, if any. The core never imports IPython: a shell is
+    running only if something else (the kernel, the terminal) has imported it already."""
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    return get_ipython() if callable(get_ipython) else None
 
 
 def _current_cell(ip: Any) -> int | None:

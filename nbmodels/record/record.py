@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from ..display import format_metric, format_size, key_value_html, parse_tags
 
 __all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size", "record_tags"]
 
@@ -14,30 +15,8 @@ HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score", "auc_roc",
                     "r2", "rmse", "mae")
 
 
-def format_size(n: int | None) -> str:
-    """``94.1 MB``-style size (decimal units, as file managers show)."""
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
-def record_tags(value: Any) -> list[str]:
-    """A record's ``tags`` as a list of strings, whatever a hand-written record holds
-    (a list of numbers, a comma-separated string, nothing)."""
-    if isinstance(value, str):
-        return [t.strip() for t in value.split(",") if t.strip()]
-    if isinstance(value, (list, tuple)):
-        return [str(t) for t in value]
-    return []
-
-
-def _fmt_metric(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+# Kept for callers not yet moved to :mod:`nbmodels.display`: the same functions.
+record_tags = parse_tags
 
 
 class ModelRecord(Mapping[str, Any]):
@@ -104,7 +83,7 @@ class ModelRecord(Mapping[str, Any]):
 
     @property
     def tags(self) -> list[str]:
-        return record_tags(self._data.get("tags"))
+        return parse_tags(self._data.get("tags"))
 
     def headline_metrics(self, limit: int = 3) -> dict[str, Any]:
         """Up to ``limit`` top-level metrics, the seed's headline keys first."""
@@ -135,11 +114,10 @@ class ModelRecord(Mapping[str, Any]):
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         parts = [f"{self.ref}", self.format or "unknown format", format_size(self.size_bytes)]
-        parts += [f"{k}={_fmt_metric(v)}" for k, v in self.headline_metrics().items()]
+        parts += [f"{k}={format_metric(v)}" for k, v in self.headline_metrics().items()]
         return f"ModelRecord({', '.join(parts)})"
 
     def _repr_html_(self) -> str:
-        e = html.escape
         rows = [
             ("version", self.version),
             ("format", self.format or "unknown"),
@@ -154,18 +132,15 @@ class ModelRecord(Mapping[str, Any]):
         if self.tags:
             rows.append(("tags", ", ".join(self.tags)))
         if self.metrics:
-            rows.append(("metrics", ", ".join(f"{k}={_fmt_metric(v)}"
+            rows.append(("metrics", ", ".join(f"{k}={format_metric(v)}"
                                                for k, v in self.headline_metrics(6).items())))
         if self._data.get("features"):
             feats = list(self._data["features"])
             shown = ", ".join(map(str, feats[:8])) + (f" ... (+{len(feats) - 8})"
                                                       if len(feats) > 8 else "")
             rows.append(("features", shown))
-        body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{e(k)}</th>"
-                       f"<td style='text-align:left'>{e(str(v))}</td></tr>" for k, v in rows)
-        return (f"<div class='nbmodels-record' style='border:1px solid #ccc;border-radius:4px;"
-                f"padding:0.5em;display:inline-block'><b>{e(self.name)}</b> "
-                f"<code>{e(self.version)}</code><table>{body}</table></div>")
+        return key_value_html(rows, name=self.name, version=self.version,
+                              css_class="nbmodels-record")
 
 
 def bad_file_entry(files: Any) -> str | None:

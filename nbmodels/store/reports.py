@@ -10,27 +10,9 @@ import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..record.record import _fmt_metric, format_size
+from ..display import format_metric, format_size, html_table, text_table
 
 __all__ = ["GCReport", "ModelTable", "Problem", "RebuildReport", "VerifyReport"]
-
-
-def text_table(headers: list[str], rows: list[list[str]]) -> str:
-    """Rows as an aligned plain-text table."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-def html_table(headers: list[str], rows: list[list[str]]) -> str:
-    """An HTML table of ``rows`` under ``headers``, every cell escaped."""
-    e = html.escape
-    head = "".join(f"<th style='text-align:left'>{e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{e(c)}</td>" for c in r)
-                   + "</tr>" for r in rows)
-    return (f"<table class='nbmodels-table'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
 
 
 class ModelTable(list):
@@ -42,7 +24,8 @@ class ModelTable(list):
         rows = []
         for m in self:
             aliases = ", ".join(f"{a}={v}" for a, v in sorted(m["aliases"].items()))
-            metrics = ", ".join(f"{k}={_fmt_metric(v)}" for k, v in list(m["metrics"].items())[:2])
+            metrics = ", ".join(f"{k}={format_metric(v)}"
+                                for k, v in list(m["metrics"].items())[:2])
             rows.append([m["name"], m["latest"], aliases, str(m["created_at"] or "")[:10],
                          format_size(m["size_bytes"]), metrics])
         return rows
