@@ -137,7 +137,7 @@ def test_compare_other_datasets_missing_evaluations_and_errors(evaluated, data):
     assert "on holdout" in repr(holdout).splitlines()[0]
     store.save(models[0], "churn", version="1.3.0")  # never evaluated
     evaluate(models[1], Xte[:50], yte[:50], name="churn", version="1.1.0", store=store,
-             plots=None)  # different data now
+             plots=None, dataset="test")  # different data, made the headline
     comparison = compare("churn", ["1.1.0", "1.2.0", "1.3.0"], store=store)
     assert any("no saved metrics for 1.3.0" in n for n in comparison.notes)
     assert any("different data" in n for n in comparison.notes)

@@ -36,6 +36,7 @@ class _Entry:
     metrics: dict[str, float]
     curves: dict[str, Any] | None
     data_sha256: str | None
+    task: str | None = None
     ref: str = ""
     short: str = ""  # the column heading: the version alone when one model is compared
 
@@ -61,22 +62,31 @@ def _read_json(path: Any) -> Any:
 
 def _saved_metrics(store: Any, name: str, version: str, record: dict[str, Any],
                    dataset: str | None) -> tuple[dict[str, float], dict[str, Any] | None,
-                                                 str | None]:
-    """Metrics, curves and data hash of one version: evaluation files, else the record."""
-    folder = store.version_path("evaluation", name, version)
-    if dataset:
-        from ..storage.layout import validate_name
+                                                 str | None, str | None]:
+    """Metrics, curves, data hash and task of one version: evaluation files, else the
+    record. Without ``dataset``, the dataset of the record's headline metrics."""
+    from ..storage.layout import validate_name
 
-        folder = folder / validate_name(dataset, "dataset label")  # never a path elsewhere
+    folder = store.version_path("evaluation", name, version)
+    key = dataset
+    if key is None:  # the dataset the record's headline metrics come from
+        source = record.get("metrics_source")
+        key = source.get("dataset") if isinstance(source, dict) else None
+        key = None if key in (None, "default") or not isinstance(key, str) else key
+    if key:
+        folder = folder / validate_name(key, "dataset label")  # never a path elsewhere
     saved = _read_json(folder / "metrics.json")
     curves = _read_json(folder / "curves.json")
     if isinstance(saved, dict):
-        sha = (saved.get("evaluation") or {}).get("data_sha256")
-        return _flat_metrics(saved), curves if isinstance(curves, dict) else None, sha
-    summary = (record.get("evaluations") or {}).get(dataset or "default") or {}
+        evaluation = saved.get("evaluation") or {}
+        curves = curves if isinstance(curves, dict) else None
+        task = evaluation.get("task") or (curves or {}).get("task")
+        return _flat_metrics(saved), curves, evaluation.get("data_sha256"), task
+    summary = (record.get("evaluations") or {}).get(key or "default") or {}
     source = summary.get("metrics") if summary else (record.get("metrics") if not dataset
                                                      else None)
-    return _flat_metrics(source or {}), None, summary.get("data_sha256")
+    return (_flat_metrics(source or {}), None, summary.get("data_sha256"),
+            summary.get("task"))
 
 
 def _parse_refs(name: Any, versions: Any) -> list[tuple[str, str]]:
@@ -102,7 +112,8 @@ def _parse_refs(name: Any, versions: Any) -> list[tuple[str, str]]:
 
 def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = None,
             dataset: str | None = None, metrics: Sequence[str] | None = None,
-            only_differences: bool = True) -> Comparison:
+            only_differences: bool = True, X: Any = None, y: Any = None,
+            progress: Any = None) -> Comparison:
     """Compare versions: metrics with deltas and the best marked, what differs, sizes, curves.
 
     Parameters
@@ -119,6 +130,15 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
     only_differences : bool
         List only the hyper-parameters and environment keys that differ (the default);
         ``False`` lists them all.
+    X, y : array-like, optional
+        Evaluate every picked version on this data first (each is loaded from the store,
+        and its results saved as usual), so all columns come from the same rows and
+        versions never evaluated do not show ``n/a``.
+    progress : callable, optional
+        Passed to :func:`evaluate` for each version (see there).
+
+    Versions of different kinds of task (a classifier and a regressor, binary and
+    multiclass) are refused: their metrics do not mean the same thing.
     """
     from ..store.model_store import ModelStore
 
@@ -129,18 +149,57 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
     refs = _parse_refs(name, versions)
     if len(refs) == 1 and refs[0][1] == "*":
         refs = [(refs[0][0], v) for v in store.versions(refs[0][0])]
+    if (X is None) != (y is None):
+        raise EvaluationError("pass both X= and y= to evaluate the versions first, or "
+                              "neither to compare their saved results")
     entries = []
     for model_name, ref in refs:
         exact = store.resolve(model_name, ref)
+        if X is not None:
+            from .core import evaluate
+
+            result = evaluate(store.load(model_name, exact), X, y, name=model_name,
+                              version=exact, store=store, dataset=dataset, plots="seed",
+                              progress=progress)
+            record = store.record(model_name, exact).to_dict()
+            scalars = {k: float(v) for k, v in result.metrics.items() if v is not None}
+            entries.append(_Entry(model_name, exact, record, scalars, result.curves,
+                                  result.fingerprint.get("sha256"), result.task,
+                                  ref=f"{model_name}@{exact}"))
+            continue
         record = store.record(model_name, exact).to_dict()
-        scalars, curves, sha = _saved_metrics(store, model_name, exact, record, dataset)
-        entries.append(_Entry(model_name, exact, record, scalars, curves, sha,
+        scalars, curves, sha, task = _saved_metrics(store, model_name, exact, record,
+                                                    dataset)
+        entries.append(_Entry(model_name, exact, record, scalars, curves, sha, task,
                               ref=f"{model_name}@{exact}"))
+    _check_same_task(entries)
     one_model = len({e.name for e in entries}) == 1
     for e in entries:
         e.short = e.version if one_model else e.ref
     return Comparison(entries, dataset=dataset, only=list(metrics) if metrics else None,
                       only_differences=only_differences)
+
+
+_COARSE = {"binary": "classification", "multiclass": "classification",
+           "regression": "regression", "classifier": "classification",
+           "regressor": "regression"}
+
+
+def _check_same_task(entries: list[_Entry]) -> None:
+    """Refuse versions of different kinds of task (the evaluated task, else the
+    estimator type in the record)."""
+    for level in ("task", "kind"):
+        kinds: dict[str, list[str]] = {}
+        for e in entries:
+            kind = e.task if level == "task" else _COARSE.get(
+                e.task or str(e.record.get("estimator_type")))
+            if kind:
+                kinds.setdefault(kind, []).append(e.short or e.ref)
+        if len(kinds) > 1:
+            shown = "; ".join(f"{kind}: {', '.join(refs)}" for kind, refs in kinds.items())
+            raise EvaluationError(f"cannot compare versions of different kinds of task "
+                                  f"({shown}): their metrics do not mean the same thing; "
+                                  f"compare one kind at a time")
 
 
 @dataclass
@@ -171,7 +230,10 @@ class Comparison:
         self.only_differences = only_differences
         self.notes: list[str] = []
         self.rows = self._metric_rows(only)
-        self.parameters = self._differences("hyperparameters")
+        self.parameter_groups = self._parameter_groups()
+        self.parameters = [(f"{group}: {k}" if len(self.parameter_groups) > 1 else k,
+                            values) for group, _, rows in self.parameter_groups
+                           for k, values in rows]
         self.environment = self._environment()
         self._figures: dict[str, Plot] | None = None
         missing = [e.short for e in entries if not e.metrics]
@@ -221,13 +283,37 @@ class Comparison:
             rows.append(_Row(metric, values, deltas, best))
         return rows
 
-    def _differences(self, key: str) -> list[tuple[str, list[Any]]]:
-        flat = []
-        for e in self.entries:
-            out: dict[str, Any] = {}
-            _flatten("", e.record.get(key) or {}, out)
-            flat.append(out)
-        return self._rows_of(flat)
+    def _parameter_groups(self) -> list[tuple[str, list[int], list[tuple[str, list[Any]]]]]:
+        """Hyper-parameters per estimator: ``(estimator, entry indices, rows)``.
+
+        Rows hold one value per entry (None for entries of another estimator). Only
+        versions of the same estimator are compared, so with ``only_differences`` an
+        estimator that a single version uses lists nothing: its parameters differ from
+        nothing.
+        """
+        groups: dict[str, list[int]] = {}
+        for i, e in enumerate(self.entries):
+            cls = str(e.record.get("model_class") or "unknown estimator").rsplit(".", 1)[-1]
+            groups.setdefault(cls, []).append(i)
+        out = []
+        for cls, members in groups.items():
+            flat = []
+            for i in members:
+                params: dict[str, Any] = {}
+                _flatten("", self.entries[i].record.get("hyperparameters") or {}, params)
+                flat.append(params)
+            if self.only_differences and len(members) < 2:
+                rows: list[tuple[str, list[Any]]] = []
+            else:
+                rows = self._rows_of(flat)
+            full = []
+            for k, values in rows:
+                aligned: list[Any] = [None] * len(self.entries)
+                for i, v in zip(members, values):
+                    aligned[i] = v
+                full.append((k, aligned))
+            out.append((cls, members, full))
+        return out
 
     def _environment(self) -> list[tuple[str, list[Any]]]:
         flat = []
@@ -296,7 +382,8 @@ class Comparison:
                   if any(v is not None for v in r.values)}
         if series and len(self.entries) > 1:
             figures["metrics_over_versions"] = Plot(
-                "metrics_over_versions", P.lines_png(labels, series, title="Metrics by version"),
+                "metrics_over_versions",
+                P.metric_panels_png(labels, series, title="Metrics by version"),
                 "Metrics by version")
         roc, pr = [], []
         for e in self.entries:
@@ -358,7 +445,9 @@ class Comparison:
         text = fmt(value)
         delta = row.deltas[i]
         if delta is not None:
-            text += f" ({delta:+.4g})"
+            from .report import fmt_delta
+
+            text += f" ({fmt_delta(delta, value)})"
         if i in row.best:
             text += " *"
         return text
@@ -394,9 +483,11 @@ class Comparison:
                 text = e(fmt(r.values[i]))
                 d = r.deltas[i]
                 if d:
+                    from .report import fmt_delta
+
                     good = (d > 0) == up
                     text += (f" <small style='color:{'#1a7f37' if good else '#c62828'}'>"
-                             f"({d:+.4g})</small>")
+                             f"({e(fmt_delta(d, r.values[i]))})</small>")
                 if i in r.best:
                     text = f"<b>{text} &#9733;</b>"
                 cells.append(f"<td>{text}</td>")
@@ -410,15 +501,30 @@ class Comparison:
                  f"<tbody>{''.join(body)}</tbody></table>",
                  "<div style='font-size:0.85em;color:#555'>&#9733; best value; "
                  "(delta) against the previous column</div>"]
-        for title, rows in (("Hyper-parameters", self.parameters),
-                            ("Environment", self.environment)):
-            if rows:
-                trs = "".join(f"<tr><td>{e(k)}</td>"
-                              + "".join(f"<td>{e(_short(v))}</td>" for v in vals) + "</tr>"
-                              for k, vals in rows)
-                label = " that differ" if self.only_differences else ""
-                parts.append(f"<h4>{title}{label}</h4><table class='nbm'><thead><tr><th></th>"
-                             f"{cols}</tr></thead><tbody>{trs}</tbody></table>")
+        label = " that differ" if self.only_differences else ""
+        for cls, members, rows in self.parameter_groups:
+            if not rows:
+                continue
+            heads = "".join(f"<th>{e(self.entries[i].short)}</th>" for i in members)
+            trs = "".join(f"<tr><td>{e(k)}</td>" + "".join(
+                f"<td style='{_WRAP}'>{e(_short(vals[i]))}</td>" for i in members) + "</tr>"
+                for k, vals in rows)
+            parts.append(f"<h4>Hyper-parameters of {e(cls)}{label}</h4>"
+                         f"<table class='nbm'><thead><tr><th></th>{heads}</tr></thead>"
+                         f"<tbody>{trs}</tbody></table>")
+        alone = [cls for cls, members, _ in self.parameter_groups if len(members) == 1]
+        if len(self.parameter_groups) > 1 and alone and self.only_differences:
+            parts.append(f"<div style='font-size:0.85em;color:#555'>different estimators "
+                         f"({e(', '.join(c for c, _, _ in self.parameter_groups))}): "
+                         f"hyper-parameters are compared within one estimator</div>")
+        if self.environment:
+            trs = "".join(f"<tr><td style='{_WRAP}'>{e(k)}</td>" + "".join(
+                f"<td style='{_WRAP}'>{e(_short(v))}</td>" for v in vals) + "</tr>"
+                for k, vals in self.environment)
+            parts.append(f"<h4>Environment{label}</h4><div style='max-width:100%;"
+                         f"overflow-x:auto'><table class='nbm' style='table-layout:fixed;"
+                         f"max-width:100%'><thead><tr><th></th>{cols}</tr></thead>"
+                         f"<tbody>{trs}</tbody></table></div>")
         if self.notes:
             parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in self.notes) + "</ul>")
         figures = self.figures
@@ -426,6 +532,11 @@ class Comparison:
             parts.append("<div style='display:flex;flex-wrap:wrap;gap:12px'>"
                          + "".join(p.to_html(360) for p in figures.values()) + "</div>")
         return "".join(parts) + "</div>"
+
+
+# Long values (platform strings, package lists) wrap inside their cell instead of
+# widening the table past the notebook.
+_WRAP = "max-width:16em;overflow-wrap:anywhere;word-break:break-word;white-space:normal"
 
 
 def _short(value: Any) -> str:
@@ -450,7 +561,7 @@ def best_version(store: Any, name: str, metric: str, *, dataset: str | None = No
     seen: set[str] = set()
     for version in store.versions(name):
         record = store.record(name, version).to_dict()
-        scalars, _, _ = _saved_metrics(store, name, version, record, dataset)
+        scalars, _, _, _ = _saved_metrics(store, name, version, record, dataset)
         if dataset is None:
             for k, v in (record.get("metrics") or {}).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
