@@ -128,7 +128,8 @@ def _fit_score(task: str, pred: Predictions, score: np.ndarray | None, classes: 
         if score.ndim == 1:
             # A model's one-column decision function scores classes_[1] (scikit-learn's
             # convention); given scores are the positive class's already.
-            flip = pred.score_source == "decision_function" and pos == 0
+            flip = (pred.score_source == "decision_function" and pos == 0
+                    and not pred.score_is_positive)
             return -score if flip else score
     elif score.ndim == 2 and score.shape[1] == k:
         return score
@@ -599,7 +600,7 @@ def rethreshold(result: EvaluationResult, threshold: float) -> EvaluationResult:
     classes = kept["classes"]
     y_true = classes[kept["y"].astype(np.intp)]
     pred = Predictions(y_pred=None, y_score=kept["score"], score_source=kept["source"],
-                       classes=classes, labels_from="threshold")
+                       classes=classes, labels_from="threshold", score_is_positive=True)
     reqs = [Requirement(g.metric, g.op, g.threshold) for g in result.gates]
     out = _run(y_true, pred, X=None, model=None, task=BINARY, labels=classes,
                sample_weight=kept["weight"], reqs=reqs, plot_request=("list", ()),

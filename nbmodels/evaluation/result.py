@@ -11,6 +11,7 @@ import numpy as np
 
 from .gates import GateCheck
 from .plots import Plot
+from .tasks import EvaluationError
 
 __all__ = ["DATA_FILES", "RESERVED_NAMES", "EvaluationResult"]
 
@@ -26,6 +27,11 @@ _PLOT_NAMES = ("confusion_matrix", "confusion_matrix_normalized", "roc_curve",
 # Every file an evaluation may write: a re-evaluation removes the ones it no longer has,
 # and no dataset label may take one of these names.
 RESERVED_NAMES = frozenset(DATA_FILES) | {SCORES_FILE} | {f"{n}.png" for n in _PLOT_NAMES}
+
+
+# Keys of metrics.json that are not metrics.
+_NESTED = frozenset({"details", "per_class", "confusion_matrix", "gates", "evaluation",
+                     "headline_metrics", "positive_class", "decision"})
 
 
 def _finite(value: Any) -> Any:
@@ -259,6 +265,49 @@ class EvaluationResult:
                           commit_last=METRICS_FILE)
         self.path = directory
         return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EvaluationResult:
+        """An evaluation read back from its folder: numbers, curves, gates and, for a
+        binary classifier with scores, the kept scores (so :meth:`at_threshold` works
+        without the model or the data). Plots are not read back."""
+        from ..storage import local as _io
+
+        directory = Path(directory).expanduser().absolute()
+        saved = _io.read_json(directory / METRICS_FILE)
+        if not isinstance(saved, dict) or not isinstance(saved.get("evaluation"), dict):
+            raise EvaluationError(f"{directory / METRICS_FILE} is not an nbmodels "
+                                  f"evaluation; evaluate again to write one")
+        info = saved["evaluation"]
+        curves = _io.read_json(directory / CURVES_FILE) if _io.exists(
+            directory / CURVES_FILE) else {}
+        fingerprint = _io.read_json(directory / FINGERPRINT_FILE) if _io.exists(
+            directory / FINGERPRINT_FILE) else {}
+        task = info.get("task")
+        headline = tuple(k for k in saved if k not in _NESTED and not isinstance(
+            saved[k], (dict, list)))
+        metrics = {k: saved[k] for k in headline}
+        metrics.update(saved.get("details") or {})
+        cm = saved.get("confusion_matrix")
+        gates = [GateCheck(g["metric"], g["op"], g["threshold"], g["value"], g["passed"])
+                 for g in (saved.get("gates") or {}).get("checks", [])]
+        positive = saved.get("positive_class") or {}
+        decision = saved.get("decision") or {}
+        out = cls(task=task, metrics=metrics, headline=headline,
+                  n_samples=info.get("n_samples"), labels=(cm or {}).get("labels"),
+                  per_class=saved.get("per_class"),
+                  confusion_matrix=np.asarray(cm["counts"]) if cm else None,
+                  curves=curves, fingerprint=fingerprint, gates=gates,
+                  notes=info.get("notes"), name=info.get("model"),
+                  version=info.get("version"), dataset=info.get("dataset"),
+                  score_source=info.get("score_source"), pos_label=info.get("pos_label"),
+                  pos_label_chosen=positive.get("chosen"),
+                  threshold=decision.get("threshold", info.get("threshold")),
+                  labels_from=info.get("labels_from"), evaluated_at=info.get("evaluated_at"))
+        if _io.exists(directory / SCORES_FILE):
+            out._scores = read_scores(_io.read_bytes(directory / SCORES_FILE), curves)
+        out.path = directory
+        return out
 
     # -- display ----------------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -70,8 +70,8 @@ def resolve_target(model: Any, name: str | None, version: str | None, store: Any
     """
     from ..errors import ModelNotFoundError
     from ..storage.layout import EVALUATION, validate_name
-    from ..store.model_store import ModelStore, provenance
     from ..storage.versions import is_version
+    from ..store.model_store import ModelStore, provenance
 
     dataset = check_dataset(dataset)
     if store is not None and not isinstance(store, ModelStore):

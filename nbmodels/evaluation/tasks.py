@@ -56,6 +56,7 @@ class Predictions:
     classes: np.ndarray | None  # the model's classes_ (column order of y_score)
     labels_from: str = "predict"  # how y_pred was obtained
     note: str | None = None  # said in the result (e.g. a fallback to predict)
+    score_is_positive: bool = False  # a 1-D score is the positive class's (else classes[1]'s)
 
 
 def n_rows(X: Any) -> int:
