@@ -26,8 +26,7 @@ def approx(value):
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=600, n_features=5, n_informative=3,
-                               random_state=2)
+    X, y = make_classification(n_samples=600, n_features=5, n_informative=3, random_state=2)
     return X[:300], y[:300], X[300:], y[300:]
 
 
@@ -43,12 +42,15 @@ def store(tmp_path):
 
 
 def _positive_class_numbers(y, pred, pos):
-    return {"precision": skm.precision_score(y, pred, pos_label=pos),
-            "recall": skm.recall_score(y, pred, pos_label=pos),
-            "f1_score": skm.f1_score(y, pred, pos_label=pos)}
+    return {
+        "precision": skm.precision_score(y, pred, pos_label=pos),
+        "recall": skm.recall_score(y, pred, pos_label=pos),
+        "f1_score": skm.f1_score(y, pred, pos_label=pos),
+    }
 
 
 # -- the positive class --------------------------------------------------------------------
+
 
 def test_binary_01_headline_is_class_1_and_labelled_everywhere(data, lr, store):
     _, _, X, y = data
@@ -73,8 +75,11 @@ def test_binary_01_headline_is_class_1_and_labelled_everywhere(data, lr, store):
     assert saved["precision"] == approx(result["precision"])
     assert saved["headline_metrics"]["recall"] == "recall (class 1)"
     assert saved["positive_class"]["label"] == 1
-    assert saved["decision"] == {"threshold": None, "labels_from": result.labels_from,
-                                 "score_source": "predict_proba"}
+    assert saved["decision"] == {
+        "threshold": None,
+        "labels_from": result.labels_from,
+        "score_source": "predict_proba",
+    }
     assert saved["details"]["recall_weighted"] == approx(result["recall_weighted"])
     source = store.record("clf")["metrics_source"]
     assert source["positive_class"] == 1 and source["threshold"] is None
@@ -111,7 +116,8 @@ def test_string_labels_say_which_is_positive_and_pos_label_changes_it(data):
         assert chosen[key] == approx(value)
     proba_benign = model.predict_proba(X)[:, 0]
     assert chosen["average_precision"] == approx(
-        skm.average_precision_score(yt == "benign", proba_benign))
+        skm.average_precision_score(yt == "benign", proba_benign)
+    )
     assert chosen["auc_roc"] == approx(default["auc_roc"])
     assert list(chosen.curves["roc"]["curves"]) == ["benign"]
     with pytest.raises(EvaluationError, match="pos_label='cancer' is not one of the classes"):
@@ -119,8 +125,15 @@ def test_string_labels_say_which_is_positive_and_pos_label_changes_it(data):
 
 
 def test_minority_positive_class_fails_the_gate_weighted_recall_would_pass():
-    X, y = make_classification(n_samples=3000, n_features=6, n_informative=2,
-                               weights=[0.9], flip_y=0.03, class_sep=0.6, random_state=4)
+    X, y = make_classification(
+        n_samples=3000,
+        n_features=6,
+        n_informative=2,
+        weights=[0.9],
+        flip_y=0.03,
+        class_sep=0.6,
+        random_state=4,
+    )
     model = LogisticRegression().fit(X[:1500], y[:1500])
     Xt, yt = X[1500:], y[1500:]
     pred = model.predict(Xt)
@@ -163,12 +176,14 @@ def test_pos_label_and_threshold_in_the_magic(data, lr, tmp_path):
 
 # -- the decision threshold ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("threshold", [0.3, 0.7])
 def test_threshold_equals_sklearn_on_thresholded_scores(threshold, data, lr, store):
     _, _, X, y = data
     store.save(lr, "clf")
-    result = evaluate(lr, X, y, threshold=threshold, name="clf", version="1.0.0",
-                      store=store, plots="seed")
+    result = evaluate(
+        lr, X, y, threshold=threshold, name="clf", version="1.0.0", store=store, plots="seed"
+    )
     proba = lr.predict_proba(X)[:, 1]
     pred = (proba >= threshold).astype(int)
     assert (pred != lr.predict(X)).any()  # the threshold changes some labels
@@ -198,8 +213,7 @@ def test_threshold_is_refused_where_it_means_nothing(data, lr):
     with pytest.raises(EvaluationError, match="outside \\[0, 1\\]"):
         evaluate(lr, X, y, threshold=1.5, plots=None)
     with pytest.raises(EvaluationError, match="applies to classification"):
-        evaluate(Ridge().fit(X, y.astype(float) * 2.5), X, y * 2.5, threshold=0.5,
-                 plots=None)
+        evaluate(Ridge().fit(X, y.astype(float) * 2.5), X, y * 2.5, threshold=0.5, plots=None)
     with pytest.raises(EvaluationError, match="threshold must be a number"):
         evaluate(lr, X, y, threshold="high", plots=None)
 
@@ -218,8 +232,7 @@ def test_at_threshold_equals_a_fresh_evaluation_in_memory_and_from_files(data, l
         assert again.threshold == t and again.path is None
     loaded = EvaluationResult.load(first.path)
     assert loaded.metrics == first.metrics and loaded.pos_label == 1
-    assert loaded.at_threshold(0.3).metrics == evaluate(lr, X, y, threshold=0.3,
-                                                        save=False).metrics
+    assert loaded.at_threshold(0.3).metrics == evaluate(lr, X, y, threshold=0.3, save=False).metrics
     from sklearn.linear_model import Ridge
 
     regression = evaluate(Ridge().fit(X, y * 2.5), X, y * 2.5, plots=None)
@@ -238,11 +251,14 @@ def test_threshold_on_a_decision_function_and_a_flipped_positive_class(data):
     pred = np.where(pred0, 0, 1)
     for key, value in _positive_class_numbers(y, pred, 0).items():
         assert result[key] == approx(value)
-    assert result.at_threshold(0.4).metrics == evaluate(svc, X, y, threshold=0.4,
-                                                        pos_label=0, plots=None).metrics
+    assert (
+        result.at_threshold(0.4).metrics
+        == evaluate(svc, X, y, threshold=0.4, pos_label=0, plots=None).metrics
+    )
 
 
 # -- one pass over the data ------------------------------------------------------------------
+
 
 class Counting(ClassifierMixin, BaseEstimator):
     """A real fitted classifier behind a wrapper that records every call and its rows."""
@@ -296,8 +312,9 @@ def test_one_pass_gives_predict_labels_with_one_call_over_the_data():
     checks = [c for c in model.calls_ if c[0] == "predict"]
     assert len(checks) == 1 and checks[0][1] < n // 5  # a sample, to check the labels
     assert result.labels_from.startswith("arg-max of predict_proba")
-    np.testing.assert_array_equal(result.confusion_matrix,
-                                  skm.confusion_matrix(y[1000:], forest.predict(X[1000:])))
+    np.testing.assert_array_equal(
+        result.confusion_matrix, skm.confusion_matrix(y[1000:], forest.predict(X[1000:]))
+    )
 
 
 def test_a_model_whose_predict_is_not_the_arg_max_falls_back_to_predict(data, lr):
@@ -319,17 +336,30 @@ def test_progress_reports_prediction_in_chunks_and_each_plot():
     y = (X[:, 0] + rng.normal(size=n) > 0).astype(int)
     model = LogisticRegression().fit(X[:5000], y[:5000])
     seen = []
-    evaluate(model, X, y, plots=["confusion_matrix", "roc_curve"],
-             progress=lambda stage, done, total: seen.append((stage, done, total)))
+    evaluate(
+        model,
+        X,
+        y,
+        plots=["confusion_matrix", "roc_curve"],
+        progress=lambda stage, done, total: seen.append((stage, done, total)),
+    )
     predict = [s for s in seen if s[0] == "predict"]
-    assert predict == [("predict", 0, n), ("predict", 100_000, n), ("predict", 200_000, n),
-                       ("predict", n, n)]
-    assert [s for s in seen if s[0] == "plots"] == [("plots", 0, 2), ("plots", 1, 2),
-                                                     ("plots", 2, 2)]
+    assert predict == [
+        ("predict", 0, n),
+        ("predict", 100_000, n),
+        ("predict", 200_000, n),
+        ("predict", n, n),
+    ]
+    assert [s for s in seen if s[0] == "plots"] == [
+        ("plots", 0, 2),
+        ("plots", 1, 2),
+        ("plots", 2, 2),
+    ]
     assert "progress(stage: str, done: int, total: int | None)" in evaluate.__doc__
 
 
 # -- datasets --------------------------------------------------------------------------------
+
 
 def test_a_second_dataset_keeps_the_first_headline_and_says_so(data, lr, store):
     Xtr, ytr, X, y = data
@@ -367,8 +397,10 @@ def test_a_second_dataset_keeps_the_first_headline_and_says_so(data, lr, store):
 
 # -- refusals --------------------------------------------------------------------------------
 
+
 def test_evaluate_model_refuses_to_file_a_loaded_model_under_another_version(
-        data, tmp_path, monkeypatch):
+    data, tmp_path, monkeypatch
+):
     Xtr, ytr, X, y = data
     monkeypatch.setenv("NBMODELS_HOME", str(tmp_path / "home"))
     store = ModelStore(tmp_path / "home")
@@ -381,13 +413,14 @@ def test_evaluate_model_refuses_to_file_a_loaded_model_under_another_version(
     message = str(info.value)
     assert "loaded as churn_rf@1.1.0, not churn_rf@1.0.0" in message
     assert "evaluate it as version '1.1.0'" in message and "\n" not in message
-    with pytest.raises(EvaluationError, match="loaded as churn_rf@1.1.0"):
+    with pytest.raises(EvaluationError, match=r"loaded as churn_rf@1\.1\.0"):
         evaluate(loaded, X, y, name="churn_rf", version="1.0.0")
     assert not (tmp_path / "home" / "evaluation").exists()
     assert store.record("churn_rf", "1.0.0").to_dict() == before
     metrics = evaluate_model(loaded, X, y, "churn_rf", "1.1.0")
     assert metrics["precision"] == approx(
-        skm.precision_score(y, loaded.predict(X), average="weighted"))
+        skm.precision_score(y, loaded.predict(X), average="weighted")
+    )
 
 
 def test_feature_mismatch_is_one_line_before_predicting(data, store):
@@ -414,7 +447,7 @@ def test_feature_mismatch_is_one_line_before_predicting(data, store):
     # dtypes from the record's training lineage
     store.save(model.inner, "typed", X=frame, y=ytr)
     as_text = test.astype({"age": str})
-    with pytest.raises(EvaluationError, match="'age' is (str|object) \\(trained on float64\\)"):
+    with pytest.raises(EvaluationError, match=r"'age' is (str|object) \(trained on float64\)"):
         evaluate(store.load("typed"), as_text, y, plots=None)
     assert evaluate(model, test, y, plots=None).n_samples == len(y)
 
@@ -424,8 +457,13 @@ def test_feature_mismatch_in_a_real_kernel_is_a_one_line_usage_error(tmp_path):
 
     from jupyter_client.manager import start_new_kernel
 
-    km, kc = start_new_kernel(env={**os.environ, "NBMODELS_HOME": str(tmp_path / "models"),
-                                   "IPYTHONDIR": str(tmp_path / "ipython")})
+    km, kc = start_new_kernel(
+        env={
+            **os.environ,
+            "NBMODELS_HOME": str(tmp_path / "models"),
+            "IPYTHONDIR": str(tmp_path / "ipython"),
+        }
+    )
     try:
         kc.execute_interactive(
             "import pandas as pd\n"
@@ -434,13 +472,17 @@ def test_feature_mismatch_in_a_real_kernel_is_a_one_line_usage_error(tmp_path):
             "X, y = load_iris(return_X_y=True, as_frame=True)\n"
             "clf = LogisticRegression(max_iter=500).fit(X, y)\n"
             "X_bad = X.rename(columns={'petal width (cm)': 'petal_width'})\n"
-            "%load_ext nbmodels", timeout=120)
+            "%load_ext nbmodels",
+            timeout=120,
+        )
         out = _kernel_run(kc, "%evaluate clf X_bad y --no-save")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    assert out.startswith("UsageError: X_test does not have the model's 4 features: "
-                          "missing 'petal width (cm)'; extra 'petal_width'"), out
+    assert out.startswith(
+        "UsageError: X_test does not have the model's 4 features: "
+        "missing 'petal width (cm)'; extra 'petal_width'"
+    ), out
     assert "\n" not in out.strip() and "Traceback" not in out
 
 

@@ -48,9 +48,11 @@ def check_dataset(dataset: Any) -> str | None:
 
     validate_name(dataset, "dataset label")
     if dataset in RESERVED_NAMES or dataset == DEFAULT or dataset.startswith("data-"):
-        raise EvaluationError(f"dataset label {dataset!r} is reserved (an evaluation file, "
-                              f"'default' or 'data-...'); choose another label such as "
-                              f"'holdout'")
+        raise EvaluationError(
+            f"dataset label {dataset!r} is reserved (an evaluation file, "
+            f"'default' or 'data-...'); choose another label such as "
+            f"'holdout'"
+        )
     return dataset
 
 
@@ -61,8 +63,9 @@ def _same_root(a: Any, b: Any) -> bool:
         return str(a) == str(b)
 
 
-def resolve_target(model: Any, name: str | None, version: str | None, store: Any,
-                   dataset: str | None) -> Target | None:
+def resolve_target(
+    model: Any, name: str | None, version: str | None, store: Any, dataset: str | None
+) -> Target | None:
     """Where to save, from name/version, or from where a loaded model came from.
 
     A model loaded from this store as another version of the same name is refused: its
@@ -79,8 +82,9 @@ def resolve_target(model: Any, name: str | None, version: str | None, store: Any
     origin = provenance(model) if model is not None else None
     if name is None:
         if version is not None:
-            raise EvaluationError("version= was given without name=; pass both, e.g. "
-                                  "name='churn', version='1.2.0'")
+            raise EvaluationError(
+                "version= was given without name=; pass both, e.g. name='churn', version='1.2.0'"
+            )
         if origin is None:
             return None
         # The model knows where it came from: its results go beside it, in that store.
@@ -91,8 +95,10 @@ def resolve_target(model: Any, name: str | None, version: str | None, store: Any
         store = ModelStore(origin[0]) if origin and origin[1] == name else ModelStore()
     if version is None:
         if origin is None or origin[1] != name:
-            raise EvaluationError(f"which version of {name!r} is this? pass version= (an "
-                                  f"exact version such as '1.0.0', 'latest' or an alias)")
+            raise EvaluationError(
+                f"which version of {name!r} is this? pass version= (an "
+                f"exact version such as '1.0.0', 'latest' or an alias)"
+            )
         version = origin[2]
     if is_version(version):
         try:
@@ -103,12 +109,18 @@ def resolve_target(model: Any, name: str | None, version: str | None, store: Any
     else:
         version = store.resolve(name, version)  # 'latest' or an alias must exist
         in_store = True
-    if (origin is not None and origin[1] == name and origin[2] != version
-            and _same_root(origin[0], store.root)):
-        raise EvaluationError(f"this model was loaded as {name}@{origin[2]}, not "
-                              f"{name}@{version}: its results would be filed under the "
-                              f"wrong version; evaluate it as version '{origin[2]}' (or "
-                              f"leave name and version out: a loaded model knows them)")
+    if (
+        origin is not None
+        and origin[1] == name
+        and origin[2] != version
+        and _same_root(origin[0], store.root)
+    ):
+        raise EvaluationError(
+            f"this model was loaded as {name}@{origin[2]}, not "
+            f"{name}@{version}: its results would be filed under the "
+            f"wrong version; evaluate it as version '{origin[2]}' (or "
+            f"leave name and version out: a loaded model knows them)"
+        )
     record = store.record(name, version).to_dict() if in_store else None
     directory = store.version_path(EVALUATION, name, version)
     return Target(store, name, version, dataset, directory, in_store, record)
@@ -128,20 +140,27 @@ def _describe(key: str, summary: dict[str, Any]) -> str:
 
 def _summary(result: EvaluationResult, label: str | None, relative: str) -> dict[str, Any]:
     scalars = {k: v for k, v in result.metrics.items() if v is not None}
-    return {"label": label, "metrics": scalars, "task": result.task,
-            "rows": result.n_samples, "n_samples": result.n_samples,
-            "data_sha256": result.fingerprint.get("sha256"),
-            "positive_class": result.pos_label, "threshold": result.threshold,
-            "labels_from": result.labels_from, "evaluated_at": result.evaluated_at,
-            "path": relative, "passed": result.passed,
-            "gates": [g.reason for g in result.gates]}
+    return {
+        "label": label,
+        "metrics": scalars,
+        "task": result.task,
+        "rows": result.n_samples,
+        "n_samples": result.n_samples,
+        "data_sha256": result.fingerprint.get("sha256"),
+        "positive_class": result.pos_label,
+        "threshold": result.threshold,
+        "labels_from": result.labels_from,
+        "evaluated_at": result.evaluated_at,
+        "path": relative,
+        "passed": result.passed,
+        "gates": [g.reason for g in result.gates],
+    }
 
 
 def _place(target: Target, sha: str | None) -> tuple[str, dict[str, Any], str | None]:
     """``(dataset key, evaluations in the record, headline key before this one)``."""
     record = target.record or {}
-    evaluations = record.get("evaluations") if isinstance(record.get("evaluations"),
-                                                          dict) else {}
+    evaluations = record.get("evaluations") if isinstance(record.get("evaluations"), dict) else {}
     source = record.get("metrics_source")
     current = source.get("dataset") if isinstance(source, dict) else None
     if current is None and DEFAULT in evaluations:
@@ -149,12 +168,18 @@ def _place(target: Target, sha: str | None) -> tuple[str, dict[str, Any], str | 
     if target.dataset is not None:
         return target.dataset, evaluations, current
     for key, summary in evaluations.items():
-        if (isinstance(summary, dict) and _label_of(key, summary) is None
-                and summary.get("data_sha256") == sha):
+        if (
+            isinstance(summary, dict)
+            and _label_of(key, summary) is None
+            and summary.get("data_sha256") == sha
+        ):
             return key, evaluations, current
     default = evaluations.get(DEFAULT)
-    if default is None or not isinstance(default, dict) or default.get("data_sha256") in (
-            None, sha):
+    if (
+        default is None
+        or not isinstance(default, dict)
+        or default.get("data_sha256") in (None, sha)
+    ):
         return DEFAULT, evaluations, current
     return f"data-{(sha or 'unknown')[:8]}", evaluations, current
 
@@ -170,8 +195,7 @@ def save_evaluation(target: Target, result: EvaluationResult, lap: Any = None) -
     store = target.store
     with store._registry.lock(target.name):
         if not target.in_store:
-            directory = target.directory / target.dataset if target.dataset else \
-                target.directory
+            directory = target.directory / target.dataset if target.dataset else target.directory
             result.dataset = target.dataset
             result.save(directory)
             return
@@ -186,19 +210,27 @@ def save_evaluation(target: Target, result: EvaluationResult, lap: Any = None) -
         summary = _summary(result, target.dataset, str(directory.relative_to(store.root)))
         before = evaluations.get(key)
         if before is None and evaluations:
-            where = (f"the record's headline metrics still come from "
-                     f"{_describe(current, evaluations.get(current) or {})}; evaluate with "
-                     f"dataset='{HEADLINE_LABEL}' to make test data the headline"
-                     if not headline and current else
-                     "the record's headline metrics now come from it")
-            result.notes.append(f"new evaluation dataset {_describe(key, summary)} added "
-                                f"beside {', '.join(map(repr, evaluations))}; {where}")
+            where = (
+                f"the record's headline metrics still come from "
+                f"{_describe(current, evaluations.get(current) or {})}; evaluate with "
+                f"dataset='{HEADLINE_LABEL}' to make test data the headline"
+                if not headline and current
+                else "the record's headline metrics now come from it"
+            )
+            result.notes.append(
+                f"new evaluation dataset {_describe(key, summary)} added "
+                f"beside {', '.join(map(repr, evaluations))}; {where}"
+            )
         elif isinstance(before, dict) and before.get("data_sha256") not in (None, sha):
-            result.notes.append(f"dataset {key!r} was evaluated before on other data "
-                                f"({_describe(key, before)}); its results are replaced")
+            result.notes.append(
+                f"dataset {key!r} was evaluated before on other data "
+                f"({_describe(key, before)}); its results are replaced"
+            )
         if headline and current is not None and current != key:
-            result.notes.append(f"the record's headline metrics now come from "
-                                f"{_describe(key, summary)} instead of {current!r}")
+            result.notes.append(
+                f"the record's headline metrics now come from "
+                f"{_describe(key, summary)} instead of {current!r}"
+            )
         result.save(directory)
         if lap is not None:
             lap("save")
@@ -206,10 +238,16 @@ def save_evaluation(target: Target, result: EvaluationResult, lap: Any = None) -
         if headline:
             updates["metrics"] = summary["metrics"]
             updates["metrics_source"] = {
-                "dataset": key, "label": target.dataset, "rows": result.n_samples,
-                "data_sha256": sha, "positive_class": result.pos_label,
-                "threshold": result.threshold, "labels_from": result.labels_from,
-                "path": summary["path"], "evaluated_at": result.evaluated_at}
+                "dataset": key,
+                "label": target.dataset,
+                "rows": result.n_samples,
+                "data_sha256": sha,
+                "positive_class": result.pos_label,
+                "threshold": result.threshold,
+                "labels_from": result.labels_from,
+                "path": summary["path"],
+                "evaluated_at": result.evaluated_at,
+            }
         store.update_record(target.name, target.version, updates)
         if lap is not None:
             lap("record")
