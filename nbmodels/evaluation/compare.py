@@ -255,6 +255,24 @@ class Comparison:
         """``ref -> size in bytes`` of each version's artifacts."""
         return {e.ref: e.record.get("size_bytes") for e in self.entries}
 
+    def metric_label(self, metric: str) -> str:
+        """``precision (class 1)`` for the positive-class metrics of binary evaluations,
+        ``precision (weighted avg)`` for multiclass ones, the name otherwise."""
+        tasks = {e.task for e in self.entries if e.task}
+        if metric in ("precision", "recall", "f1_score") and len(tasks) == 1:
+            (task,) = tasks
+            if task == "multiclass":
+                return f"{metric} (weighted avg)"
+            if task == "binary":
+                labels = {repr((e.curves or {}).get("pos_label")) for e in self.entries
+                          if (e.curves or {}).get("pos_label") is not None}
+                return (f"{metric} (class {next(iter(labels)).strip(chr(39))})"
+                        if len(labels) == 1 else f"{metric} (positive class)")
+        base, _, avg = metric.rpartition("_")
+        if base and avg in ("weighted", "macro"):
+            return f"{'f1_score' if base == 'f1' else base} ({avg} avg)"
+        return metric
+
     def _metric_rows(self, only: list[str] | None) -> list[_Row]:
         order: list[str] = []
         for e in self.entries:
@@ -378,7 +396,7 @@ class Comparison:
         labels = [e.short for e in self.entries]
         head = [r for r in self.rows if r.metric in (*CLASSIFICATION_HEADLINE,
                                                       *REGRESSION_HEADLINE)]
-        series = {r.metric: r.values for r in (head or self.rows[:5])
+        series = {self.metric_label(r.metric): r.values for r in (head or self.rows[:5])
                   if any(v is not None for v in r.values)}
         if series and len(self.entries) > 1:
             figures["metrics_over_versions"] = Plot(
@@ -458,7 +476,8 @@ class Comparison:
 
         head = [r for r in self.rows if r.metric in (*CLASSIFICATION_HEADLINE,
                                                       *REGRESSION_HEADLINE)] or self.rows[:6]
-        rows = [[r.metric] + [self._cell(r, i) for i in range(len(self.entries))]
+        rows = [[self.metric_label(r.metric)] + [self._cell(r, i)
+                                                  for i in range(len(self.entries))]
                 for r in head]
         rows.append(["size"] + [format_size(e.record.get("size_bytes")) for e in self.entries])
         rows += [[k] + [_short(v) for v in values] for k, values in self.parameters[:8]]
@@ -491,7 +510,7 @@ class Comparison:
                 if i in r.best:
                     text = f"<b>{text} &#9733;</b>"
                 cells.append(f"<td>{text}</td>")
-            body.append(f"<tr><td>{e(r.metric)}</td>{''.join(cells)}</tr>")
+            body.append(f"<tr><td>{e(self.metric_label(r.metric))}</td>{''.join(cells)}</tr>")
         body.append("<tr><td><i>size</i></td>" + "".join(
             f"<td>{e(format_size(x.record.get('size_bytes')))}</td>" for x in self.entries)
             + "</tr>")
@@ -530,7 +549,8 @@ class Comparison:
         figures = self.figures
         if figures:
             parts.append("<div style='display:flex;flex-wrap:wrap;gap:12px'>"
-                         + "".join(p.to_html(360) for p in figures.values()) + "</div>")
+                         + "".join(p.to_html(640 if name == "metrics_over_versions" else 360)
+                                   for name, p in figures.items()) + "</div>")
         return "".join(parts) + "</div>"
 
 
