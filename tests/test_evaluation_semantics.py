@@ -6,6 +6,7 @@ against the scikit-learn function a user would call on the same labels.
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -377,6 +378,11 @@ def test_a_second_dataset_keeps_the_first_headline_and_says_so(data, lr, store):
     assert "headline metrics still come from 'default'" in note and "dataset='test'" in note
     record = store.record("clf")
     assert dict(record.metrics) == headline and record.metrics["note_metric"] == 1.0
+    # The record's displays and the model card say which data the numbers come from.
+    measured = (f"dataset default, {len(y)} rows, sha256 {first.fingerprint['sha256'][:12]}, "
+                f"positive class 1, labels from the model's predict")
+    assert html.escape(measured) in record._repr_html_()
+    assert measured in store.card("clf").markdown
     assert record["metrics_source"]["dataset"] == "default"
     assert record["metrics_source"]["rows"] == len(y)
     assert set(record["evaluations"]) == {"default", key}

@@ -142,6 +142,8 @@ def check_fitted(model: Any) -> None:
         check_is_fitted(model)
     except NotFittedError:
         raise _not_fitted(model) from None
+    except TypeError:  # an estimator-like object without fit: its predict() will tell
+        pass
 
 
 def _not_fitted(model: Any) -> EvaluationError:

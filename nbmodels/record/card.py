@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .record import format_size, record_tags
+from .record import format_size, metrics_source_text, record_tags
 
 __all__ = ["ModelCard", "diagram_from_markdown", "model_card", "model_card_html"]
 
@@ -72,7 +72,9 @@ def _interface(r: Mapping[str, Any]) -> list[Block]:
 def _metrics(r: Mapping[str, Any]) -> list[Block]:
     metrics = r.get("metrics") or {}
     rows = [[str(k), _fmt(v)] for k, v in metrics.items() if not isinstance(v, (dict, list))]
-    return [("table", ["metric", "value"], rows)] if rows else []
+    source = metrics_source_text(r)
+    measured: list[Block] = [("facts", [("Measured on", source)])] if source and rows else []
+    return measured + ([("table", ["metric", "value"], rows)] if rows else [])
 
 
 def _training_data(r: Mapping[str, Any]) -> list[Block]:

@@ -6,7 +6,8 @@ import html
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size", "record_tags"]
+__all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size",
+           "metrics_source_text", "record_tags"]
 
 SCHEMA_VERSION = 1
 # The headline metrics users already write by hand, in the order they read them.
@@ -24,6 +25,25 @@ def format_size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"  # pragma: no cover
+
+
+def metrics_source_text(record: Mapping[str, Any]) -> str | None:
+    """Which evaluation a record's headline metrics come from (``metrics_source``, written
+    by nbmodels.evaluate): dataset, rows, data fingerprint, positive class, threshold."""
+    src = record.get("metrics_source")
+    if not isinstance(src, Mapping) or not src.get("dataset"):
+        return None
+    parts = [f"dataset {src['dataset']}"]
+    if src.get("rows") is not None:
+        parts.append(f"{src['rows']} rows")
+    if src.get("data_sha256"):
+        parts.append(f"sha256 {str(src['data_sha256'])[:12]}")
+    if src.get("positive_class") is not None:
+        parts.append(f"positive class {src['positive_class']}")
+        threshold = src.get("threshold")
+        parts.append(f"threshold {threshold}" if threshold is not None
+                     else "labels from the model's predict")
+    return ", ".join(parts)
 
 
 def record_tags(value: Any) -> list[str]:
@@ -156,6 +176,9 @@ class ModelRecord(Mapping[str, Any]):
         if self.metrics:
             rows.append(("metrics", ", ".join(f"{k}={_fmt_metric(v)}"
                                                for k, v in self.headline_metrics(6).items())))
+            source = metrics_source_text(self._data)
+            if source:
+                rows.append(("measured on", source))
         if self._data.get("features"):
             feats = list(self._data["features"])
             shown = ", ".join(map(str, feats[:8])) + (f" ... (+{len(feats) - 8})"
