@@ -1,4 +1,5 @@
-"""Evaluation speed: nbmodels.evaluate_predictions against the seed's evaluate_model path.
+"""Evaluation speed: nbmodels.evaluate_predictions against the seed's evaluate_model path,
+and the whole evaluate(model, X, y) against one bare predict_proba.
 
 The seed path is the hand-written ``evaluate_model`` users have (classification_report,
 confusion_matrix, roc_curve + auc, metrics.json, two pyplot figures saved at dpi=300),
@@ -7,12 +8,20 @@ data, in the same process: with the seed's outputs only (headline metrics, the t
 plots, curve JSON; ``plots="seed"``) and with the full default set (every metric, five
 plots, report.html). Each side writes its files into a temporary folder.
 
-    python benchmarks/bench_evaluate.py                # 1,000,000 rows, best of 3
+The model part fits a RandomForestClassifier (100 trees, on 20,000 rows) and times, on
+the same 1,000,000 rows of 20 features, one bare ``model.predict_proba(X)`` against the
+whole ``nbmodels.evaluate(model, X, y)`` of that model loaded from a store: input and
+feature checks, the one pass over the data (labels from the probabilities, checked
+against ``predict`` on a sample), every metric, the default plots, the data fingerprint
+and every file and the record written.
+
+    python benchmarks/bench_evaluate.py                # 1,000,000 rows, median of 3
     python benchmarks/bench_evaluate.py --quick        # 20,000 rows, one run (smoke test)
     python benchmarks/bench_evaluate.py --json out.json
 
 Targets (issue 4): seed outputs >= 3x faster than the seed path; the full default set
-still faster than the seed path.
+still faster than the seed path. Issue 10: the whole evaluate path within 1.15x of one
+bare predict_proba.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import numpy as np
 
 SEED_TARGET = 3.0
 FULL_TARGET = 1.0
+MODEL_TARGET = 1.15
 
 
 def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,6 +129,42 @@ def nbmodels_path(y_test: np.ndarray, y_pred: np.ndarray, y_prob: np.ndarray, ro
     return steps
 
 
+def make_model(n: int, trees: int, root: Path) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A forest fitted on 20,000 rows (fewer in quick mode), saved and loaded from a store,
+    and ``n`` other rows of the same problem to evaluate it on."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    from nbmodels import ModelStore
+
+    train = min(20_000, n)
+    X, y = make_classification(n_samples=train + n, n_features=20, n_informative=8,
+                               weights=[0.7], flip_y=0.02, random_state=0)
+    model = RandomForestClassifier(n_estimators=trees, random_state=0)
+    model.fit(X[:train], y[:train])
+    store = ModelStore(root / "store")
+    store.save(model, "bench_rf")
+    return store.load("bench_rf"), X[train:], y[train:]
+
+
+def bare_predict(model: Any, X: np.ndarray) -> dict[str, float]:
+    t0 = time.perf_counter()
+    model.predict_proba(X)
+    return {"predict_proba": time.perf_counter() - t0}
+
+
+def whole_evaluate(model: Any, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """``evaluate(model, X, y)``: the steps it reports, and the rest of the call."""
+    from nbmodels import evaluate
+
+    t0 = time.perf_counter()
+    result = evaluate(model, X, y)
+    total = time.perf_counter() - t0
+    steps = dict(result.timings)
+    steps["(other)"] = max(0.0, total - sum(steps.values()))
+    return steps
+
+
 def measure(paths: dict[str, Any], repeat: int) -> dict[str, tuple[float, dict[str, float]]]:
     """Median total and per-step medians of each path over ``repeat`` rounds.
 
@@ -141,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per path (median)")
     parser.add_argument("--quick", action="store_true", help="20,000 rows, one run")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--trees", type=int, default=100, help="trees of the forest")
     args = parser.parse_args(argv)
     n, repeat = (20_000, 1) if args.quick else (args.n, args.repeat)
+    trees = 10 if args.quick else args.trees
 
     import matplotlib
 
@@ -157,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
             "seed": lambda: seed_path(y, pred, prob, root / "seed"),
             "ours_seed": lambda: nbmodels_path(y, pred, prob, root / "ours", "seed"),
             "ours_full": lambda: nbmodels_path(y, pred, prob, root / "ours", "default"),
+        }, repeat)
+        model, Xm, ym = make_model(n, trees, root)
+        whole_evaluate(model, Xm[:2000], ym[:2000])  # warm: first draws, imports
+        model_timed = measure({
+            "bare": lambda: bare_predict(model, Xm),
+            "whole": lambda: whole_evaluate(model, Xm, ym),
         }, repeat)
     seed_total, seed_steps = timed["seed"]
     ours_seed_total, ours_seed_steps = timed["ours_seed"]
@@ -178,17 +232,34 @@ def main(argv: list[str] | None = None) -> int:
         for step, seconds in steps.items():
             share = seconds / total * 100 if total else 0.0
             print(f"  {step:<40} {seconds * 1000:8.1f} ms  {share:5.1f} %")
+    bare_total, _ = model_timed["bare"]
+    whole_total, whole_steps = model_timed["whole"]
+    model_ratio = whole_total / bare_total
+    print(f"\nRandomForestClassifier ({trees} trees), {n:,} rows x 20 features, median of "
+          f"{repeat}:")
+    print(f"  one bare model.predict_proba(X): {bare_total * 1000:.0f} ms")
+    print(f"  whole nbmodels.evaluate(model, X, y): {whole_total * 1000:.0f} ms")
+    for step, seconds in whole_steps.items():
+        share = seconds / whole_total * 100 if whole_total else 0.0
+        print(f"    {step:<38} {seconds * 1000:8.1f} ms  {share:5.1f} %")
     seed_ok = seed_ratio >= SEED_TARGET
     full_ok = full_ratio > FULL_TARGET
     print(f"\nspeedup, seed outputs:      {seed_ratio:5.2f}x  (target >= {SEED_TARGET:g}x: "
           f"{'met' if seed_ok else 'NOT met'})")
     print(f"speedup, full default set:  {full_ratio:5.2f}x  (target > {FULL_TARGET:g}x: "
           f"{'met' if full_ok else 'NOT met'})")
+    model_ok = model_ratio <= MODEL_TARGET
+    print(f"whole evaluate / bare predict_proba: {model_ratio:5.3f}x  (target <= "
+          f"{MODEL_TARGET:g}x: {'met' if model_ok else 'NOT met'}"
+          f"{'; quick mode: too few rows to judge' if args.quick else ''})")
     if args.json:
         args.json.write_text(json.dumps({
             "n": n, "repeat": repeat, "seed_path_s": seed_total,
             "nbmodels_seed_outputs_s": ours_seed_total, "nbmodels_full_s": full_total,
             "speedup_seed_outputs": seed_ratio, "speedup_full": full_ratio,
+            "model": {"trees": trees, "bare_predict_proba_s": bare_total,
+                      "evaluate_s": whole_total, "ratio": model_ratio,
+                      "steps": whole_steps},
             "steps": {"seed_path": seed_steps, "nbmodels_seed_outputs": ours_seed_steps,
                       "nbmodels_full": full_steps}}, indent=2))
     return 0

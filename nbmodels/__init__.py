@@ -6,7 +6,8 @@ fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -55,7 +56,7 @@ _LAZY = {
     "EnvironmentWarning": "nbmodels.record.environment",
 }
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .errors import (
         EnvironmentMismatchError,
         FormatUnavailableError,
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
     from .store.model_store import ModelStore, provenance
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbmodels' has no attribute {name!r}")
@@ -90,7 +91,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def save_model(model: Any, model_name: str, version: str | None = None, **kwargs: Any) -> Any:
+def save_model(model: _Any, model_name: str, version: str | None = None, **kwargs: _Any) -> _Any:
     """Save ``model`` as ``model_name`` in the default store (``$NBMODELS_HOME`` or ``./models``).
 
     Takes the keyword arguments of :meth:`ModelStore.save` and returns the
@@ -101,7 +102,7 @@ def save_model(model: Any, model_name: str, version: str | None = None, **kwargs
     return ModelStore().save(model, model_name, version=version, **kwargs)
 
 
-def load_model(model_name: str, version: str = "latest", *, strict: bool = False) -> Any:
+def load_model(model_name: str, version: str = "latest", *, strict: bool = False) -> _Any:
     """Load ``model_name`` from the default store, like the hand-written function it replaces.
 
     ``version`` is ``"latest"``, an exact version such as ``"1.2.0"``, or an alias.
@@ -114,14 +115,14 @@ def load_model(model_name: str, version: str = "latest", *, strict: bool = False
     return ModelStore().load(model_name, version, strict=strict)
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext nbmodels``: register the magics."""
     from .magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: _Any) -> None:
     """``%unload_ext nbmodels``: remove the magics again."""
     from .magics import unload_ipython_extension as _unload
 

@@ -231,8 +231,13 @@ class ModelMagics(Magics):
     @argument("y", help="test target variable")
     @argument("--name", help="model name, when the model did not come from the store")
     @argument("--version", help="version to save the results beside")
-    @argument("--dataset", help="label of the evaluation data (kept apart from others)")
+    @argument("--dataset", help="label of the evaluation data (kept apart from others; "
+              "'test' makes it the record's headline)")
     @argument("--require", help='quality gate, e.g. "auc_roc>=0.8,recall>=0.7"')
+    @argument("--pos-label", metavar="LABEL", help="positive class of a binary task "
+              "(default: the greater label, 1 or True)")
+    @argument("--threshold", type=float, help="decision threshold on the positive class's "
+              "score (default: the model's own predict)")
     @argument("--no-save", action="store_true", help="show the results, write nothing")
     @line_magic
     def evaluate(self, line: str) -> Any:
@@ -244,7 +249,8 @@ class ModelMagics(Magics):
 
         store = self.store
         kwargs: dict[str, Any] = {"name": args.name, "version": args.version, "store": store,
-                                  "dataset": args.dataset, "require": args.require}
+                                  "dataset": args.dataset, "require": args.require,
+                                  "pos_label": args.pos_label, "threshold": args.threshold}
         if args.no_save:
             kwargs["save"] = False
         return self._run(lambda: evaluate(model, X, y, **kwargs))

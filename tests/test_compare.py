@@ -137,7 +137,7 @@ def test_compare_other_datasets_missing_evaluations_and_errors(evaluated, data):
     assert "on holdout" in repr(holdout).splitlines()[0]
     store.save(models[0], "churn", version="1.3.0")  # never evaluated
     evaluate(models[1], Xte[:50], yte[:50], name="churn", version="1.1.0", store=store,
-             plots=None)  # different data now
+             plots=None, dataset="test")  # different data, made the headline
     comparison = compare("churn", ["1.1.0", "1.2.0", "1.3.0"], store=store)
     assert any("no saved metrics for 1.3.0" in n for n in comparison.notes)
     assert any("different data" in n for n in comparison.notes)
@@ -169,3 +169,89 @@ def test_compare_uses_default_store(tmp_path, monkeypatch, data):
     comparison = nbmodels.compare("solo")
     assert comparison.refs == ["solo@1.0.0"] and "metrics_over_versions" not in \
         comparison.figures
+
+
+# -- what the comparison shows ------------------------------------------------------------
+
+def test_one_axis_per_metric_in_the_chart():
+    from matplotlib.figure import Figure
+
+    from nbmodels.evaluation import plots as P
+
+    series = {"r2": [0.81, 0.86, 0.9], "rmse": [1520.0, 1310.0, 1200.0], "mae": [900.0, 850.0,
+                                                                               700.0]}
+    fig = Figure(figsize=P.metric_panels_size(len(series)))
+    P.draw_metric_panels(fig, ["1.0.0", "1.1.0", "1.2.0"], series, title="Metrics by version")
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["r2", "rmse", "mae"]
+    for ax, values in zip(axes, series.values()):
+        low, high = ax.get_ylim()  # each axis is scaled to its own metric
+        assert low < min(values) and max(values) < high and high - low < 2 * max(values)
+    assert P.metric_panels_png(["a", "b", "c"], series, title="t").startswith(PNG)
+
+
+def test_deltas_are_formatted_like_their_values():
+    from nbmodels.evaluation.report import fmt, fmt_delta
+
+    assert (fmt(0.9123), fmt_delta(0.0123456, 0.9123)) == ("0.9123", "+0.0123")
+    assert (fmt(1234.5678), fmt_delta(-12.345, 1234.5678)) == ("1235", "-12")
+    assert (fmt(12.3456), fmt_delta(0.5, 12.3456)) == ("12.35", "+0.50")
+    assert fmt_delta(3, 10) == "+3"
+
+
+def test_parameters_grouped_by_estimator_and_tables_that_fit(evaluated):
+    store, _, _ = evaluated
+    comparison = compare("churn", store=store)  # two LogisticRegression, one forest
+    groups = {cls: (members, dict(rows)) for cls, members, rows in
+              comparison.parameter_groups}
+    assert set(groups) == {"LogisticRegression", "RandomForestClassifier"}
+    assert groups["LogisticRegression"][1] == {"C": [0.001, 1.0, None]}
+    assert groups["RandomForestClassifier"][1] == {}  # nothing to compare it with
+    assert dict(comparison.parameters) == {"LogisticRegression: C": [0.001, 1.0, None]}
+    html = comparison._repr_html_()
+    assert "Hyper-parameters of LogisticRegression that differ" in html
+    assert "n_estimators" not in html and "max_iter" not in html
+    assert "hyper-parameters are compared within one estimator" in html
+    assert "overflow-wrap:anywhere" in html and "overflow-x:auto" in html
+    text = repr(comparison)
+    row = next(line for line in text.splitlines() if line.startswith("auc_roc"))
+    assert "precision (class 1)" in text and "precision (class 1)" in html
+    value = comparison.rows[[r.metric for r in comparison.rows].index("auc_roc")].values[1]
+    from nbmodels.evaluation.report import fmt
+
+    decimals = len(fmt(value).split(".")[1])
+    delta = row.split("(")[1].split(")")[0]
+    assert len(delta.split(".")[1]) == decimals
+
+
+def test_different_kinds_of_task_are_refused(evaluated, data):
+    from sklearn.linear_model import Ridge
+
+    store, _, _ = evaluated
+    Xtr, ytr, Xte, yte = data
+    store.save(Ridge().fit(Xtr, ytr * 3.0), "house")
+    evaluate(store.load("house"), Xte, yte * 3.0, plots=None)
+    with pytest.raises(EvaluationError, match="different kinds of task") as info:
+        compare(["churn@1.0.0", "house@1.0.0"], store=store)
+    assert "binary: churn@1.0.0" in str(info.value)
+    assert "regression: house@1.0.0" in str(info.value)
+    store.save(Ridge().fit(Xtr, ytr * 3.0), "house2")  # never evaluated: its type decides
+    with pytest.raises(EvaluationError, match=r"classification: churn@1\.2\.0"):
+        compare(["churn@1.2.0", "house2@1.0.0"], store=store)
+
+
+def test_compare_with_data_evaluates_every_version_on_it(evaluated, data):
+    store, models, _ = evaluated
+    Xtr, ytr, _, _ = data
+    store.save(models[0], "churn", version="1.3.0")  # never evaluated
+    comparison = compare("churn", ["1.1.0", "1.3.0"], store=store, X=Xtr, y=ytr)
+    assert all(v is not None for r in comparison.rows[:5] for v in r.values)
+    assert comparison.notes == []  # same data everywhere
+    assert len({e.data_sha256 for e in comparison.entries}) == 1
+    acc = comparison.rows[0]
+    assert acc.metric == "accuracy"
+    assert acc.values == pytest.approx([models[1].score(Xtr, ytr), models[0].score(Xtr, ytr)])
+    record = store.record("churn", "1.3.0")
+    assert record["evaluations"]["default"]["rows"] == len(ytr)
+    with pytest.raises(EvaluationError, match="pass both X= and y="):
+        compare("churn", store=store, X=Xtr)

@@ -74,9 +74,14 @@ def test_binary_metrics_equal_sklearn(binary):
     assert list(m)[:5] == SEED_KEYS
     report = skm.classification_report(y, pred, output_dict=True)  # the seed's source
     assert m["accuracy"] == approx(report["accuracy"])
-    assert m["precision"] == approx(report["weighted avg"]["precision"])
-    assert m["recall"] == approx(report["weighted avg"]["recall"])
-    assert m["f1_score"] == approx(report["weighted avg"]["f1-score"])
+    # The headline is the positive class's (1, the greater label); averages are named.
+    assert result.pos_label == 1 and result.pos_label_chosen == "the greater label"
+    assert m["precision"] == approx(skm.precision_score(y, pred))
+    assert m["recall"] == approx(skm.recall_score(y, pred))
+    assert m["f1_score"] == approx(skm.f1_score(y, pred))
+    assert m["precision_weighted"] == approx(report["weighted avg"]["precision"])
+    assert m["recall_weighted"] == approx(report["weighted avg"]["recall"])
+    assert m["f1_weighted"] == approx(report["weighted avg"]["f1-score"])
     fpr, tpr, _ = skm.roc_curve(y, proba)
     assert m["auc_roc"] == approx(skm.auc(fpr, tpr))
     assert m["auc_roc"] == approx(skm.roc_auc_score(y, proba))
@@ -161,8 +166,9 @@ def test_sample_weights_equal_sklearn(binary):
     pred, proba = model.predict(X), model.predict_proba(X)[:, 1]
     m = evaluate(model, X, y, sample_weight=w, plots=None).metrics
     assert m["accuracy"] == approx(skm.accuracy_score(y, pred, sample_weight=w))
-    assert m["precision"] == approx(skm.precision_score(y, pred, average="weighted",
-                                                        sample_weight=w))
+    assert m["precision"] == approx(skm.precision_score(y, pred, sample_weight=w))
+    assert m["precision_weighted"] == approx(skm.precision_score(y, pred, average="weighted",
+                                                                 sample_weight=w))
     assert m["f1_macro"] == approx(skm.f1_score(y, pred, average="macro", sample_weight=w))
     assert m["auc_roc"] == approx(skm.roc_auc_score(y, proba, sample_weight=w))
     assert m["average_precision"] == approx(skm.average_precision_score(y, proba,
@@ -482,7 +488,7 @@ def test_saved_files_record_and_datasets(binary, eval_store):
                                   "report.html", "confusion_matrix.png",
                                   "confusion_matrix_normalized.png", "roc_curve.png",
                                   "precision_recall_curve.png", "calibration_curve.png",
-                                  "feature_importance.png"])
+                                  "feature_importance.png", "scores.npz"])
     assert all((folder / f).read_bytes().startswith(PNG) for f in _ls(folder)
                if f.endswith(".png"))
     saved = json.loads((folder / "metrics.json").read_text())
@@ -497,7 +503,8 @@ def test_saved_files_record_and_datasets(binary, eval_store):
     assert holdout.path == folder / "holdout"
     assert _ls(folder / "holdout") == sorted(["metrics.json", "curves.json",
                                               "fingerprint.json", "report.html",
-                                              "confusion_matrix.png", "roc_curve.png"])
+                                              "confusion_matrix.png", "roc_curve.png",
+                                              "scores.npz"])
     record = eval_store.record("clf")
     assert record.metrics["auc_roc"] == approx(result["auc_roc"])  # default set's
     assert record["evaluations"]["holdout"]["metrics"]["auc_roc"] == approx(
@@ -555,7 +562,16 @@ def test_evaluate_model_drop_in_returns_seed_keys_and_writes_seed_files(binary, 
     eval_dir = tmp_path / "models" / "evaluation" / "churn_v1.0.0"
     with open(eval_dir / "metrics.json") as f:
         on_disk = json.load(f)
-    assert {k: on_disk[k] for k in SEED_KEYS} == metrics
+    # The files name their numbers: the positive class's under the seed's keys (labelled
+    # so), the weighted averages that the drop-in returns under explicit names.
+    assert on_disk["accuracy"] == metrics["accuracy"]
+    assert on_disk["auc_roc"] == metrics["auc_roc"]
+    assert on_disk["headline_metrics"]["precision"] == "precision (class 1)"
+    assert on_disk["positive_class"]["label"] == 1
+    for seed_key, explicit in (("precision", "precision_weighted"),
+                               ("recall", "recall_weighted"), ("f1_score", "f1_weighted")):
+        assert on_disk["details"][explicit] == metrics[seed_key]
+    assert "compatibility function" in evaluate_model.__doc__.lower()
     for name in ("confusion_matrix.png", "roc_curve.png"):
         assert (eval_dir / name).read_bytes().startswith(PNG)
     assert nbmodels.evaluate_model is evaluate_model
@@ -568,7 +584,9 @@ def test_result_display_frame_and_save(binary, tmp_path):
     result = evaluate(model, X, y, plots="seed")
     again = evaluate(model, X, y, plots="seed")
     assert repr(result) == repr(again)  # deterministic: no timestamps, ids or paths
-    assert repr(result).startswith("EvaluationResult(unsaved model, binary, n=150, accuracy=")
+    assert repr(result).startswith("EvaluationResult(unsaved model, binary, n=150, positive=1, "
+                                   "accuracy=")
+    assert "precision[1]=" in repr(result) and "recall[1]=" in repr(result)
     html = result._repr_html_()
     assert html.count("data:image/png;base64,") == 2 and "auc_roc" in html
     frame = result.to_frame()

@@ -10,7 +10,7 @@ one of these runs.
 from __future__ import annotations
 
 from .compare import Comparison, compare
-from .core import evaluate, evaluate_model, evaluate_predictions
+from .core import evaluate, evaluate_model, evaluate_predictions, load_result
 from .result import EvaluationResult
 from .tasks import EvaluationError
 
@@ -22,4 +22,5 @@ __all__ = [
     "evaluate",
     "evaluate_model",
     "evaluate_predictions",
+    "load_result",
 ]

@@ -36,6 +36,7 @@ class _Entry:
     metrics: dict[str, float]
     curves: dict[str, Any] | None
     data_sha256: str | None
+    task: str | None = None
     ref: str = ""
     short: str = ""  # the column heading: the version alone when one model is compared
 
@@ -63,7 +64,8 @@ def _parse_refs(name: Any, versions: Any) -> list[tuple[str, str]]:
 
 def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = None,
             dataset: str | None = None, metrics: Sequence[str] | None = None,
-            only_differences: bool = True) -> Comparison:
+            only_differences: bool = True, X: Any = None, y: Any = None,
+            progress: Any = None) -> Comparison:
     """Compare versions: metrics with deltas and the best marked, what differs, sizes, curves.
 
     Parameters
@@ -80,6 +82,15 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
     only_differences : bool
         List only the hyper-parameters and environment keys that differ (the default);
         ``False`` lists them all.
+    X, y : array-like, optional
+        Evaluate every picked version on this data first (each is loaded from the store,
+        and its results saved as usual), so all columns come from the same rows and
+        versions never evaluated do not show ``n/a``.
+    progress : callable, optional
+        Passed to :func:`evaluate` for each version (see there).
+
+    Versions of different kinds of task (a classifier and a regressor, binary and
+    multiclass) are refused: their metrics do not mean the same thing.
     """
     from ..store.model_store import ModelStore
 
@@ -90,18 +101,56 @@ def compare(name: Any, versions: Sequence[str] | None = None, *, store: Any = No
     refs = _parse_refs(name, versions)
     if len(refs) == 1 and refs[0][1] == "*":
         refs = [(refs[0][0], v) for v in store.versions(refs[0][0])]
+    if (X is None) != (y is None):
+        raise EvaluationError("pass both X= and y= to evaluate the versions first, or "
+                              "neither to compare their saved results")
     entries = []
     for model_name, ref in refs:
         exact = store.resolve(model_name, ref)
+        if X is not None:
+            from .core import evaluate
+
+            result = evaluate(store.load(model_name, exact), X, y, name=model_name,
+                              version=exact, store=store, dataset=dataset, plots="seed",
+                              progress=progress)
+            record = store.record(model_name, exact).to_dict()
+            scalars = {k: float(v) for k, v in result.metrics.items() if v is not None}
+            entries.append(_Entry(model_name, exact, record, scalars, result.curves,
+                                  result.fingerprint.get("sha256"), result.task,
+                                  ref=f"{model_name}@{exact}"))
+            continue
         record = store.record(model_name, exact).to_dict()
-        scalars, curves, sha = store.saved_metrics(model_name, exact, dataset=dataset)
-        entries.append(_Entry(model_name, exact, record, scalars, curves, sha,
+        scalars, curves, sha, task = store.saved_metrics(model_name, exact, dataset=dataset)
+        entries.append(_Entry(model_name, exact, record, scalars, curves, sha, task,
                               ref=f"{model_name}@{exact}"))
+    _check_same_task(entries)
     one_model = len({e.name for e in entries}) == 1
     for e in entries:
         e.short = e.version if one_model else e.ref
     return Comparison(entries, dataset=dataset, only=list(metrics) if metrics else None,
                       only_differences=only_differences)
+
+
+_COARSE = {"binary": "classification", "multiclass": "classification",
+           "regression": "regression", "classifier": "classification",
+           "regressor": "regression"}
+
+
+def _check_same_task(entries: list[_Entry]) -> None:
+    """Refuse versions of different kinds of task (the evaluated task, else the
+    estimator type in the record)."""
+    for level in ("task", "kind"):
+        kinds: dict[str, list[str]] = {}
+        for e in entries:
+            kind = e.task if level == "task" else _COARSE.get(
+                e.task or str(e.record.get("estimator_type")))
+            if kind:
+                kinds.setdefault(kind, []).append(e.short or e.ref)
+        if len(kinds) > 1:
+            shown = "; ".join(f"{kind}: {', '.join(refs)}" for kind, refs in kinds.items())
+            raise EvaluationError(f"cannot compare versions of different kinds of task "
+                                  f"({shown}): their metrics do not mean the same thing; "
+                                  f"compare one kind at a time")
 
 
 @dataclass
@@ -132,7 +181,10 @@ class Comparison:
         self.only_differences = only_differences
         self.notes: list[str] = []
         self.rows = self._metric_rows(only)
-        self.parameters = self._differences("hyperparameters")
+        self.parameter_groups = self._parameter_groups()
+        self.parameters = [(f"{group}: {k}" if len(self.parameter_groups) > 1 else k,
+                            values) for group, _, rows in self.parameter_groups
+                           for k, values in rows]
         self.environment = self._environment()
         self._figures: dict[str, Plot] | None = None
         missing = [e.short for e in entries if not e.metrics]
@@ -153,6 +205,24 @@ class Comparison:
     def sizes(self) -> dict[str, int | None]:
         """``ref -> size in bytes`` of each version's artifacts."""
         return {e.ref: e.record.get("size_bytes") for e in self.entries}
+
+    def metric_label(self, metric: str) -> str:
+        """``precision (class 1)`` for the positive-class metrics of binary evaluations,
+        ``precision (weighted avg)`` for multiclass ones, the name otherwise."""
+        tasks = {e.task for e in self.entries if e.task}
+        if metric in ("precision", "recall", "f1_score") and len(tasks) == 1:
+            (task,) = tasks
+            if task == "multiclass":
+                return f"{metric} (weighted avg)"
+            if task == "binary":
+                labels = {repr((e.curves or {}).get("pos_label")) for e in self.entries
+                          if (e.curves or {}).get("pos_label") is not None}
+                return (f"{metric} (class {next(iter(labels)).strip(chr(39))})"
+                        if len(labels) == 1 else f"{metric} (positive class)")
+        base, _, avg = metric.rpartition("_")
+        if base and avg in ("weighted", "macro"):
+            return f"{'f1_score' if base == 'f1' else base} ({avg} avg)"
+        return metric
 
     def _metric_rows(self, only: list[str] | None) -> list[_Row]:
         order: list[str] = []
@@ -182,13 +252,37 @@ class Comparison:
             rows.append(_Row(metric, values, deltas, best))
         return rows
 
-    def _differences(self, key: str) -> list[tuple[str, list[Any]]]:
-        flat = []
-        for e in self.entries:
-            out: dict[str, Any] = {}
-            _flatten("", e.record.get(key) or {}, out)
-            flat.append(out)
-        return self._rows_of(flat)
+    def _parameter_groups(self) -> list[tuple[str, list[int], list[tuple[str, list[Any]]]]]:
+        """Hyper-parameters per estimator: ``(estimator, entry indices, rows)``.
+
+        Rows hold one value per entry (None for entries of another estimator). Only
+        versions of the same estimator are compared, so with ``only_differences`` an
+        estimator that a single version uses lists nothing: its parameters differ from
+        nothing.
+        """
+        groups: dict[str, list[int]] = {}
+        for i, e in enumerate(self.entries):
+            cls = str(e.record.get("model_class") or "unknown estimator").rsplit(".", 1)[-1]
+            groups.setdefault(cls, []).append(i)
+        out = []
+        for cls, members in groups.items():
+            flat = []
+            for i in members:
+                params: dict[str, Any] = {}
+                _flatten("", self.entries[i].record.get("hyperparameters") or {}, params)
+                flat.append(params)
+            if self.only_differences and len(members) < 2:
+                rows: list[tuple[str, list[Any]]] = []
+            else:
+                rows = self._rows_of(flat)
+            full = []
+            for k, values in rows:
+                aligned: list[Any] = [None] * len(self.entries)
+                for i, v in zip(members, values):
+                    aligned[i] = v
+                full.append((k, aligned))
+            out.append((cls, members, full))
+        return out
 
     def _environment(self) -> list[tuple[str, list[Any]]]:
         flat = []
@@ -253,11 +347,12 @@ class Comparison:
         labels = [e.short for e in self.entries]
         head = [r for r in self.rows if r.metric in (*CLASSIFICATION_HEADLINE,
                                                       *REGRESSION_HEADLINE)]
-        series = {r.metric: r.values for r in (head or self.rows[:5])
+        series = {self.metric_label(r.metric): r.values for r in (head or self.rows[:5])
                   if any(v is not None for v in r.values)}
         if series and len(self.entries) > 1:
             figures["metrics_over_versions"] = Plot(
-                "metrics_over_versions", P.lines_png(labels, series, title="Metrics by version"),
+                "metrics_over_versions",
+                P.metric_panels_png(labels, series, title="Metrics by version"),
                 "Metrics by version")
         roc, pr = [], []
         for e in self.entries:
@@ -319,7 +414,9 @@ class Comparison:
         text = fmt(value)
         delta = row.deltas[i]
         if delta is not None:
-            text += f" ({delta:+.4g})"
+            from .report import fmt_delta
+
+            text += f" ({fmt_delta(delta, value)})"
         if i in row.best:
             text += " *"
         return text
@@ -330,7 +427,8 @@ class Comparison:
 
         head = [r for r in self.rows if r.metric in (*CLASSIFICATION_HEADLINE,
                                                       *REGRESSION_HEADLINE)] or self.rows[:6]
-        rows = [[r.metric] + [self._cell(r, i) for i in range(len(self.entries))]
+        rows = [[self.metric_label(r.metric)] + [self._cell(r, i)
+                                                  for i in range(len(self.entries))]
                 for r in head]
         rows.append(["size"] + [format_size(e.record.get("size_bytes")) for e in self.entries])
         rows += [[k] + [_short(v) for v in values] for k, values in self.parameters[:8]]
@@ -355,13 +453,15 @@ class Comparison:
                 text = e(fmt(r.values[i]))
                 d = r.deltas[i]
                 if d:
+                    from .report import fmt_delta
+
                     good = (d > 0) == up
                     text += (f" <small style='color:{'#1a7f37' if good else '#c62828'}'>"
-                             f"({d:+.4g})</small>")
+                             f"({e(fmt_delta(d, r.values[i]))})</small>")
                 if i in r.best:
                     text = f"<b>{text} &#9733;</b>"
                 cells.append(f"<td>{text}</td>")
-            body.append(f"<tr><td>{e(r.metric)}</td>{''.join(cells)}</tr>")
+            body.append(f"<tr><td>{e(self.metric_label(r.metric))}</td>{''.join(cells)}</tr>")
         body.append("<tr><td><i>size</i></td>" + "".join(
             f"<td>{e(format_size(x.record.get('size_bytes')))}</td>" for x in self.entries)
             + "</tr>")
@@ -371,22 +471,43 @@ class Comparison:
                  f"<tbody>{''.join(body)}</tbody></table>",
                  "<div style='font-size:0.85em;color:#555'>&#9733; best value; "
                  "(delta) against the previous column</div>"]
-        for title, rows in (("Hyper-parameters", self.parameters),
-                            ("Environment", self.environment)):
-            if rows:
-                trs = "".join(f"<tr><td>{e(k)}</td>"
-                              + "".join(f"<td>{e(_short(v))}</td>" for v in vals) + "</tr>"
-                              for k, vals in rows)
-                label = " that differ" if self.only_differences else ""
-                parts.append(f"<h4>{title}{label}</h4><table class='nbm'><thead><tr><th></th>"
-                             f"{cols}</tr></thead><tbody>{trs}</tbody></table>")
+        label = " that differ" if self.only_differences else ""
+        for cls, members, rows in self.parameter_groups:
+            if not rows:
+                continue
+            heads = "".join(f"<th>{e(self.entries[i].short)}</th>" for i in members)
+            trs = "".join(f"<tr><td>{e(k)}</td>" + "".join(
+                f"<td style='{_WRAP}'>{e(_short(vals[i]))}</td>" for i in members) + "</tr>"
+                for k, vals in rows)
+            parts.append(f"<h4>Hyper-parameters of {e(cls)}{label}</h4>"
+                         f"<table class='nbm'><thead><tr><th></th>{heads}</tr></thead>"
+                         f"<tbody>{trs}</tbody></table>")
+        alone = [cls for cls, members, _ in self.parameter_groups if len(members) == 1]
+        if len(self.parameter_groups) > 1 and alone and self.only_differences:
+            parts.append(f"<div style='font-size:0.85em;color:#555'>different estimators "
+                         f"({e(', '.join(c for c, _, _ in self.parameter_groups))}): "
+                         f"hyper-parameters are compared within one estimator</div>")
+        if self.environment:
+            trs = "".join(f"<tr><td style='{_WRAP}'>{e(k)}</td>" + "".join(
+                f"<td style='{_WRAP}'>{e(_short(v))}</td>" for v in vals) + "</tr>"
+                for k, vals in self.environment)
+            parts.append(f"<h4>Environment{label}</h4><div style='max-width:100%;"
+                         f"overflow-x:auto'><table class='nbm' style='table-layout:fixed;"
+                         f"max-width:100%'><thead><tr><th></th>{cols}</tr></thead>"
+                         f"<tbody>{trs}</tbody></table></div>")
         if self.notes:
             parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in self.notes) + "</ul>")
         figures = self.figures
         if figures:
             parts.append("<div style='display:flex;flex-wrap:wrap;gap:12px'>"
-                         + "".join(p.to_html(360) for p in figures.values()) + "</div>")
+                         + "".join(p.to_html(640 if name == "metrics_over_versions" else 360)
+                                   for name, p in figures.items()) + "</div>")
         return "".join(parts) + "</div>"
+
+
+# Long values (platform strings, package lists) wrap inside their cell instead of
+# widening the table past the notebook.
+_WRAP = "max-width:16em;overflow-wrap:anywhere;word-break:break-word;white-space:normal"
 
 
 def _short(value: Any) -> str:

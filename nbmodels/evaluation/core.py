@@ -2,15 +2,18 @@
 
 One pipeline serves all three: check the input, predict once (for a model), compute
 metrics and curves from those predictions, check the requirements, draw the plots,
-and only then write anything: the files go to a temporary folder that is renamed into
-``evaluation/{name}_v{version}/`` (``.../{dataset}/`` for a named data set), and the
-headline metrics are merged into the version's record.
+and only then write anything (:mod:`.saving`: the files of each evaluation dataset, and
+the record's summary).
+
+A binary task has an explicit positive class (``pos_label``; the greater of numeric or
+boolean labels by default) whose precision, recall and f1 are the headline; a decision
+threshold on its score (``threshold``) replaces the model's own labels when given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,16 @@ from ..record.capture import utc_now
 from . import metrics as M
 from .gates import Requirement, check_gates, parse_requirements
 from .plots import CLASSIFICATION_PLOTS, REGRESSION_PLOTS, SEED_PLOTS, Plot
-from .result import METRICS_FILE, RESERVED_NAMES, EvaluationResult
+from .result import METRICS_FILE, EvaluationResult
+from .saving import Target, resolve_target, save_evaluation
 from .tasks import (
     BINARY,
     REGRESSION,
     EvaluationError,
     Predictions,
+    Progress,
     as_1d,
+    check_features,
     check_fitted,
     check_missing,
     check_same_length,
@@ -35,6 +41,7 @@ from .tasks import (
     encode_labels,
     is_classification,
     label_to_json,
+    model_is_classifier,
     predict,
 )
 
@@ -43,7 +50,8 @@ __all__ = ["evaluate", "evaluate_model", "evaluate_predictions"]
 _SCATTER_POINTS = 1000  # points drawn in regression scatter plots
 _CLASSIFICATION_METRICS = frozenset({
     *M.CLASSIFICATION_HEADLINE, "balanced_accuracy", "precision_macro", "recall_macro",
-    "f1_macro", "matthews_corrcoef", "auc_roc_macro", "average_precision",
+    "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted",
+    "matthews_corrcoef", "auc_roc_macro", "average_precision",
     "average_precision_weighted", "log_loss", "brier_score"})
 
 
@@ -58,74 +66,6 @@ class _Timer:
         now = time.perf_counter()
         self.steps[step] = self.steps.get(step, 0.0) + now - self._last
         self._last = now
-
-
-@dataclass
-class _Target:
-    """Where an evaluation is saved, and whether a record exists to merge metrics into."""
-
-    store: Any
-    name: str
-    version: str
-    dataset: str | None
-    directory: Path
-    in_store: bool
-
-
-def _check_dataset(dataset: Any) -> str | None:
-    if dataset is None:
-        return None
-    from ..storage.layout import validate_name
-
-    validate_name(dataset, "dataset label")
-    if dataset in RESERVED_NAMES:
-        raise EvaluationError(f"dataset label {dataset!r} is the name of an evaluation file; "
-                              f"choose another label such as 'holdout'")
-    return dataset
-
-
-def _resolve_target(model: Any, name: str | None, version: str | None, store: Any,
-                    dataset: str | None) -> _Target | None:
-    """Where to save, from name/version, or from where a loaded model came from."""
-    from ..errors import ModelNotFoundError
-    from ..storage.layout import EVALUATION, validate_name
-    from ..storage.versions import is_version
-    from ..store.model_store import ModelStore, provenance
-
-    dataset = _check_dataset(dataset)
-    if store is not None and not isinstance(store, ModelStore):
-        store = ModelStore(store)
-    origin = provenance(model) if model is not None else None
-    if name is None:
-        if version is not None:
-            raise EvaluationError("version= was given without name=; pass both, e.g. "
-                                  "name='churn', version='1.2.0'")
-        if origin is None:
-            return None
-        # The model knows where it came from: its results go beside it, in that store.
-        root, name, version = origin
-        store = ModelStore(root)
-    validate_name(name)
-    if store is None:
-        store = ModelStore(origin[0]) if origin and origin[1] == name else ModelStore()
-    if version is None:
-        if origin is None or origin[1] != name:
-            raise EvaluationError(f"which version of {name!r} is this? pass version= (an "
-                                  f"exact version such as '1.0.0', 'latest' or an alias)")
-        version = origin[2]
-    if is_version(version):
-        try:
-            store.resolve(name, version)
-            in_store = True
-        except ModelNotFoundError:
-            in_store = False  # evaluation files only, as hand-written code keeps them
-    else:
-        version = store.resolve(name, version)  # 'latest' or an alias must exist
-        in_store = True
-    directory = store.version_path(EVALUATION, name, version)
-    if dataset is not None:
-        directory = directory / dataset
-    return _Target(store, name, version, dataset, directory, in_store)
 
 
 def _plot_request(plots: Any) -> tuple[str, tuple[str, ...]]:
@@ -177,15 +117,22 @@ def _score(y_score: Any) -> tuple[np.ndarray | None, str | None]:
 
 # -- the pipeline --------------------------------------------------------------------------
 
-def _fit_score(task: str, score: np.ndarray | None, classes: np.ndarray,
-               notes: list[str]) -> np.ndarray | None:
-    """The score in the shape the task needs, or None (with a note) when it cannot fit."""
+def _fit_score(task: str, pred: Predictions, score: np.ndarray | None, classes: np.ndarray,
+               pos: int, notes: list[str]) -> np.ndarray | None:
+    """The score in the shape the task needs (binary: the positive class's, one per row),
+    or None (with a note) when it cannot fit."""
     if score is None:
         return None
     k = len(classes)
     if task == BINARY:
-        if score.ndim == 1 or score.shape[1] == 2:
-            return score if score.ndim == 1 else score[:, 1]
+        if score.ndim == 2 and score.shape[1] == 2:
+            return score[:, pos]
+        if score.ndim == 1:
+            # A model's one-column decision function scores classes_[1] (scikit-learn's
+            # convention); given scores are the positive class's already.
+            flip = (pred.score_source == "decision_function" and pos == 0
+                    and not pred.score_is_positive)
+            return -score if flip else score
     elif score.ndim == 2 and score.shape[1] == k:
         return score
     notes.append(f"scores of shape {score.shape} do not match the {k} classes "
@@ -193,16 +140,68 @@ def _fit_score(task: str, score: np.ndarray | None, classes: np.ndarray,
     return None
 
 
+def _same_label(a: Any, b: Any) -> bool:
+    if isinstance(a, (bool, np.bool_)) != isinstance(b, (bool, np.bool_)):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _positive(classes: np.ndarray, pos_label: Any) -> tuple[int, str]:
+    """The code of the positive class of a binary task and how it was chosen."""
+    values = classes.tolist()
+    shown = ", ".join(map(repr, values))
+    if pos_label is not None:
+        hits = [i for i, c in enumerate(values) if _same_label(c, pos_label)]
+        if not hits:  # '--pos-label 1' arrives as text: match the label's text
+            hits = [i for i, c in enumerate(values) if str(label_to_json(c)) == str(pos_label)]
+        if len(hits) != 1:
+            raise EvaluationError(f"pos_label={pos_label!r} is not one of the classes "
+                                  f"({shown}); pass one of them")
+        return hits[0], "given"
+    if classes.dtype.kind in "iufb" or all(isinstance(v, (int, float, bool))
+                                            for v in values):
+        return int(np.argmax(np.asarray(values, dtype=np.float64))), "the greater label"
+    return 1, "the second class"
+
+
+def _positive_note(classes: np.ndarray, pos: int) -> str:
+    values = [label_to_json(c) for c in classes.tolist()]
+    other = values[1 - pos]
+    return (f"positive class {values[pos]!r} was taken (the second of the classes "
+            f"{values[0]!r}, {values[1]!r}): precision, recall and f1_score are its; pass "
+            f"pos_label={other!r} (magic: --pos-label {other}) to make {other!r} positive")
+
+
+def _check_threshold(threshold: Any) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise EvaluationError(f"threshold must be a number such as 0.3, got "
+                                  f"{threshold!r}") from None
+    value = float(threshold)
+    if not np.isfinite(value):
+        raise EvaluationError(f"threshold must be a finite number, got {value!r}")
+    return value
+
+
 def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str | None,
          labels: Any, sample_weight: np.ndarray | None, reqs: list[Requirement],
-         plot_request: tuple[str, tuple[str, ...]], target: _Target | None, save: bool,
-         timer: _Timer, what: str) -> EvaluationResult:
+         plot_request: tuple[str, tuple[str, ...]], target: Target | None, save: bool,
+         timer: _Timer, what: str, pos_label: Any = None, threshold: float | None = None,
+         progress: Progress | None = None) -> EvaluationResult:
     y_pred, score = pred.y_pred, pred.y_score
     pred_what = "y_pred" if what == "y_true" else "the predictions"
     n = check_same_length(**{what: y_true, pred_what: y_pred, "y_score": score,
                              "sample_weight": sample_weight})
     check_missing(y_true, what)
-    check_missing(y_pred, pred_what)
+    if y_pred is not None:
+        check_missing(y_pred, pred_what)
     if score is not None and np.isnan(score).any():
         raise EvaluationError("the scores hold NaN values; check the model's "
                               "predict_proba/decision_function output (or y_score)")
@@ -210,17 +209,49 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
     classification = is_classification(y_true, y_pred, model=model, y_score=score,
                                        classes=classes, task=task)
     timer.lap("checks")
-    notes: list[str] = []
+    notes: list[str] = [pred.note] if pred.note else []
+    pos_how = labels_from = None
+    scores_kept = None
     if not classification:
+        for given, option in ((threshold, "threshold"), (pos_label, "pos_label")):
+            if given is not None:
+                raise EvaluationError(f"{option}= applies to classification; this is a "
+                                      f"regression: leave {option} out")
         if y_pred.dtype.kind not in "iufb":
             raise EvaluationError(f"regression needs numeric predictions, got {y_pred.dtype}")
         task = REGRESSION
         computed = M.regression(y_true, y_pred, sample_weight)
         class_counts, headline = None, M.REGRESSION_HEADLINE
+        labels_from = pred.labels_from
         timer.lap("metrics")
     else:
-        cls = class_list(y_true, y_pred, classes)
+        cls = class_list(y_true, y_pred if y_pred is not None else y_true, classes)
         task = classification_task(cls, task)
+        pos = 1
+        if task == BINARY:
+            pos, pos_how = _positive(cls, pos_label)
+            if pos_how == "the second class":
+                notes.append(_positive_note(cls, pos))
+        else:
+            for given, option in ((threshold, "threshold"), (pos_label, "pos_label")):
+                if given is not None:
+                    raise EvaluationError(f"{option}= applies to binary tasks; this one has "
+                                          f"{len(cls)} classes: leave {option} out")
+        if threshold is not None and score is None:
+            raise EvaluationError("threshold= needs scores, but the model has neither "
+                                  "predict_proba nor decision_function (or pass y_score); "
+                                  "leave threshold out to use its predict")
+        score = _fit_score(task, pred, score, cls, pos, notes)
+        labels_from = pred.labels_from
+        if threshold is not None:
+            if score is None:
+                raise EvaluationError("threshold= needs one score per row for the positive "
+                                      "class; these scores do not fit the two classes")
+            if pred.score_source in M.PROBA_SOURCES and not 0.0 <= threshold <= 1.0:
+                raise EvaluationError(f"threshold={threshold:g} is outside [0, 1], but the "
+                                      f"scores are probabilities; pass e.g. threshold=0.3")
+            y_pred = cls[np.where(score >= threshold, pos, 1 - pos)]
+            labels_from = f"{pred.score_source} >= {threshold:g}"
         t = encode_labels(y_true, cls, what)
         p = encode_labels(y_pred, cls, pred_what)
         class_counts = np.bincount(t, minlength=len(cls))
@@ -230,12 +261,14 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
             raise EvaluationError(f"{what} holds only one class ({only!r}): classification "
                                   f"metrics need at least two; evaluate on a test set with "
                                   f"every class (e.g. train_test_split(..., stratify=y))")
-        score = _fit_score(task, score, cls, notes)
         timer.lap("encode")
         computed = M.classification(task, t, p, cls, score,
                                     pred.score_source if score is not None else None,
-                                    sample_weight, lap=timer.lap)
+                                    sample_weight, lap=timer.lap, pos=pos)
         headline = M.CLASSIFICATION_HEADLINE
+        if task == BINARY and score is not None:
+            scores_kept = {"y": t.astype(np.int8), "score": score, "weight": sample_weight,
+                           "classes": cls, "pos": pos, "source": pred.score_source}
     notes += computed.notes
     gates = check_gates(reqs, computed.metrics, computed.per_class,
                         known_unavailable=_CLASSIFICATION_METRICS if task != REGRESSION
@@ -245,10 +278,12 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
     fingerprint = data_fingerprint(X, y_true, task=task, labels=computed.labels or None,
                                    class_counts=class_counts, sample_weight=sample_weight)
     timer.lap("fingerprint")
-    curves = _curves_json(computed, pred.score_source if score is not None else None)
+    curves = _curves_json(computed, pred.score_source if score is not None else None,
+                          threshold=threshold, pos_how=pos_how, labels_from=labels_from)
     figures = _draw(task, computed, plot_request, curves, y_true=y_true, y_pred=y_pred,
                     score=score, score_source=pred.score_source, model=model, X=X,
-                    notes=notes, name=target.name if target else None, timer=timer)
+                    notes=notes, name=target.name if target else None, timer=timer,
+                    progress=progress)
     result = EvaluationResult(
         task=task, metrics=computed.metrics, headline=headline, n_samples=n,
         labels=computed.labels, per_class=computed.per_class,
@@ -257,35 +292,31 @@ def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str
         name=target.name if target else None, version=target.version if target else None,
         dataset=target.dataset if target else None,
         score_source=pred.score_source if score is not None else None,
-        pos_label=computed.pos_label, evaluated_at=utc_now(), timings=timer.steps)
+        pos_label=computed.pos_label, pos_label_chosen=pos_how, threshold=threshold,
+        labels_from=labels_from, evaluated_at=utc_now(), timings=timer.steps)
+    result.kept_scores = scores_kept
+    result.recompute = rethreshold
     if target is None:
         result.notes.append("not saved: pass name= and version= (or evaluate a model "
                             "loaded from the store) to keep the results beside a version")
     elif save:
-        # Under the model's lock, like every other write of a version: a delete or an
-        # overwrite cannot interleave (leaving files beside a version that is gone),
-        # and gc leaves the temporary folder of this write alone.
-        with target.store.lock(target.name):
-            if target.in_store:
-                target.store.resolve(target.name, target.version)  # still there?
-            target.store.write_evaluation(
-                target.name, target.version, result.files(), dataset=target.dataset,
-                stale=sorted(RESERVED_NAMES), commit_last=METRICS_FILE,
-                require_version=target.in_store)
-            result.path = target.directory
-            timer.lap("save")
-            if target.in_store:
-                _merge_into_record(target, result)
-                timer.lap("record")
+        if progress is not None:
+            progress("save", 0, 1)
+        save_evaluation(target, result, lap=timer.lap)
+        if progress is not None:
+            progress("save", 1, 1)
     return result
 
 
-def _curves_json(computed: M.Computed, score_source: str | None) -> dict[str, Any]:
+def _curves_json(computed: M.Computed, score_source: str | None, *,
+                 threshold: float | None = None, pos_how: str | None = None,
+                 labels_from: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"schema": 1, "task": computed.task}
     if computed.task == REGRESSION:
         return out
     out.update({"labels": computed.labels, "pos_label": computed.pos_label,
-                "score_source": score_source})
+                "pos_label_chosen": pos_how, "threshold": threshold,
+                "labels_from": labels_from, "score_source": score_source})
     if computed.confusion is not None:
         out["confusion_matrix"] = {"labels": computed.labels,
                                    "counts": computed.confusion.tolist()}
@@ -315,14 +346,19 @@ def _wanted(task: str, request: tuple[str, tuple[str, ...]], model: Any) -> list
 def _draw(task: str, computed: M.Computed, request: tuple[str, tuple[str, ...]],
           curves: dict[str, Any], *, y_true: np.ndarray, y_pred: np.ndarray,
           score: np.ndarray | None, score_source: str | None, model: Any, X: Any,
-          notes: list[str], name: str | None, timer: _Timer) -> dict[str, Plot]:
+          notes: list[str], name: str | None, timer: _Timer,
+          progress: Progress | None = None) -> dict[str, Plot]:
     from . import plots as P
 
     wanted = _wanted(task, request, model)
+    if progress is not None and wanted:
+        progress("plots", 0, len(wanted))
     explicit = request[0] == "list"
     figures: dict[str, Plot] = {}
     available = REGRESSION_PLOTS if task == REGRESSION else CLASSIFICATION_PLOTS
-    for plot in wanted:
+    for done, plot in enumerate(wanted, 1):
+        if progress is not None and done > 1:
+            progress("plots", done - 1, len(wanted))
         if plot not in available:
             notes.append(f"plot {plot!r} does not apply to {task} and was skipped")
             continue
@@ -356,6 +392,8 @@ def _draw(task: str, computed: M.Computed, request: tuple[str, tuple[str, ...]],
         if png is not None:
             figures[plot] = Plot(plot, png)
             timer.lap(f"plot:{plot}")
+    if progress is not None and wanted:
+        progress("plots", len(wanted), len(wanted))
     return figures
 
 
@@ -381,29 +419,22 @@ def _scatter_sample(y_true: np.ndarray, y_pred: np.ndarray,
     return yt, yp
 
 
-# -- the record ----------------------------------------------------------------------------
-
-def _merge_into_record(target: _Target, result: EvaluationResult) -> None:
-    """Headline metrics into ``metrics`` (default data set), a summary under ``evaluations``."""
-    scalars = {k: v for k, v in result.metrics.items() if v is not None}
-    key = target.dataset or "default"
-    relative = str(target.directory.relative_to(target.store.root))
-    summary = {"metrics": scalars, "task": result.task, "n_samples": result.n_samples,
-               "evaluated_at": result.evaluated_at, "path": relative,
-               "data_sha256": result.fingerprint.get("sha256"), "passed": result.passed,
-               "gates": [g.reason for g in result.gates]}
-    updates: dict[str, Any] = {"evaluations": {key: summary}}
-    if target.dataset is None:
-        updates["metrics"] = scalars
-    target.store.update_record(target.name, target.version, updates)
-
-
 # -- public functions ----------------------------------------------------------------------
+
+def _lineage_dtypes(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    lineage = (record or {}).get("lineage")
+    data = lineage.get("data") if isinstance(lineage, dict) else None
+    X = data.get("X") if isinstance(data, dict) else None
+    dtypes = X.get("dtypes") if isinstance(X, dict) else None
+    return dtypes if isinstance(dtypes, dict) else None
+
 
 def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
              version: str | None = None, store: Any = None, dataset: str | None = None,
              plots: Any = "default", sample_weight: Any = None,
-             require: Any = None, save: bool = True) -> EvaluationResult:
+             require: Any = None, save: bool = True, pos_label: Any = None,
+             threshold: float | None = None,
+             progress: Progress | None = None) -> EvaluationResult:
     """Evaluate a fitted model on a test set: metrics, plots, files and the record.
 
     Parameters
@@ -412,20 +443,28 @@ def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
         A fitted model with ``predict`` (scikit-learn estimators and Pipelines, or
         anything shaped like them). Scores come from ``predict_proba``, else
         ``decision_function``; without either the curves are skipped (see ``notes``).
+        The data is read once: a classifier's labels are the arg-max of its scores (or
+        the sign of its decision function), checked against ``predict`` on a sample of
+        rows; ``predict`` is called on every row when they differ.
     X_test, y_test : array-like, DataFrame, Series
-        The test set. String labels and pandas inputs work.
+        The test set. String labels and pandas inputs work. Columns that are not the
+        model's features (names, count, numeric or not) are refused before predicting.
     name, version : str, optional
         Which stored version this is (``version`` may be ``latest`` or an alias). By
         default taken from the model when it was loaded with ``ModelStore.load`` (the
-        results then go to that store). When known, the files are saved under
+        results then go to that store); a model loaded as another version of ``name``
+        is refused. When known, the files are saved under
         ``evaluation/{name}_v{version}/`` and the metrics merged into the version's
         record; otherwise nothing is written and ``notes`` says so.
     store : ModelStore or path, optional
         The store; ``$NBMODELS_HOME`` or ``./models`` by default.
     dataset : str, optional
-        A label for the evaluation data (``"holdout"``): saved under
-        ``evaluation/{name}_v{version}/{dataset}/`` so evaluations on different data are
-        kept apart. The default data set's metrics are the record's ``metrics``.
+        A label for the evaluation data (``"holdout"``), saved under
+        ``evaluation/{name}_v{version}/{dataset}/``. Results are kept per dataset:
+        unlabelled data other than the first is added as ``data-<sha256[:8]>`` (and
+        ``notes`` says so). The record's headline ``metrics`` come from the first
+        dataset evaluated, or from the one labelled ``"test"``; ``metrics_source`` in
+        the record names it (rows, fingerprint, positive class, threshold).
     plots : "default", "seed", None or list of str
         Which plots to draw: every applicable one, only the seed's two
         (``confusion_matrix``, ``roc_curve``), none, or the named ones.
@@ -438,6 +477,24 @@ def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
     save : bool
         ``False`` computes and shows everything but writes nothing, even for a stored
         version.
+    pos_label : label, optional
+        The positive class of a binary task: its precision, recall and f1_score are the
+        headline ``precision``, ``recall`` and ``f1_score`` (and the gates' values); the
+        averages over classes are ``*_weighted`` and ``*_macro``. By default the greater
+        of numeric or boolean labels (``1``, ``True``); for text labels the second of
+        the sorted classes, and ``notes`` says which and how to change it.
+    threshold : float, optional
+        Binary classifiers with scores: predict the positive class where its score
+        (probability, or decision value) is ``>= threshold``. By default the labels are
+        the model's own ``predict``. Recorded with the results; the scores are kept so
+        that :meth:`EvaluationResult.at_threshold` gives any other threshold's metrics
+        without predicting again.
+    progress : callable, optional
+        ``progress(stage: str, done: int, total: int | None) -> None``, called as the
+        evaluation advances: ``"predict"`` with rows done of ``total`` rows (large ``X``
+        is predicted in chunks of 100,000 rows when a callback is given), ``"plots"``
+        with plots drawn of ``total``, and ``"save"`` (0 then 1 of 1). ``total`` is
+        None when unknown. The panels render it with tqdm.
 
     Returns
     -------
@@ -447,43 +504,51 @@ def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
     ------
     EvaluationError
         For input that cannot be evaluated (lengths differ, empty test set, one class
-        only, NaN in ``y_test``, a model that is not fitted); nothing is written then.
+        only, NaN in ``y_test``, a model that is not fitted, columns that are not the
+        model's, a version the model is not); nothing is written then.
     """
     timer = _Timer()
-    target = _resolve_target(model, name, version, store, dataset)
+    target = resolve_target(model, name, version, store, dataset)
     reqs = parse_requirements(require)
     request = _plot_request(plots)
+    threshold = _check_threshold(threshold)
     y = as_1d(y_test, "y_test")
     w = _weights(sample_weight)
     check_same_length(X_test=X_test, y_test=y, sample_weight=w)
     check_missing(y, "y_test")
     check_fitted(model)
-    from .tasks import _is_classifier
-
+    record = target.record if target is not None else None
+    check_features(model, X_test, features=(record or {}).get("features"),
+                   n_features=(record or {}).get("n_features"),
+                   dtypes=_lineage_dtypes(record))
     timer.lap("checks")
-    pred = predict(model, X_test, classification=_is_classifier(model) is not False)
+    pred = predict(model, X_test, classification=model_is_classifier(model) is not False,
+                   labels_needed=threshold is None, progress=progress)
     timer.lap("predict")
     return _run(y, pred, X=X_test, model=model, task=None, labels=None, sample_weight=w,
                 reqs=reqs, plot_request=request, target=target, save=save, timer=timer,
-                what="y_test")
+                what="y_test", pos_label=pos_label, threshold=threshold, progress=progress)
 
 
-def evaluate_predictions(y_true: Any, y_pred: Any, y_score: Any = None, *,
+def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *,
                          labels: Any = None, task: str | None = None, X: Any = None,
                          name: str | None = None, version: str | None = None,
                          store: Any = None, dataset: str | None = None,
                          plots: Any = "default", sample_weight: Any = None,
-                         require: Any = None, save: bool = True) -> EvaluationResult:
+                         require: Any = None, save: bool = True, pos_label: Any = None,
+                         threshold: float | None = None,
+                         progress: Progress | None = None) -> EvaluationResult:
     """Evaluate predictions made elsewhere: the core of :func:`evaluate`, without a model.
 
     Parameters
     ----------
     y_true, y_pred : array-like
-        True and predicted labels (classification) or values (regression).
+        True and predicted labels (classification) or values (regression). ``y_pred``
+        may be None when ``threshold`` makes the labels from ``y_score``.
     y_score : array-like, optional
-        Scores: one per row for binary tasks (of the positive class, the second of
-        ``labels``), or one column per class. Probabilities (values in [0, 1], rows
-        summing to 1) also give log loss, Brier score and calibration.
+        Scores: one per row for binary tasks (of the positive class), or one column per
+        class in the order of ``labels``. Probabilities (values in [0, 1], rows summing
+        to 1) also give log loss, Brier score and calibration.
     labels : array-like, optional
         The classes in the column order of ``y_score``; sorted distinct values of
         ``y_true`` and ``y_pred`` by default.
@@ -497,11 +562,15 @@ def evaluate_predictions(y_true: Any, y_pred: Any, y_score: Any = None, *,
     given to save (and ``save=False`` writes nothing).
     """
     timer = _Timer()
-    target = _resolve_target(None, name, version, store, dataset)
+    target = resolve_target(None, name, version, store, dataset)
     reqs = parse_requirements(require)
     request = _plot_request(plots)
+    threshold = _check_threshold(threshold)
     yt = as_1d(y_true, "y_true")
-    yp = as_1d(y_pred, "y_pred")
+    if y_pred is None and threshold is None:
+        raise EvaluationError("y_pred is None; pass the predictions, or y_score with "
+                              "threshold= to make them")
+    yp = as_1d(y_pred, "y_pred") if threshold is None else None
     score, source = _score(y_score)
     classes = None
     if labels is not None:
@@ -512,20 +581,115 @@ def evaluate_predictions(y_true: Any, y_pred: Any, y_score: Any = None, *,
     if X is not None:
         check_same_length(X=X, y_true=yt)
     timer.lap("checks")
-    pred = Predictions(y_pred=yp, y_score=score, score_source=source, classes=classes)
+    pred = Predictions(y_pred=yp, y_score=score, score_source=source, classes=classes,
+                       labels_from="given" if yp is not None else "threshold")
     return _run(yt, pred, X=X, model=None, task=task, labels=classes, sample_weight=w,
                 reqs=reqs, plot_request=request, target=target, save=save, timer=timer,
-                what="y_true")
+                what="y_true", pos_label=pos_label, threshold=threshold, progress=progress)
+
+
+def rethreshold(result: EvaluationResult, threshold: float) -> EvaluationResult:
+    """``result`` re-evaluated at another decision threshold from its kept scores.
+
+    The same pipeline as a fresh evaluation, on the same labels and scores, so the
+    numbers equal those of ``evaluate(model, X, y, threshold=threshold)``; nothing is
+    predicted, drawn or written.
+    """
+    kept = result.kept_scores
+    if kept is None:
+        raise EvaluationError("this evaluation kept no scores (only binary classifiers "
+                              "with predict_proba or decision_function have them)")
+    threshold = _check_threshold(threshold)
+    classes = kept["classes"]
+    y_true = classes[kept["y"].astype(np.intp)]
+    pred = Predictions(y_pred=None, y_score=kept["score"], score_source=kept["source"],
+                       classes=classes, labels_from="threshold", score_is_positive=True)
+    reqs = [Requirement(g.metric, g.op, g.threshold) for g in result.gates]
+    out = _run(y_true, pred, X=None, model=None, task=BINARY, labels=classes,
+               sample_weight=kept["weight"], reqs=reqs, plot_request=("list", ()),
+               target=None, save=False, timer=_Timer(), what="y_true",
+               pos_label=classes[kept["pos"]], threshold=threshold)
+    out.fingerprint = dict(result.fingerprint)
+    out.name, out.version, out.dataset = result.name, result.version, result.dataset
+    out.notes = [n for n in out.notes if not n.startswith("not saved")]
+    out.notes.append(f"re-evaluated at threshold {threshold:g} from the kept scores of "
+                     f"{result.label}; not saved")
+    return out
+
+
+def load_result(source: Any, version: str | None = None, *, store: Any = None,
+                dataset: str | None = None) -> EvaluationResult:
+    """A saved evaluation read back: numbers, curves, gates and kept scores, so that
+    :meth:`EvaluationResult.at_threshold` works without the model or the data.
+
+    ``load_result("churn", "1.2.0")`` (or ``"churn@production"``) reads a version's
+    evaluation from the store (``dataset`` picks a named data set);
+    ``load_result(folder)`` (a ``Path``, or an existing folder's name) reads a folder
+    that :meth:`EvaluationResult.save` wrote.
+    """
+    from .result import CURVES_FILE, FINGERPRINT_FILE, SCORES_FILE
+
+    names = (METRICS_FILE, CURVES_FILE, FINGERPRINT_FILE, SCORES_FILE)
+    files: dict[str, bytes] = {}
+    is_folder = isinstance(source, Path) or (
+        version is None and store is None and isinstance(source, str) and "@" not in source
+        and Path(source).expanduser().is_dir())
+    if is_folder:
+        # A folder of the user's (not a store): read the files that are there.
+        from ..storage.local import read_regular
+
+        folder = Path(source).expanduser().absolute()
+        for filename in names:
+            with contextlib.suppress(OSError):
+                files[filename] = read_regular(folder / filename, 256 << 20)
+        if METRICS_FILE not in files:
+            raise EvaluationError(f"{folder} holds no {METRICS_FILE}; pass a folder that "
+                                  f"EvaluationResult.save wrote, or name and version")
+        path = folder
+    else:
+        from ..errors import ModelNotFoundError
+        from ..store.model_store import ModelStore
+
+        store = store if isinstance(store, ModelStore) else ModelStore(store)
+        exact = store.resolve(source, version or "latest")
+        name = source.partition("@")[0]
+        for filename in names:
+            with contextlib.suppress(ModelNotFoundError):
+                files[filename] = store.read_evaluation_file(name, exact, filename,
+                                                             dataset=dataset)
+        if METRICS_FILE not in files:
+            raise EvaluationError(f"{name}@{exact} has no saved evaluation"
+                                  f"{f' on dataset {dataset!r}' if dataset else ''}; "
+                                  f"evaluate it with name= and version= first")
+        path = store.version_path("evaluation", name, exact)
+        path = path / dataset if dataset else path
+    result = EvaluationResult.from_files(files)
+    result.recompute = rethreshold
+    result.path = path
+    return result
 
 
 def evaluate_model(model: Any, X_test: Any, y_test: Any, model_name: str,
                    version: str) -> dict[str, Any]:
-    """Drop-in for the hand-written ``evaluate_model``: same signature, same files.
+    """Compatibility function: the hand-written ``evaluate_model``, same signature.
 
-    Evaluates ``model``, writes ``models/evaluation/{model_name}_v{version}/`` (the
-    seed's ``metrics.json``, ``confusion_matrix.png`` and ``roc_curve.png``, plus the
-    other plots, ``curves.json`` and ``report.html``) in the default store, and returns
-    the headline metrics: ``accuracy, precision, recall, f1_score, auc_roc`` for a
-    classifier (weighted averages, as ``classification_report`` gives them).
+    Kept so that code written against the seed's function runs unchanged. It evaluates
+    ``model`` with :func:`evaluate` into ``models/evaluation/{model_name}_v{version}/``
+    of the default store (the seed's ``metrics.json``, ``confusion_matrix.png`` and
+    ``roc_curve.png``, plus the other plots, ``curves.json`` and ``report.html``) and
+    returns the seed's dict: ``accuracy, precision, recall, f1_score, auc_roc`` for a
+    classifier where precision, recall and f1_score are **weighted averages over the
+    classes**, as ``classification_report`` gives them (``r2, rmse, mae`` for a
+    regressor). The files and the record name their numbers explicitly: for a binary
+    task ``precision``, ``recall`` and ``f1_score`` there are the positive class's, and
+    the weighted averages are ``precision_weighted``, ``recall_weighted`` and
+    ``f1_weighted``. New code should call :func:`evaluate`, which says what it measured.
+    A model loaded as another version of ``model_name`` is refused.
     """
-    return dict(evaluate(model, X_test, y_test, name=model_name, version=version).headline)
+    result = evaluate(model, X_test, y_test, name=model_name, version=version)
+    if result.task == REGRESSION:
+        return dict(result.headline)
+    m = result.metrics
+    return {"accuracy": m["accuracy"], "precision": m["precision_weighted"],
+            "recall": m["recall_weighted"], "f1_score": m["f1_weighted"],
+            "auc_roc": m["auc_roc"]}

@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from ..record.metric_names import LOWER_IS_BETTER, higher_is_better
 from . import curves as C
 from .tasks import BINARY, REGRESSION, label_to_json
 
 __all__ = [
     "CLASSIFICATION_HEADLINE",
     "LOWER_IS_BETTER",
+    "POSITIVE_CLASS_METRICS",
     "PROBA_SOURCES",
     "REGRESSION_HEADLINE",
     "Computed",
@@ -29,18 +31,15 @@ __all__ = [
     "regression",
 ]
 
-# The seed's keys, always at the top level of classification metrics (weighted averages).
+# The seed's keys, always at the top level of classification metrics. For a binary task
+# precision, recall and f1_score are the positive class's; for a multiclass task they
+# are weighted averages. ``*_weighted`` and ``*_macro`` are always there, named as such.
 CLASSIFICATION_HEADLINE = ("accuracy", "precision", "recall", "f1_score", "auc_roc")
+# Metrics that depend on the labels (a threshold changes them); the rest use the scores.
+POSITIVE_CLASS_METRICS = ("precision", "recall", "f1_score")
 REGRESSION_HEADLINE = ("r2", "rmse", "mae")
 # Score sources that are probabilities (log loss, Brier score and calibration need them).
 PROBA_SOURCES = ("predict_proba", "y_score (probabilities)")
-LOWER_IS_BETTER = frozenset({"log_loss", "brier_score", "mae", "rmse", "mse", "mape",
-                             "median_absolute_error", "max_error"})
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is better (False for losses and errors)."""
-    return metric.rsplit(".", 1)[-1] not in LOWER_IS_BETTER
 
 
 @dataclass
@@ -82,7 +81,9 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.dot(values, weights) / total) if total else 0.0
 
 
-def _from_confusion(cm: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def _from_confusion(cm: np.ndarray, pos: int | None = None
+                    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Scalars from a confusion matrix; ``pos`` (binary) picks the positive class."""
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
@@ -99,11 +100,20 @@ def _from_confusion(cm: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndar
     cov_ypyp = total ** 2 - float(np.dot(p_sum, p_sum))
     cov_ytyt = total ** 2 - float(np.dot(t_sum, t_sum))
     mcc = cov_ytyp / np.sqrt(cov_ytyt * cov_ypyp) if cov_ypyp * cov_ytyt else 0.0
+    weighted = {"precision": _weighted_mean(precision, support),
+                "recall": _weighted_mean(recall, support),
+                "f1_score": _weighted_mean(f1, support)}
+    if pos is not None:
+        head = {"precision": float(precision[pos]), "recall": float(recall[pos]),
+                "f1_score": float(f1[pos])}
+    else:
+        head = weighted
     scalars = {
         "accuracy": float(tp.sum() / total),
-        "precision": _weighted_mean(precision, support),
-        "recall": _weighted_mean(recall, support),
-        "f1_score": _weighted_mean(f1, support),
+        **head,
+        "precision_weighted": weighted["precision"],
+        "recall_weighted": weighted["recall"],
+        "f1_weighted": weighted["f1_score"],
         "balanced_accuracy": float(observed.mean()) if observed.size else 0.0,
         "precision_macro": float(precision[present].mean()),
         "recall_macro": float(recall[present].mean()),
@@ -152,17 +162,18 @@ def _ranking(y_pos: np.ndarray, score: np.ndarray, w: np.ndarray | None,
 def classification(task: str, t: np.ndarray, p: np.ndarray, classes: np.ndarray,
                    score: np.ndarray | None, score_source: str | None,
                    sample_weight: np.ndarray | None = None,
-                   lap: Callable[[str], None] | None = None) -> Computed:
+                   lap: Callable[[str], None] | None = None, pos: int = 1) -> Computed:
     """Every classification metric from integer codes ``t``/``p`` into ``classes``.
 
-    ``lap(step)`` is called after each stage, for the timing breakdown.
+    For a binary task ``pos`` is the code of the positive class and ``score`` (n,) its
+    score. ``lap(step)`` is called after each stage, for the timing breakdown.
     """
     lap = lap or _no_lap
     k = len(classes)
     labels = [label_to_json(c) for c in classes]
     keys = [str(label) for label in labels]
     cm = confusion_counts(t, p, k, sample_weight)
-    scalars, per = _from_confusion(cm)
+    scalars, per = _from_confusion(cm, pos if task == BINARY else None)
     metrics: dict[str, float | None] = {key: scalars[key] for key in CLASSIFICATION_HEADLINE
                                         if key in scalars}
     metrics["auc_roc"] = None
@@ -174,7 +185,7 @@ def classification(task: str, t: np.ndarray, p: np.ndarray, classes: np.ndarray,
                                    else float(per["support"][i]))}
                  for i, key in enumerate(keys)}
     out = Computed(task=task, metrics=metrics, labels=labels, per_class=per_class,
-                   confusion=cm)
+                   confusion=cm, pos_label=labels[pos] if task == BINARY else None)
     lap("metrics: confusion matrix")
     if score is None:
         out.notes.append("the model has neither predict_proba nor decision_function: ROC "
@@ -188,16 +199,15 @@ def classification(task: str, t: np.ndarray, p: np.ndarray, classes: np.ndarray,
                          f"skipped")
     if task == BINARY:
         if score.ndim == 2:
-            score = score[:, 1]
-        y_pos = t == 1
+            score = score[:, pos]
+        y_pos = t == pos
         auc, ap, roc, pr, rc = _ranking(y_pos, score, sample_weight, lap)
-        out.pos_label = labels[1]
         metrics["auc_roc"] = auc
         metrics["average_precision"] = ap
         if roc is not None:
-            out.roc[keys[1]], out.pr[keys[1]] = roc, pr
-            per_class[keys[1]]["auc_roc"] = auc
-            per_class[keys[1]]["average_precision"] = ap
+            out.roc[keys[pos]], out.pr[keys[pos]] = roc, pr
+            per_class[keys[pos]]["auc_roc"] = auc
+            per_class[keys[pos]]["average_precision"] = ap
         if is_proba:
             eps = np.finfo(np.float64).eps
             p_true = np.clip(np.where(y_pos, score, 1.0 - score), eps, 1 - eps)

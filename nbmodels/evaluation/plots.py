@@ -25,8 +25,10 @@ __all__ = [
     "Plot",
     "calibration_png",
     "confusion_matrix_png",
+    "draw_metric_panels",
     "importance_png",
-    "lines_png",
+    "metric_panels_png",
+    "metric_panels_size",
     "pr_png",
     "prediction_error_png",
     "render",
@@ -263,21 +265,44 @@ def importance_png(names: Sequence[str], values: Sequence[float],
     return render(draw, figsize=(6.4, height))
 
 
-def lines_png(x_labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
-              title: str, ylabel: str = "") -> bytes:
-    """One line per series over categorical x positions (metrics across versions)."""
+def draw_metric_panels(fig: Any, x_labels: Sequence[str],
+                       series: dict[str, Sequence[float | None]], *, title: str) -> None:
+    """One small axes per metric over categorical x positions (metrics across versions).
 
-    def draw(fig: Any) -> None:
-        ax = fig.add_subplot()
-        x = np.arange(len(x_labels))
-        for name, values in series.items():
-            y = np.array([np.nan if v is None else v for v in values], dtype=float)
-            ax.plot(x, y, marker="o", lw=1.6, label=name)
-        ax.set_xticks(x, labels=list(x_labels), rotation=30 if len(x_labels) > 5 else 0)
-        ax.set_ylabel(ylabel)
-        _title(ax, title)
+    Each metric keeps its own scale: r2 near 1 and an rmse in the thousands are never
+    read off one axis.
+    """
+    names = list(series)
+    cols = min(3, max(1, len(names)))
+    rows = -(-len(names) // cols)
+    height = fig.get_figheight()
+    rotate = len(x_labels) > 4 or max((len(x) for x in x_labels), default=0) > 8
+    x = np.arange(len(x_labels))
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        y = np.array([np.nan if v is None else v for v in series[name]], dtype=float)
+        ax.plot(x, y, marker="o", lw=1.6, color="#4c72b0")
+        ax.set_xticks(x, labels=list(x_labels), rotation=45 if rotate else 0,
+                      ha="right" if rotate else "center", fontsize="small")
+        ax.tick_params(axis="y", labelsize="small")
+        ax.margins(x=0.15, y=0.2)
+        ax.set_title(name, fontsize="medium", y=1.0, pad=4)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", loc="best")
-        _margins(fig, bottom=0.16)
+    fig.suptitle(title, y=1 - 0.12 / height)
+    fig.subplots_adjust(left=0.12 / (cols / 2 + 0.5), right=0.98, top=1 - 0.55 / height,
+                        bottom=(0.9 if rotate else 0.45) / height, wspace=0.35,
+                        hspace=0.9 if rotate else 0.55)
 
-    return render(draw, figsize=(6.4, 4.2))
+
+def metric_panels_size(n_metrics: int) -> tuple[float, float]:
+    """Figure size for :func:`draw_metric_panels` of ``n_metrics`` panels (3 a row)."""
+    cols = min(3, max(1, n_metrics))
+    rows = -(-n_metrics // cols)
+    return 3.2 * cols, 0.6 + 2.4 * rows
+
+
+def metric_panels_png(x_labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
+                      title: str) -> bytes:
+    """:func:`draw_metric_panels` as PNG bytes."""
+    return render(lambda fig: draw_metric_panels(fig, x_labels, series, title=title),
+                  figsize=metric_panels_size(len(series)))

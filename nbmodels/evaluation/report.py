@@ -7,12 +7,14 @@ offline, and can be mailed or attached as one file.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .result import EvaluationResult
+# The result objects these functions render (EvaluationResult) are passed in by
+# result.py, which imports this module; they are typed as Any so that the dependency
+# points one way only.
+EvaluationResult = Any
 
-__all__ = ["fmt", "gates_html", "metrics_table_html", "report_html", "result_html"]
+__all__ = ["fmt", "fmt_delta", "gates_html", "metrics_table_html", "report_html", "result_html"]
 
 # Rules for our own classes only, so the notebook view cannot restyle the notebook.
 _CSS = """
@@ -45,6 +47,23 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def fmt_delta(delta: float, like: Any) -> str:
+    """A difference with as many decimals as :func:`fmt` shows for ``like`` (its value)."""
+    import math
+
+    if not isinstance(like, (int, float)) or isinstance(like, bool):
+        return f"{delta:+.4g}"
+    if isinstance(like, int):
+        return f"{delta:+.0f}"
+    magnitude = abs(like) if like else abs(delta)
+    if not magnitude or not math.isfinite(magnitude):
+        return f"{delta:+.4g}"
+    exponent = math.floor(math.log10(magnitude))
+    if exponent < -4 or exponent >= 4:  # fmt shows these as 1.234e-05 / 1.234e+04
+        return f"{delta:+.3e}"
+    return f"{delta:+.{max(0, 3 - exponent)}f}"
+
+
 def _table(headers: list[str], rows: list[list[str]], *, bold_first: bool = False) -> str:
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
@@ -63,7 +82,8 @@ def metrics_table_html(result: EvaluationResult) -> str:
     head = set(result.headline)
     rows = []
     for key, value in result.metrics.items():
-        name = f"<b>{e(key)}</b>" if key in head else e(key)
+        label = result.metric_label(key)
+        name = f"<b>{e(label)}</b>" if key in head else e(label)
         rows.append(f"<tr><td>{name}</td><td>{e(fmt(value))}</td></tr>")
     return ("<table class='nbm'><thead><tr><th>metric</th><th>value</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
@@ -119,6 +139,11 @@ def _subtitle(result: EvaluationResult) -> str:
     parts = [result.task, f"{result.n_samples} rows"]
     if result.dataset:
         parts.append(f"dataset {result.dataset}")
+    if result.task == "binary":
+        parts.append(f"positive class {result.pos_label!r}"
+                     + (f" ({result.pos_label_chosen})" if result.pos_label_chosen else ""))
+        parts.append(f"threshold {result.threshold:g} on {result.score_source}"
+                     if result.threshold is not None else "labels from the model's predict")
     if result.score_source:
         parts.append(f"scores from {result.score_source}")
     return " · ".join(parts)

@@ -11,20 +11,28 @@ import numpy as np
 
 from .gates import GateCheck
 from .plots import Plot
+from .tasks import EvaluationError
 
-__all__ = ["DATA_FILES", "METRICS_FILE", "RESERVED_NAMES", "EvaluationResult"]
+__all__ = ["CURVES_FILE", "DATA_FILES", "FINGERPRINT_FILE", "METRICS_FILE", "RESERVED_NAMES",
+           "SCORES_FILE", "EvaluationResult"]
 
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.json"
 FINGERPRINT_FILE = "fingerprint.json"
 REPORT_FILE = "report.html"
+SCORES_FILE = "scores.npz"  # labels and positive-class scores, for other thresholds
 DATA_FILES = (METRICS_FILE, CURVES_FILE, FINGERPRINT_FILE, REPORT_FILE)
 _PLOT_NAMES = ("confusion_matrix", "confusion_matrix_normalized", "roc_curve",
                "precision_recall_curve", "calibration_curve", "feature_importance",
                "predicted_vs_actual", "residuals")
 # Every file an evaluation may write: a re-evaluation removes the ones it no longer has,
 # and no dataset label may take one of these names.
-RESERVED_NAMES = frozenset(DATA_FILES) | {f"{n}.png" for n in _PLOT_NAMES}
+RESERVED_NAMES = frozenset(DATA_FILES) | {SCORES_FILE} | {f"{n}.png" for n in _PLOT_NAMES}
+
+
+# Keys of metrics.json that are not metrics.
+_NESTED = frozenset({"details", "per_class", "confusion_matrix", "gates", "evaluation",
+                     "headline_metrics", "positive_class", "decision"})
 
 
 def _finite(value: Any) -> Any:
@@ -50,7 +58,19 @@ class EvaluationResult:
     ----------
     metrics : dict
         Every scalar metric, flat; the headline keys first (for classification the
-        seed's ``accuracy, precision, recall, f1_score, auc_roc``, weighted).
+        seed's ``accuracy, precision, recall, f1_score, auc_roc``). For a binary task
+        precision, recall and f1_score are those of the positive class
+        (:attr:`pos_label`); for a multiclass task they are weighted averages. The
+        averages are always there too: ``precision_weighted``, ``recall_macro``, ...
+    pos_label : label or None
+        The positive class of a binary task; ``pos_label_chosen`` says how it was
+        chosen (``given``, ``the greater label``, ``the second class``).
+    threshold : float or None
+        The decision threshold on the positive class's score, or None for the model's
+        own labels; ``labels_from`` says where the labels came from.
+    dataset : str or None
+        The evaluation dataset (None: the version's first, ``default``);
+        ``is_headline`` whether the record's headline metrics are this dataset's.
     per_class : dict
         ``label -> {precision, recall, f1_score, support, auc_roc, average_precision}``.
     confusion_matrix : numpy.ndarray or None
@@ -79,7 +99,9 @@ class EvaluationResult:
                  gates: list[GateCheck] | None = None, notes: list[str] | None = None,
                  name: str | None = None, version: str | None = None,
                  dataset: str | None = None, score_source: str | None = None,
-                 pos_label: Any = None, evaluated_at: str | None = None,
+                 pos_label: Any = None, pos_label_chosen: str | None = None,
+                 threshold: float | None = None, labels_from: str | None = None,
+                 evaluated_at: str | None = None,
                  timings: dict[str, float] | None = None) -> None:
         self.task = task
         self.metrics = metrics
@@ -98,7 +120,17 @@ class EvaluationResult:
         self.dataset = dataset
         self.score_source = score_source
         self.pos_label = pos_label
+        self.pos_label_chosen = pos_label_chosen
+        self.threshold = threshold
+        self.labels_from = labels_from
+        self.is_headline: bool | None = None
         self.evaluated_at = evaluated_at
+        #: Labels (codes) and the positive class's scores of a binary evaluation, kept so
+        #: :meth:`at_threshold` needs no model and no data (``None`` otherwise).
+        self.kept_scores: dict[str, Any] | None = None
+        #: How to re-evaluate at another threshold: set by the evaluation core that made
+        #: or loaded this result (``(result, threshold) -> EvaluationResult``).
+        self.recompute: Any = None
         self.timings = timings if timings is not None else {}
         self.path: Path | None = None
 
@@ -120,6 +152,41 @@ class EvaluationResult:
             self.name or "unsaved model")
         return f"{base} [{self.dataset}]" if self.dataset else base
 
+    def metric_label(self, key: str) -> str:
+        """How a metric is shown: ``precision (class 1)``, ``recall (weighted avg)``."""
+        if key in ("precision", "recall", "f1_score"):
+            if self.task == "binary":
+                return f"{key} (class {self.pos_label})"
+            if self.task == "multiclass":
+                return f"{key} (weighted avg)"
+        if key == "average_precision" and self.task == "binary":
+            return f"{key} (class {self.pos_label})"
+        base, _, avg = key.rpartition("_")
+        if base and avg in ("weighted", "macro"):
+            return f"{'f1_score' if base == 'f1' else base} ({avg} avg)"
+        return key
+
+    def _short_label(self, key: str) -> str:
+        if key in ("precision", "recall", "f1_score"):
+            if self.task == "binary":
+                return f"{key}[{self.pos_label}]"
+            if self.task == "multiclass":
+                return f"{key}[weighted]"
+        return key
+
+    def at_threshold(self, threshold: float) -> EvaluationResult:
+        """The metrics at another decision threshold, from the kept scores.
+
+        Equal to a fresh ``evaluate(model, X, y, threshold=threshold)`` on the same
+        data, without predicting again; nothing is drawn or written (call
+        :meth:`save` to keep it). Binary classifiers with scores only.
+        """
+        if self.recompute is None or self.kept_scores is None:
+            raise EvaluationError("this evaluation kept no scores to re-threshold (only "
+                                  "binary classifiers with predict_proba or "
+                                  "decision_function have them); evaluate again")
+        return self.recompute(self, threshold)
+
     def __getitem__(self, key: str) -> Any:
         """``result["auc_roc"]``: a metric by name."""
         return self.metrics[key]
@@ -128,6 +195,17 @@ class EvaluationResult:
         """The content of ``metrics.json``: headline keys at the top level, the rest nested."""
         head = self.headline
         out: dict[str, Any] = dict(head)
+        if self.task != "regression":
+            # What the headline numbers are, in the file itself (nested, so a reader of
+            # the top-level numbers never takes these for metrics).
+            out["headline_metrics"] = {k: self.metric_label(k) for k in head}
+        if self.task == "binary":
+            out["positive_class"] = {"label": self.pos_label,
+                                     "chosen": self.pos_label_chosen,
+                                     "applies_to": ["precision", "recall", "f1_score",
+                                                    "auc_roc", "average_precision"]}
+            out["decision"] = {"threshold": self.threshold, "labels_from": self.labels_from,
+                               "score_source": self.score_source}
         out["details"] = {k: v for k, v in self.metrics.items() if k not in head}
         if self.per_class:
             out["per_class"] = self.per_class
@@ -140,6 +218,7 @@ class EvaluationResult:
             "task": self.task, "model": self.name, "version": self.version,
             "dataset": self.dataset, "n_samples": self.n_samples,
             "score_source": self.score_source, "pos_label": self.pos_label,
+            "threshold": self.threshold, "labels_from": self.labels_from,
             "evaluated_at": self.evaluated_at,
             "data_sha256": self.fingerprint.get("sha256"), "notes": self.notes,
             "files": sorted(self.files_to_write()),
@@ -160,7 +239,8 @@ class EvaluationResult:
     # -- files ------------------------------------------------------------------------------
     def files_to_write(self) -> list[str]:
         """Names of the files :meth:`save` writes: the data files, then the plots."""
-        return [*DATA_FILES, *(p.filename for p in self.figures.values())]
+        scores = [SCORES_FILE] if self.kept_scores is not None else []
+        return [*DATA_FILES, *scores, *(p.filename for p in self.figures.values())]
 
     def files(self) -> dict[str, bytes]:
         """Every file of the evaluation folder, by name, as bytes."""
@@ -170,6 +250,8 @@ class EvaluationResult:
                CURVES_FILE: _json_bytes(self.curves),
                FINGERPRINT_FILE: _json_bytes(self.fingerprint),
                REPORT_FILE: report_html(self).encode("utf-8")}
+        if self.kept_scores is not None:
+            out[SCORES_FILE] = _scores_bytes(self.kept_scores)
         out.update({p.filename: p.png for p in self.figures.values()})
         return out
 
@@ -190,12 +272,67 @@ class EvaluationResult:
         self.path = directory
         return directory
 
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> EvaluationResult:
+        """An evaluation rebuilt from its saved files (``metrics.json`` and, when present,
+        ``curves.json``, ``fingerprint.json``, ``scores.npz``): numbers, curves, gates and
+        the kept scores. Plots are not read back. Use
+        :func:`nbmodels.evaluation.load_result` to read them from a store or a folder."""
+        import json
+
+        def parsed(name: str) -> Any:
+            data = files.get(name)
+            if data is None:
+                return None
+            try:
+                return json.loads(data)
+            except ValueError:
+                return None
+
+        saved = parsed(METRICS_FILE)
+        if not isinstance(saved, dict) or not isinstance(saved.get("evaluation"), dict):
+            raise EvaluationError(f"{METRICS_FILE} is not an nbmodels evaluation; evaluate "
+                                  f"again to write one")
+        info = saved["evaluation"]
+        curves = parsed(CURVES_FILE)
+        curves = curves if isinstance(curves, dict) else {}
+        fingerprint = parsed(FINGERPRINT_FILE)
+        fingerprint = fingerprint if isinstance(fingerprint, dict) else {}
+        task = info.get("task")
+        headline = tuple(k for k in saved if k not in _NESTED and not isinstance(
+            saved[k], (dict, list)))
+        metrics = {k: saved[k] for k in headline}
+        metrics.update(saved.get("details") or {})
+        cm = saved.get("confusion_matrix")
+        gates = [GateCheck(g["metric"], g["op"], g["threshold"], g["value"], g["passed"])
+                 for g in (saved.get("gates") or {}).get("checks", [])]
+        positive = saved.get("positive_class") or {}
+        decision = saved.get("decision") or {}
+        out = cls(task=task, metrics=metrics, headline=headline,
+                  n_samples=info.get("n_samples"), labels=(cm or {}).get("labels"),
+                  per_class=saved.get("per_class"),
+                  confusion_matrix=np.asarray(cm["counts"]) if cm else None,
+                  curves=curves, fingerprint=fingerprint, gates=gates,
+                  notes=info.get("notes"), name=info.get("model"),
+                  version=info.get("version"), dataset=info.get("dataset"),
+                  score_source=info.get("score_source"), pos_label=info.get("pos_label"),
+                  pos_label_chosen=positive.get("chosen"),
+                  threshold=decision.get("threshold", info.get("threshold")),
+                  labels_from=info.get("labels_from"), evaluated_at=info.get("evaluated_at"))
+        if SCORES_FILE in files:
+            out.kept_scores = read_scores(files[SCORES_FILE], curves)
+        return out
+
     # -- display ----------------------------------------------------------------------------
     def __repr__(self) -> str:
         from .report import fmt
 
         parts = [self.label, self.task, f"n={self.n_samples}"]
-        parts += [f"{k}={fmt(v)}" for k, v in self.headline.items()]
+        if self.task == "binary":
+            parts.append(f"positive={self.pos_label!r}")
+            if self.threshold is not None:
+                parts.append(f"threshold={self.threshold:g}")
+        parts += [f"{self._short_label(k)}={fmt(v)}" for k, v in self.headline.items()]
         if self.gates:
             parts.append(f"passed={self.passed}")
         return f"EvaluationResult({', '.join(parts)})"
@@ -204,3 +341,31 @@ class EvaluationResult:
         from .report import result_html
 
         return result_html(self)
+
+
+def _scores_bytes(kept: dict[str, Any]) -> bytes:
+    """``scores.npz``: label codes, positive-class scores and weights (no pickles)."""
+    import io
+
+    arrays = {"y": kept["y"], "score": kept["score"]}
+    if kept.get("weight") is not None:
+        arrays["weight"] = kept["weight"]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def read_scores(data: bytes, curves: dict[str, Any]) -> dict[str, Any] | None:
+    """The kept scores from ``scores.npz`` bytes and the ``curves.json`` beside them."""
+    import io
+
+    labels = curves.get("labels")
+    pos_label = curves.get("pos_label")
+    if not isinstance(labels, list) or len(labels) != 2 or pos_label not in labels:
+        return None
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        kept = {"y": npz["y"], "score": npz["score"],
+                "weight": npz["weight"] if "weight" in npz.files else None}
+    kept.update({"classes": np.asarray(labels), "pos": labels.index(pos_label),
+                 "source": curves.get("score_source")})
+    return kept

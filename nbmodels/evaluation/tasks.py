@@ -6,6 +6,7 @@ fails early with an :class:`EvaluationError` that names the problem and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,9 @@ __all__ = [
     "TASKS",
     "EvaluationError",
     "Predictions",
+    "Progress",
     "as_1d",
+    "check_features",
     "check_fitted",
     "check_missing",
     "check_same_length",
@@ -29,8 +32,10 @@ __all__ = [
     "encode_labels",
     "is_classification",
     "label_to_json",
+    "model_is_classifier",
     "n_rows",
     "predict",
+    "take_rows",
 ]
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
@@ -45,10 +50,13 @@ class EvaluationError(NBModelsError, ValueError):
 class Predictions:
     """The outputs of the single prediction pass over the test set."""
 
-    y_pred: np.ndarray
+    y_pred: np.ndarray | None  # None until a threshold makes labels from the scores
     y_score: np.ndarray | None  # (n,) for binary, (n, k) for multiclass, None if no score
     score_source: str | None  # "predict_proba", "decision_function", "given" or None
     classes: np.ndarray | None  # the model's classes_ (column order of y_score)
+    labels_from: str = "predict"  # how y_pred was obtained
+    note: str | None = None  # said in the result (e.g. a fallback to predict)
+    score_is_positive: bool = False  # a 1-D score is the positive class's (else classes[1]'s)
 
 
 def n_rows(X: Any) -> int:
@@ -134,6 +142,8 @@ def check_fitted(model: Any) -> None:
         check_is_fitted(model)
     except NotFittedError:
         raise _not_fitted(model) from None
+    except TypeError:  # an estimator-like object without fit: its predict() will tell
+        pass
 
 
 def _not_fitted(model: Any) -> EvaluationError:
@@ -141,7 +151,7 @@ def _not_fitted(model: Any) -> EvaluationError:
                            f"model.fit(X_train, y_train) before evaluating it")
 
 
-def _is_classifier(model: Any) -> bool | None:
+def model_is_classifier(model: Any) -> bool | None:
     """True/False when the model says what it is, None when it does not."""
     from sklearn.base import is_classifier, is_regressor
 
@@ -181,7 +191,7 @@ def is_classification(y_true: np.ndarray, y_pred: np.ndarray | None = None, *,
     if task is not None:
         classification = task != REGRESSION
     elif model is not None:
-        classification = _is_classifier(model)
+        classification = model_is_classifier(model)
     if classification is None:
         labelled = y_true.dtype.kind in "OUSb" or (y_pred is not None
                                                    and y_pred.dtype.kind in "OUSb")
@@ -287,19 +297,100 @@ def label_to_json(label: Any) -> Any:
     return str(label)
 
 
-def predict(model: Any, X: Any, *, classification: bool) -> Predictions:
-    """``predict`` once, plus one scoring call for classifiers: the only passes over ``X``.
+Progress = Callable[[str, int, "int | None"], None]
 
-    The score comes from ``predict_proba`` when the model has it, else from
-    ``decision_function``; a model with neither gets no score (curves are skipped).
-    """
+_CHUNK_ROWS = 100_000  # predict in chunks of this many rows when progress is reported
+_CHECK_ROWS = 128  # rows of each kind on which score-derived labels are checked
+
+
+def take_rows(X: Any, idx: np.ndarray) -> Any:
+    """The rows ``idx`` of a table-like object (DataFrame, array, sparse matrix, list)."""
+    if hasattr(X, "iloc"):
+        return X.iloc[idx]
+    if hasattr(X, "shape"):
+        if hasattr(X, "tocsr") and not hasattr(X, "indptr"):
+            X = X.tocsr()  # COO and friends cannot be indexed by rows
+        return X[idx]
+    return [X[i] for i in idx.tolist()]
+
+
+def _slice_rows(X: Any, start: int, stop: int) -> Any:
+    if hasattr(X, "iloc"):
+        return X.iloc[start:stop]
+    if hasattr(X, "shape") and hasattr(X, "tocsr") and not hasattr(X, "indptr"):
+        X = X.tocsr()
+    return X[start:stop]
+
+
+def _in_chunks(fn: Callable[[Any], Any], X: Any, n: int,
+               progress: Progress | None) -> Any:
+    """``fn(X)``, or ``fn`` per chunk of rows (concatenated) when progress is reported on
+    a large ``X``; ``progress("predict", rows_done, n)`` after each chunk."""
+    if progress is None:
+        return fn(X)
+    if n <= _CHUNK_ROWS:
+        progress("predict", 0, n)
+        out = fn(X)
+        progress("predict", n, n)
+        return out
+    parts = []
+    progress("predict", 0, n)
+    for start in range(0, n, _CHUNK_ROWS):
+        stop = min(n, start + _CHUNK_ROWS)
+        parts.append(np.asarray(fn(_slice_rows(X, start, stop))))
+        progress("predict", stop, n)
+    return np.concatenate(parts, axis=0)
+
+
+def _call_predict(model: Any, X: Any, n: int, progress: Progress | None) -> np.ndarray:
     from sklearn.exceptions import NotFittedError
 
     try:
-        y_pred = model.predict(X)
+        y_pred = _in_chunks(model.predict, X, n, progress)
     except NotFittedError:
         raise _not_fitted(model) from None
-    y_pred = as_1d(y_pred, "the model's predictions")
+    return as_1d(y_pred, "the model's predictions")
+
+
+def _labels_from_scores(score: np.ndarray, source: str,
+                        classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Labels as scikit-learn classifiers define them from their scores, and each row's
+    margin to the decision boundary; None when the scores do not fit the classes."""
+    if classes is None:
+        return None
+    k = len(classes)
+    if score.ndim == 1 and source == "decision_function" and k == 2:
+        return classes[(score > 0).astype(np.intp)], np.abs(score)
+    if score.ndim == 2 and score.shape[1] == k and k >= 2:
+        idx = np.argmax(score, axis=1)
+        top2 = np.partition(score, k - 2, axis=1)[:, k - 2:]
+        return classes[idx], top2[:, 1] - top2[:, 0]
+    return None
+
+
+def _check_rows(margin: np.ndarray) -> np.ndarray:
+    """The rows to check labels on: those nearest the decision boundary (where arg-max
+    and predict would part, e.g. Platt-scaled probabilities) and some spread evenly."""
+    n = len(margin)
+    if n <= 2 * _CHECK_ROWS:
+        return np.arange(n)
+    close = np.argpartition(margin, _CHECK_ROWS)[:_CHECK_ROWS]
+    spread = np.linspace(0, n - 1, _CHECK_ROWS).astype(np.intp)
+    return np.unique(np.concatenate([close, spread]))
+
+
+def predict(model: Any, X: Any, *, classification: bool, labels_needed: bool = True,
+            progress: Progress | None = None) -> Predictions:
+    """One pass over ``X``: the scores of a classifier and labels derived from them.
+
+    The score comes from ``predict_proba`` when the model has it, else from
+    ``decision_function``. Labels are the arg-max of the scores (or the sign of a binary
+    decision function), as scikit-learn classifiers define ``predict``; they are checked
+    against ``predict`` on the rows nearest the boundary and a spread of others, and
+    ``predict`` is called on every row instead when they differ (or for models without
+    scores). ``labels_needed=False`` (a threshold will make them) skips the labels.
+    """
+    n = n_rows(X)
     classes = getattr(model, "classes_", None) if classification else None
     if classes is not None:
         classes = np.asarray(classes)
@@ -307,17 +398,51 @@ def predict(model: Any, X: Any, *, classification: bool) -> Predictions:
             classes = None
     score, source = None, None
     if classification:
+        from sklearn.exceptions import NotFittedError
+
         for method in ("predict_proba", "decision_function"):
             fn = getattr(model, method, None) if _has(model, method) else None
             if fn is None:
                 continue
             try:
-                score = np.asarray(fn(X), dtype=np.float64)
+                score = np.asarray(_in_chunks(fn, X, n, progress), dtype=np.float64)
             except (AttributeError, NotImplementedError):
                 continue
+            except NotFittedError:
+                raise _not_fitted(model) from None
+            if score.ndim == 2 and score.shape[1] == 1:
+                score = score[:, 0]
             source = method
             break
-    return Predictions(y_pred=y_pred, y_score=score, score_source=source, classes=classes)
+    if score is not None and not labels_needed:
+        return Predictions(y_pred=None, y_score=score, score_source=source, classes=classes,
+                           labels_from="threshold")
+    if score is not None and not np.isnan(score).any():
+        derived = _labels_from_scores(score, source, classes)
+        if derived is not None:
+            labels, margin = derived
+            rows = _check_rows(margin)
+            try:
+                checked = as_1d(model.predict(take_rows(X, rows)), "the model's predictions")
+                agree = checked.shape == labels[rows].shape and bool(
+                    np.all(checked == labels[rows]))
+            except Exception:  # a model that cannot predict a subset: use predict
+                agree = False
+            how = ("arg-max" if score.ndim == 2 else "sign") + f" of {source}"
+            if agree:
+                return Predictions(y_pred=labels, y_score=score, score_source=source,
+                                   classes=classes,
+                                   labels_from=f"{how} (equal to predict on {len(rows)} "
+                                               f"rows checked)")
+            y_pred = _call_predict(model, X, n, progress)
+            return Predictions(y_pred=y_pred, y_score=score, score_source=source,
+                               classes=classes, labels_from="predict",
+                               note=f"the model's predict differs from the {how} on rows "
+                                    f"checked, so labels come from predict (a second pass "
+                                    f"over the data)")
+    y_pred = _call_predict(model, X, n, progress)
+    return Predictions(y_pred=y_pred, y_score=score, score_source=source, classes=classes,
+                       labels_from="predict")
 
 
 def _has(model: Any, method: str) -> bool:
@@ -327,3 +452,79 @@ def _has(model: Any, method: str) -> bool:
         return hasattr(model, method)
     except Exception:
         return False
+
+
+def _listed(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _numeric_kind(dtype: str) -> bool | None:
+    """Whether a dtype name is numeric (int, float, bool), None when it cannot tell."""
+    name = dtype.lower()
+    if any(k in name for k in ("int", "float", "bool", "uint")):
+        return True
+    if any(k in name for k in ("object", "str", "category", "datetime", "timedelta")):
+        return False
+    return None
+
+
+def check_features(model: Any, X: Any, *, features: Any = None, n_features: Any = None,
+                   dtypes: Any = None) -> None:
+    """Refuse ``X`` whose columns are not the model's, before anything is predicted.
+
+    The expected features are the model's ``feature_names_in_`` (else ``features`` from
+    its record), their count ``n_features_in_`` (else ``n_features``), and the training
+    dtypes ``dtypes`` (``{column: dtype}`` from the record's lineage), when known. The
+    error is one line naming the missing and extra columns.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    expected = [str(c) for c in names] if names is not None else (
+        [str(c) for c in features] if isinstance(features, (list, tuple)) else None)
+    count = getattr(model, "n_features_in_", None)
+    if count is None and isinstance(n_features, int) and not isinstance(n_features, bool):
+        count = n_features
+    if count is None and expected is not None:
+        count = len(expected)
+    columns = getattr(X, "columns", None)
+    shape = getattr(X, "shape", None)
+    width = int(shape[1]) if shape is not None and len(shape) == 2 else None
+    named = columns is not None and not (type(columns).__name__ == "RangeIndex"
+                                         and getattr(columns, "start", None) == 0)
+    if expected is not None and named:
+        have = [str(c) for c in columns]
+        have_set, want_set = set(have), set(expected)
+        missing = [c for c in expected if c not in have_set]
+        extra = [c for c in have if c not in want_set]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {_listed(missing)}")
+            if extra:
+                parts.append(f"extra {_listed(extra)}")
+            raise EvaluationError(f"X_test does not have the model's {len(expected)} "
+                                  f"features: {'; '.join(parts)}; pass the columns the "
+                                  f"model was trained on, with the same names")
+        if have != expected:
+            at = next(i for i, (a, b) in enumerate(zip(have, expected)) if a != b)
+            raise EvaluationError(f"X_test has the model's features in another order "
+                                  f"(column {at} is {have[at]!r}, the model expects "
+                                  f"{expected[at]!r}); reorder them as in training, e.g. "
+                                  f"X_test[features]")
+        if isinstance(dtypes, dict):
+            wrong = []
+            for col, dtype in zip(have, getattr(X, "dtypes", [])):
+                trained = dtypes.get(col)
+                if trained is None:
+                    continue
+                was, now = _numeric_kind(str(trained)), _numeric_kind(str(dtype))
+                if was is not None and now is not None and was != now:
+                    wrong.append(f"{col!r} is {dtype} (trained on {trained})")
+            if wrong:
+                raise EvaluationError(f"X_test has columns of another type than in "
+                                      f"training: {', '.join(wrong[:6])}; convert them, "
+                                      f"e.g. X_test.astype(...)")
+    if count is not None and width is not None and width != count:
+        shown = f" ({_listed(expected)})" if expected else ""
+        raise EvaluationError(f"X_test has {width} columns but the model expects {count} "
+                              f"features{shown}; pass the same columns as in training")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..display import format_metric, format_size, html_table, key_value_table, parse_tags
+from .metric_names import metrics_source_text
 
 __all__ = ["ModelCard", "diagram_from_markdown", "model_card", "model_card_html"]
 
@@ -69,7 +70,9 @@ def _metrics(r: Mapping[str, Any]) -> list[Block]:
     metrics = r.get("metrics") or {}
     rows = [[str(k), format_metric(v)] for k, v in metrics.items()
             if not isinstance(v, (dict, list))]
-    return [("table", ["metric", "value"], rows)] if rows else []
+    source = metrics_source_text(r)
+    measured: list[Block] = [("facts", [("Measured on", source)])] if source and rows else []
+    return measured + ([("table", ["metric", "value"], rows)] if rows else [])
 
 
 def _training_data(r: Mapping[str, Any]) -> list[Block]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..display import format_metric, format_size, key_value_html, parse_tags
+from .metric_names import metrics_source_text
 
 __all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size", "record_tags"]
 
@@ -134,6 +135,9 @@ class ModelRecord(Mapping[str, Any]):
         if self.metrics:
             rows.append(("metrics", ", ".join(f"{k}={format_metric(v)}"
                                                for k, v in self.headline_metrics(6).items())))
+            source = metrics_source_text(self._data)
+            if source:
+                rows.append(("measured on", source))
         if self._data.get("features"):
             feats = list(self._data["features"])
             shown = ", ".join(map(str, feats[:8])) + (f" ... (+{len(feats) - 8})"

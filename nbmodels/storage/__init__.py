@@ -7,16 +7,16 @@ checks names, and ``versions`` holds the semver rules.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import os as _os
+from pathlib import Path as _Path
 
 from .backend import FileDigest, FileInfo, StorageBackend
 
 __all__ = ["FileDigest", "FileInfo", "StorageBackend", "open_backend"]
 
 
-def open_backend(root: str | os.PathLike[str]) -> StorageBackend:
+def open_backend(root: str | _os.PathLike[str]) -> StorageBackend:
     """The storage backend for a store root (a local folder)."""
     from .local import LocalBackend
 
-    return LocalBackend(Path(root).expanduser().absolute())
+    return LocalBackend(_Path(root).expanduser().absolute())

@@ -111,21 +111,30 @@ def _flat_metrics(saved: dict[str, Any]) -> dict[str, float]:
 
 def saved_metrics(tree: StoreTree, name: str, version: str, record: dict[str, Any],
                   dataset: str | None) -> tuple[dict[str, float], dict[str, Any] | None,
-                                                str | None]:
-    """Metrics, curves and data hash of one version: evaluation files, else the record."""
-    saved = read_json(tree, name, version, "metrics.json", dataset=dataset)
-    curves = read_json(tree, name, version, "curves.json", dataset=dataset)
+                                                str | None, str | None]:
+    """Metrics, curves, data hash and task of one version: its evaluation files, else
+    its record. Without ``dataset``, the data set the record's headline metrics come
+    from (``metrics_source``)."""
+    key = dataset
+    if key is None:
+        source = record.get("metrics_source")
+        key = source.get("dataset") if isinstance(source, dict) else None
+        key = None if key in (None, "default") or not isinstance(key, str) else key
+    saved = read_json(tree, name, version, "metrics.json", dataset=key)
+    curves = read_json(tree, name, version, "curves.json", dataset=key)
     if isinstance(saved, dict):
         info = saved.get("evaluation")
-        sha = info.get("data_sha256") if isinstance(info, dict) else None
-        return _flat_metrics(saved), curves if isinstance(curves, dict) else None, sha
+        info = info if isinstance(info, dict) else {}
+        curves = curves if isinstance(curves, dict) else None
+        task = info.get("task") or (curves or {}).get("task")
+        return _flat_metrics(saved), curves, info.get("data_sha256"), task
     evaluations = record.get("evaluations")
-    summary = evaluations.get(dataset or "default") if isinstance(evaluations, dict) else None
+    summary = evaluations.get(key or "default") if isinstance(evaluations, dict) else None
     summary = summary if isinstance(summary, dict) else {}
     source = summary.get("metrics") if summary else (record.get("metrics") if not dataset
                                                      else None)
     return (_flat_metrics(source if isinstance(source, dict) else {}), None,
-            summary.get("data_sha256"))
+            summary.get("data_sha256"), summary.get("task"))
 
 
 def best_version(tree: StoreTree, name: str, versions: list[str],
@@ -137,7 +146,7 @@ def best_version(tree: StoreTree, name: str, versions: list[str],
     seen: set[str] = set()
     for version in versions:
         record = records[version]
-        scalars, _, _ = saved_metrics(tree, name, version, record, dataset)
+        scalars, _, _, _ = saved_metrics(tree, name, version, record, dataset)
         if dataset is None:
             metrics = record.get("metrics")
             for k, v in (metrics.items() if isinstance(metrics, dict) else ()):

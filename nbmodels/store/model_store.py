@@ -574,9 +574,11 @@ class ModelStore:
 
     def saved_metrics(self, name: str, version: str = "latest", *,
                       dataset: str | None = None) -> tuple[dict[str, float],
-                                                           dict[str, Any] | None, str | None]:
-        """``(metrics, curves, data_sha256)`` saved for a version: its evaluation files,
-        else what its record says."""
+                                                           dict[str, Any] | None, str | None,
+                                                           str | None]:
+        """``(metrics, curves, data_sha256, task)`` saved for a version: its evaluation
+        files, else what its record says; by default those of the data set its headline
+        metrics come from."""
         name, exact, rec = self._located_record(name, version)
         return evaluations.saved_metrics(self._tree, name, exact, rec.to_dict(), dataset)
 
