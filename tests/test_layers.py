@@ -385,6 +385,62 @@ def private_reads(graph: Graph) -> list[str]:
     return sorted(set(out))
 
 
+# File operations that only nbmodels/storage/ may perform: everything else reaches bytes
+# through the storage backend (or, for scratch files outside any store, storage.local).
+_OS_FILE_OPS = {"open", "remove", "rename", "replace", "unlink", "rmdir", "removedirs",
+                "makedirs", "mkdir", "listdir", "scandir", "walk", "link", "symlink",
+                "truncate", "mkfifo", "utime"}
+_PATH_FILE_METHODS = {"read_text", "write_text", "write_bytes", "mkdir", "unlink", "rmdir",
+                      "iterdir", "glob", "rglob", "touch", "symlink_to", "hardlink_to"}
+
+
+_BACKENDS = {"fs", "_io", "local", "sink", "source"}
+
+
+def _final_name(node: ast.expr) -> str | None:
+    """``fs`` for ``fs``, ``self.fs`` or ``tree.fs``; ``None`` for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def direct_file_access(graph: Graph) -> list[str]:
+    """File access outside ``nbmodels/storage/``: ``open()``, ``os`` file functions,
+    ``shutil``, ``tempfile`` and ``pathlib`` file methods."""
+    out = []
+    for module, path in graph.modules.items():
+        if module == "nbmodels.storage" or module.startswith("nbmodels.storage."):
+            continue
+        rel = str(path.relative_to(graph.root))
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""])
+                for name in names:
+                    if name.split(".")[0] in ("shutil", "tempfile"):
+                        out.append(f"{rel}:{node.lineno}: imports {name}")
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if node.args and ast.unparse(node.args[0]) == "os.devnull":
+                continue  # silencing output is not file access
+            if isinstance(func, ast.Attribute) and _final_name(func.value) in _BACKENDS:
+                continue  # the storage backend, an artifact sink/source, or storage.local
+            if isinstance(func, ast.Name) and func.id == "open":
+                out.append(f"{rel}:{node.lineno}: calls open()")
+            elif isinstance(func, ast.Attribute):
+                owner = func.value
+                if (isinstance(owner, ast.Name) and owner.id == "os"
+                        and func.attr in _OS_FILE_OPS):
+                    out.append(f"{rel}:{node.lineno}: calls os.{func.attr}()")
+                elif func.attr in _PATH_FILE_METHODS:
+                    out.append(f"{rel}:{node.lineno}: calls {ast.unparse(func)}()")
+    return sorted(out)
+
+
 def _report(title: str, violations: list[str]) -> str:
     return f"{len(violations)} {title}:\n" + "\n".join(violations)
 
@@ -404,6 +460,7 @@ RULES = {
     "import cycles": import_cycles,
     "face-library imports in the core": face_library_imports,
     "reads of private names": private_reads,
+    "file access outside nbmodels/storage": direct_file_access,
 }
 
 
@@ -602,3 +659,25 @@ if __name__ == "__main__":  # a quick look at everything: python tests/test_laye
     for title, rule in RULES.items():
         print(_report(title, rule(g)), end="\n\n")
     sys.exit(0)
+
+
+def test_file_access_outside_storage_is_found(tmp_path):
+    graph = _tree(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "storage/__init__.py": "",
+            "storage/local.py": "import shutil\ndef f(p):\n    return open(p).read()\n",
+            "store/__init__.py": "",
+            "store/model_store.py": "import os\nimport tempfile\n"
+            "def f(p, fs, tree):\n"
+            "    fs.touch(p); tree.fs.write_bytes(p); open(os.devnull)\n"
+            "    os.rename(p, p); p.write_text('x'); return open(p)\n",
+        },
+    )
+    assert direct_file_access(graph) == [
+        "nbmodels/store/model_store.py:2: imports tempfile",
+        "nbmodels/store/model_store.py:5: calls open()",
+        "nbmodels/store/model_store.py:5: calls os.rename()",
+        "nbmodels/store/model_store.py:5: calls p.write_text()",
+    ]
