@@ -163,6 +163,15 @@ def confusion_matrix_png(cm: np.ndarray, labels: Sequence[Any], *, normalize: bo
     return render(draw, figsize=size)
 
 
+def _finish_unit_square(fig: Any, ax: Any, title: str, legend_at: str) -> None:
+    """Axes of a curve on [0, 1] x [0, 1] (ROC, precision-recall): limits, title, legend."""
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    _title(ax, title)
+    ax.legend(loc=legend_at, fontsize="small")
+    _margins(fig)
+
+
 def roc_png(curves: Sequence[tuple[str, Sequence[float], Sequence[float], float | None]],
             *, title: str | None = None) -> bytes:
     """``RocCurveDisplay`` per curve ``(name, fpr, tpr, auc)`` on one axes, chance line once."""
@@ -176,11 +185,7 @@ def roc_png(curves: Sequence[tuple[str, Sequence[float], Sequence[float], float 
             RocCurveDisplay(fpr=np.asarray(fpr, dtype=float), tpr=np.asarray(tpr, dtype=float),
                             roc_auc=auc, name=name).plot(
                 ax=ax, plot_chance_level=i == len(shown) - 1, curve_kwargs={"lw": 1.8})
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.01)
-        _title(ax, title or PLOT_TITLES["roc_curve"])
-        ax.legend(loc="lower right", fontsize="small")
-        _margins(fig)
+        _finish_unit_square(fig, ax, title or PLOT_TITLES["roc_curve"], "lower right")
 
     return render(draw, figsize=(5.6, 5.0))
 
@@ -201,11 +206,8 @@ def pr_png(curves: Sequence[tuple[str, Sequence[float], Sequence[float], float |
                                    average_precision=ap, name=name,
                                    prevalence_pos_label=prevalence).plot(
                 ax=ax, plot_chance_level=chance, curve_kwargs={"lw": 1.8})
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.01)
-        _title(ax, title or PLOT_TITLES["precision_recall_curve"])
-        ax.legend(loc="lower left", fontsize="small")
-        _margins(fig)
+        _finish_unit_square(fig, ax, title or PLOT_TITLES["precision_recall_curve"],
+                            "lower left")
 
     return render(draw, figsize=(5.6, 5.0))
 

@@ -152,27 +152,33 @@ class EvaluationResult:
             self.name or "unsaved model")
         return f"{base} [{self.dataset}]" if self.dataset else base
 
+    def _average_of(self, key: str) -> str | None:
+        """What a headline precision/recall/f1 averages: ``class 1``, ``weighted avg``."""
+        if key in ("precision", "recall", "f1_score") or (
+                key == "average_precision" and self.task == "binary"):
+            if self.task == "binary":
+                return f"class {self.pos_label}"
+            if self.task == "multiclass" and key != "average_precision":
+                return "weighted avg"
+        return None
+
     def metric_label(self, key: str) -> str:
         """How a metric is shown: ``precision (class 1)``, ``recall (weighted avg)``."""
-        if key in ("precision", "recall", "f1_score"):
-            if self.task == "binary":
-                return f"{key} (class {self.pos_label})"
-            if self.task == "multiclass":
-                return f"{key} (weighted avg)"
-        if key == "average_precision" and self.task == "binary":
-            return f"{key} (class {self.pos_label})"
+        average = self._average_of(key)
+        if average is not None:
+            return f"{key} ({average})"
         base, _, avg = key.rpartition("_")
         if base and avg in ("weighted", "macro"):
             return f"{'f1_score' if base == 'f1' else base} ({avg} avg)"
         return key
 
     def _short_label(self, key: str) -> str:
-        if key in ("precision", "recall", "f1_score"):
-            if self.task == "binary":
-                return f"{key}[{self.pos_label}]"
-            if self.task == "multiclass":
-                return f"{key}[weighted]"
-        return key
+        if key == "average_precision":
+            return key
+        average = self._average_of(key)
+        if average is None:
+            return key
+        return f"{key}[{self.pos_label if self.task == 'binary' else 'weighted'}]"
 
     def at_threshold(self, threshold: float) -> EvaluationResult:
         """The metrics at another decision threshold, from the kept scores.
