@@ -1,26 +1,43 @@
 """The ``nbmodels`` command: the store from a terminal or a script.
 
-Human tables by default, ``--json`` for machines. Exit codes scripts can trust:
-0 success, 1 problems found (``verify``) or a refused operation, 2 bad usage or bad
-input, 3 model/version/alias not found, 4 integrity error (damaged artifact or record).
+Human tables by default, ``--json`` for machines. Exit codes scripts can trust (one
+table for every face, :data:`nbmodels.errors.ERROR_KINDS`): 0 success, 1 problems found
+(``verify``), a failed quality gate or a refused operation, 2 bad usage or bad input,
+3 model/version/alias or store not found, 4 integrity error (damaged artifact or record).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from .errors import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    NBModelsError,
+    StoreNotFoundError,
+    error_kind,
+    render_error,
+)
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTEGRITY = 0, 1, 2, 3, 4
-
 _EPILOG = """\
-exit codes: 0 success; 1 verify found problems, or the operation was refused;
-2 bad usage or input; 3 model, version or alias not found; 4 integrity error.
-The store is --store, else $NBMODELS_HOME, else ./models."""
+exit codes: 0 success; 1 verify found problems, a quality gate failed, or the operation
+was refused; 2 bad usage or input; 3 model, version, alias or store not found;
+4 integrity error.
+The store is --store, else $NBMODELS_HOME, else the project's store found by looking
+upward from here (a models/ store, or [tool.nbmodels] store = "..." in pyproject.toml),
+else ./models. `nbmodels store` says which one and why."""
+
+_REF = "NAME[@VERSION|ALIAS]"
 
 
 def _common(top: bool) -> argparse.ArgumentParser:
@@ -29,16 +46,37 @@ def _common(top: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     default: Any = None if top else argparse.SUPPRESS
     common.add_argument("--store", metavar="DIR", default=default,
-                        help="store root (default: $NBMODELS_HOME or ./models)")
+                        help="store root (default: $NBMODELS_HOME, else the project's store, "
+                             "else ./models)")
     common.add_argument("--json", action="store_true", default=False if top else
                         argparse.SUPPRESS, help="print JSON for scripts")
     return common
 
 
+# Every subcommand with its one-line help (also the list the typo suggestion draws from).
+_HELP = {
+    "list": "every model with its latest version, aliases, size and metrics",
+    "show": f"the record and model card of {_REF} (default: latest)",
+    "versions": "every version of NAME in semver order, with its aliases",
+    "store": "which store this folder uses, and why",
+    "verify": "check records and artifact hashes; exit 1 if anything is wrong",
+    "gc": "remove what interrupted saves left behind",
+    "alias": "point ALIAS at a version (optionally only if it passes --require), or remove it",
+    "delete": "delete NAME@VERSION",
+    "evaluate": "evaluate NAME[@VERSION] on a CSV or Parquet file; exit 1 if a gate fails",
+    "compare": "compare versions: metrics with deltas and what differs",
+    "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",
+    "quickstart": "train, save, load and list a model to see the store at work",
+    "enable-magics": "load the magics in every IPython session and kernel (edits the "
+                     "IPython profile)",
+    "disable-magics": "stop loading the magics automatically (edits the IPython profile)",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     common = _common(top=False)
     p = argparse.ArgumentParser(prog="nbmodels", description="A versioned model store for "
-                                "notebooks: list, inspect, verify and repair it.",
+                                "notebooks: list, inspect, evaluate, verify and repair it.",
                                 epilog=_EPILOG, parents=[_common(top=True)],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
@@ -47,35 +85,65 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    sub.add_parser("list", parents=[common], help="every model with its latest version")
-    s = sub.add_parser("show", parents=[common], help="the record of NAME[@VERSION|@ALIAS]")
-    s.add_argument("ref", metavar="NAME[@VERSION]")
-    s = sub.add_parser("versions", parents=[common], help="every version of NAME, in order")
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=_HELP[name],
+                              description=_HELP[name][0].upper() + _HELP[name][1:] + ".",
+                              **kwargs)
+
+    add("list")
+    s = add("show", epilog="NAME alone is the latest version; NAME@1.2.0 an exact version; "
+            "NAME@production an alias.")
+    s.add_argument("ref", metavar=_REF, help="what to show, e.g. churn_rf, churn_rf@1.2.0 or "
+                   "churn_rf@production")
+    s = add("versions")
     s.add_argument("name")
-    s = sub.add_parser("verify", parents=[common], help="check records and artifact hashes; "
-                       "exit 1 if anything is wrong")
+    add("store")
+    s = add("verify")
     s.add_argument("--shallow", action="store_true", help="check sizes only, not sha256")
-    s = sub.add_parser("gc", parents=[common], help="remove what interrupted saves left behind")
+    s = add("gc")
     s.add_argument("--dry-run", action="store_true", help="only report what would be removed")
-    s = sub.add_parser("alias", parents=[common], help="point ALIAS at a version, or remove it")
+    s = add("alias")
     s.add_argument("name")
-    s.add_argument("alias")
-    s.add_argument("version", nargs="?", help="version to point at (omit with --remove)")
+    s.add_argument("alias", help="e.g. production, staging")
+    s.add_argument("version", nargs="?", help="version (or alias) to point at; omit with "
+                   "--remove")
     s.add_argument("--remove", action="store_true", help="remove the alias")
-    s = sub.add_parser("delete", parents=[common], help="delete NAME@VERSION")
+    s.add_argument("--require", metavar="GATES", help='promote only if the version\'s saved '
+                   'evaluation passes, e.g. "auc_roc>=0.85,recall>=0.7"; exit 1 otherwise')
+    s.add_argument("--dataset", metavar="LABEL", help="check the evaluation on this data set "
+                   "label (default: the record's headline evaluation)")
+    s = add("delete")
     s.add_argument("ref", metavar="NAME@VERSION")
     s.add_argument("--force", action="store_true", help="also delete a version that an alias "
                    "points to (the alias goes too)")
-    sub.add_parser("rebuild-index", parents=[common], help="recreate the index from metadata/ "
-                   "and adopt hand-made folders")
-    for verb, what in (("enable-magics", "load the magics in every IPython session and "
-                         "kernel"), ("disable-magics", "stop loading them automatically")):
-        s = sub.add_parser(verb, parents=[common], help=what + " (edits the IPython profile)")
+    s = add("evaluate", epilog="The model is loaded from the store (sha256-verified); the "
+            "metrics, plots and report.html are saved beside its version unless --no-save.")
+    s.add_argument("ref", metavar="NAME[@VERSION]", help="the stored model (default: latest)")
+    s.add_argument("--data", required=True, metavar="FILE", help="test data, .csv or .parquet "
+                   "(Parquet needs pip install nbmodels[parquet])")
+    s.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict; "
+                   "every other column is a feature")
+    s.add_argument("--require", metavar="GATES", help='quality gate, e.g. '
+                   '"auc_roc>=0.85,recall>=0.7"; exit 1 when it fails')
+    s.add_argument("--pos-label", metavar="LABEL", help="positive class of a binary task")
+    s.add_argument("--dataset", metavar="LABEL", help="label of this evaluation data (kept "
+                   "apart from the default evaluation)")
+    s.add_argument("--no-save", action="store_true", help="show the results, write nothing")
+    s = add("compare")
+    s.add_argument("refs", nargs="+", metavar="NAME[@VERSION]",
+                   help="one model (all its versions) or several NAME@VERSION")
+    s.add_argument("--dataset", metavar="LABEL", help="compare the evaluations on this label")
+    add("rebuild-index")
+    for verb in ("enable-magics", "disable-magics"):
+        s = add(verb)
         s.add_argument("--profile", default="default", help="IPython profile (default: default)")
-    s = sub.add_parser("quickstart", parents=[common], help="train, save, load and list a model "
-                       "to see the store at work")
+    s = add("quickstart")
     s.add_argument("--name", default="quickstart_rf", help="model name to save under")
     return p
+
+
+class _Usage(Exception):
+    pass
 
 
 def _emit(args: argparse.Namespace, human: Any, data: Any) -> None:
@@ -85,8 +153,20 @@ def _emit(args: argparse.Namespace, human: Any, data: Any) -> None:
         print(human if isinstance(human, str) else repr(human))
 
 
+def _existing_store(store: Any) -> Any:
+    """``store``, or :class:`StoreNotFoundError` when its folder holds no store."""
+    from .config import is_store
+
+    if not is_store(store.root):
+        what = "does not exist" if not store.root.exists() else "is not a store (it has no " \
+            "metadata/ or registry/ folder)"
+        raise StoreNotFoundError(f"{store.root} {what}; save a model first, or point "
+                                 f"--store (or $NBMODELS_HOME) at your store", store.root)
+    return store
+
+
 def _cmd_list(store: Any, args: argparse.Namespace) -> int:
-    table = store.list()
+    table = _existing_store(store).list()
     _emit(args, table, table.to_dict())
     return EXIT_OK
 
@@ -118,8 +198,21 @@ def _cmd_versions(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_store(store: Any, args: argparse.Namespace) -> int:
+    from .config import is_store
+    from .store.reports import plural
+
+    reason = "from --store" if args.store else store.root_reason
+    exists = is_store(store.root)
+    models = len(store.names()) if exists else 0
+    state = plural(models, "model") if exists else "not created yet: the first save creates it"
+    _emit(args, f"{store.root}\n  why: {reason}\n  holds: {state}",
+          {"root": str(store.root), "reason": reason, "exists": exists, "models": models})
+    return EXIT_OK
+
+
 def _cmd_verify(store: Any, args: argparse.Namespace) -> int:
-    report = store.verify(deep=not args.shallow)
+    report = _existing_store(store).verify(deep=not args.shallow)
     _emit(args, report, report.to_dict())
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
@@ -132,17 +225,28 @@ def _cmd_gc(store: Any, args: argparse.Namespace) -> int:
 
 def _cmd_alias(store: Any, args: argparse.Namespace) -> int:
     if args.remove:
-        if args.version:
-            raise _Usage("give either a VERSION or --remove, not both")
+        if args.version or args.require:
+            raise _Usage("give either a VERSION (and --require) or --remove, not both")
         store.remove_alias(args.name, args.alias)
         _emit(args, f"removed alias {args.name}@{args.alias}",
               {"name": args.name, "alias": args.alias, "removed": True})
         return EXIT_OK
     if not args.version:
         raise _Usage("alias needs NAME ALIAS VERSION (or NAME ALIAS --remove)")
-    exact = store.set_alias(args.name, args.alias, args.version)
-    _emit(args, f"{args.name}@{args.alias} -> {exact}",
-          {"name": args.name, "alias": args.alias, "version": exact})
+    checks: list[Any] = []
+    if args.require:
+        from .evaluation.promotion import promote
+
+        exact, checks = promote(store, args.name, args.alias, args.version, args.require,
+                                dataset=args.dataset)
+    elif args.dataset:
+        raise _Usage("--dataset only applies with --require")
+    else:
+        exact = store.set_alias(args.name, args.alias, args.version)
+    human = "\n".join([f"{args.name}@{args.alias} -> {exact}",
+                       *(f"  {c.reason}" for c in checks)])
+    _emit(args, human, {"name": args.name, "alias": args.alias, "version": exact,
+                        "gates": [c.to_dict() for c in checks]})
     return EXIT_OK
 
 
@@ -152,6 +256,82 @@ def _cmd_delete(store: Any, args: argparse.Namespace) -> int:
         raise _Usage(f"delete needs NAME@VERSION (got {args.ref!r}); e.g. churn_rf@1.2.0")
     exact = store.delete(name, version, force=args.force)
     _emit(args, f"deleted {name}@{exact}", {"name": name, "version": exact, "deleted": True})
+    return EXIT_OK
+
+
+def _read_table(path: Path) -> Any:
+    """A CSV or Parquet file as a DataFrame."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise _Usage(f"--data {path}: give a .csv or .parquet file")
+    if not path.is_file():
+        raise _Usage(f"--data {path}: no such file")
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    from .formats.base import import_optional
+
+    import_optional("pyarrow", "parquet", f"reading the Parquet file {path.name}")
+    return pd.read_parquet(path)
+
+
+def _cmd_evaluate(store: Any, args: argparse.Namespace) -> int:
+    import inspect
+
+    from .evaluation import evaluate
+
+    frame = _read_table(Path(args.data))
+    if args.target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:20]))
+        close = difflib.get_close_matches(args.target, list(map(str, frame.columns)), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _Usage(f"--target {args.target!r} is not a column of {args.data} "
+                     f"(columns: {columns}){hint}")
+    X, y = frame.drop(columns=[args.target]), frame[args.target]
+    kwargs: dict[str, Any] = {"store": store, "require": args.require,
+                              "dataset": args.dataset}
+    if args.no_save:
+        kwargs["save"] = False
+    if args.pos_label is not None:
+        if "pos_label" not in inspect.signature(evaluate).parameters:
+            raise _Usage("--pos-label needs a newer nbmodels evaluation core")
+        kwargs["pos_label"] = _label_like(args.pos_label, y)
+    model = store.load(args.ref)
+    result = evaluate(model, X, y, **kwargs)
+    data = result.to_dict()
+    data["path"] = str(result.path) if result.path else None
+    lines = [repr(result)]
+    lines += [f"  {g.reason}" for g in result.gates]
+    lines += [f"  note: {n}" for n in result.notes]
+    if result.path:
+        lines.append(f"  saved in {result.path}")
+    _emit(args, "\n".join(lines), data)
+    return EXIT_PROBLEMS if result.passed is False else EXIT_OK
+
+
+def _label_like(text: str, y: Any) -> Any:
+    """``--pos-label 1`` as the label the target column holds (1, not "1")."""
+    for value in y.dropna().unique():
+        if str(value) == text:
+            return value.item() if hasattr(value, "item") else value
+    return text
+
+
+def _cmd_compare(store: Any, args: argparse.Namespace) -> int:
+    from .evaluation import compare
+
+    refs = args.refs
+    target: Any = refs[0] if len(refs) == 1 and "@" not in refs[0] else list(refs)
+    comparison = compare(target, store=store, dataset=args.dataset)
+    metrics = {row.metric: dict(zip(comparison.refs, row.values)) for row in comparison.rows}
+    best = {}
+    for row in comparison.rows:
+        with contextlib.suppress(NBModelsError):  # a metric no version has twice
+            best[row.metric] = comparison.best(row.metric)
+    _emit(args, "\n".join([repr(comparison), *comparison.notes]),
+          {"refs": comparison.refs, "dataset": args.dataset, "metrics": metrics, "best": best,
+           "sizes": comparison.sizes, "notes": comparison.notes})
     return EXIT_OK
 
 
@@ -184,27 +364,38 @@ def _cmd_magics(store: Any, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
-             "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias, "delete": _cmd_delete,
+             "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
+             "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
              "rebuild-index": _cmd_rebuild, "quickstart": _cmd_quickstart,
              "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
 
 
-class _Usage(Exception):
-    pass
+def _unknown_command(argv: Sequence[str]) -> str | None:
+    """The first word that should be a command but is none (``nbmodels lst``)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--store":
+            next(words, None)
+        elif word.startswith("-"):
+            continue
+        else:
+            return None if word in _COMMANDS else word
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (``sys.argv[1:]`` by default); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
+    typo = _unknown_command(argv)
+    if typo is not None:
+        close = difflib.get_close_matches(typo, list(_COMMANDS), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else "; see nbmodels --help"
+        parser.print_usage(sys.stderr)
+        print(f"nbmodels: error: unknown command {typo!r}{hint}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
-    from .errors import (
-        IntegrityError,
-        InvalidNameError,
-        InvalidVersionError,
-        ModelNotFoundError,
-        NBModelsError,
-    )
-    from .store.model_store import ModelStore
+    from .store import ModelStore
 
     try:
         return _COMMANDS[args.command](ModelStore(args.store), args)
@@ -217,18 +408,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"nbmodels {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ModelNotFoundError as exc:
-        print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
-        return EXIT_NOT_FOUND
-    except IntegrityError as exc:
-        print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INTEGRITY
-    except (InvalidNameError, InvalidVersionError) as exc:
-        print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except NBModelsError as exc:
-        print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
-        return EXIT_PROBLEMS
+        print(f"nbmodels {args.command}: {render_error(exc, 'cli')}", file=sys.stderr)
+        checks = getattr(exc, "checks", None)
+        if args.json and checks:
+            print(json.dumps({"error": error_kind(exc).label, "message": exc.message("cli"),
+                              "gates": [c.to_dict() for c in checks]}, indent=2))
+        return error_kind(exc).exit_code
     except OSError as exc:  # a store folder that cannot be read or written, a full disk
         print(f"nbmodels {args.command}: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS

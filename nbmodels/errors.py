@@ -1,14 +1,31 @@
-"""Exceptions raised by nbmodels.
+"""Exceptions raised by nbmodels, and how each face shows them.
 
 Every error says what is wrong and what would work, so that a magic or the CLI
-can show it as one line without a traceback.
+can show it as one line without a traceback. The fix is written in Python's words
+(``overwrite=True``); an error that names an option lists it in :attr:`NBModelsError.options`
+and :meth:`NBModelsError.message` renders the same sentence in a face's words (the CLI's
+``--force``, the magic's ``--overwrite``). :func:`error_kind` is the one table from an error
+class to the CLI's exit code, the HTTP status and the one-line form.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 __all__ = [
+    "ERROR_KINDS",
+    "EXIT_INTEGRITY",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "EXIT_USAGE",
+    "OPTION_WORDS",
     "EnvironmentMismatchError",
+    "ErrorKind",
+    "Face",
     "FormatUnavailableError",
+    "GateFailedError",
     "IntegrityError",
     "InvalidNameError",
     "InvalidVersionError",
@@ -16,13 +33,54 @@ __all__ = [
     "ModelNotFoundError",
     "NBModelsError",
     "NotebookObjectsError",
+    "StoreNotFoundError",
     "UntrustedTypesError",
     "VersionExistsError",
+    "error_kind",
+    "render_error",
 ]
+
+Face = Literal["python", "cli", "magic", "http"]
+
+# How each face spells an option that a fix names. A face without an entry keeps
+# Python's words (there is no magic that deletes, so force=True stays force=True there).
+OPTION_WORDS: dict[str, dict[str, str]] = {
+    "overwrite": {"python": "overwrite=True", "cli": "--force", "magic": "--overwrite",
+                  "http": "overwrite=true"},
+    "force": {"python": "force=True", "cli": "--force", "http": "force=true"},
+    "version": {"python": "version=", "magic": "--version"},
+    "format": {"python": "format=...", "magic": "--format ..."},
+    "training_data": {"python": "X=X_train", "magic": "--data X_train"},
+    "evaluate": {"python": "nbmodels.evaluate(model, X_test, y_test)",
+                 "cli": "nbmodels evaluate NAME@VERSION --data FILE --target COLUMN",
+                 "magic": "%evaluate model X_test y_test"},
+}
 
 
 class NBModelsError(Exception):
-    """Base class of every error nbmodels raises on purpose."""
+    """Base class of every error nbmodels raises on purpose.
+
+    ``options`` names the keys of :data:`OPTION_WORDS` whose Python spelling the message
+    uses; :meth:`message` swaps them for another face's spelling.
+    """
+
+    options: tuple[str, ...] = ()
+
+    def __init__(self, *args: object, options: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__(*args)
+        if options:
+            unknown = [o for o in options if o not in OPTION_WORDS]
+            if unknown:  # a programming error of ours, not the user's
+                raise KeyError(f"no OPTION_WORDS entry for {unknown}")
+            self.options = tuple(options)
+
+    def message(self, face: Face = "python") -> str:
+        """The message in ``face``'s words, on one line."""
+        text = " ".join(str(self).split())
+        for key in self.options:
+            words = OPTION_WORDS[key]
+            text = text.replace(words["python"], words.get(face, words["python"]))
+        return text
 
 
 class InvalidNameError(NBModelsError, ValueError):
@@ -40,8 +98,22 @@ class ModelNotFoundError(NBModelsError, LookupError):
         return str(self.args[0]) if self.args else ""
 
 
+class StoreNotFoundError(NBModelsError, LookupError):
+    """A folder that holds no store (no ``metadata/`` or ``registry/``) where one was asked
+    for; see :attr:`path`."""
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class VersionExistsError(NBModelsError, FileExistsError):
     """Saving to a version that already exists, without ``overwrite=True``."""
+
+    options = ("overwrite", "version")
 
 
 class IntegrityError(NBModelsError):
@@ -74,6 +146,15 @@ class LoadCheckError(NBModelsError):
     fresh Python process, so it was not published."""
 
 
+class GateFailedError(NBModelsError):
+    """A quality gate (``require=``) that a version's evaluation does not pass, where
+    passing was the condition (promoting it to an alias); the checks are in :attr:`checks`."""
+
+    def __init__(self, message: str, checks: list[object] | tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.checks = list(checks)
+
+
 class EnvironmentMismatchError(NBModelsError):
     """``load(..., strict=True)`` of a version saved in a different environment; the
     structured :class:`~nbmodels.record.environment.EnvironmentReport` is in :attr:`report`."""
@@ -81,3 +162,59 @@ class EnvironmentMismatchError(NBModelsError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+# -- the one table: error class -> exit code, HTTP status, one-line form --------------------
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTEGRITY = 0, 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """How every face reports one kind of error.
+
+    ``exit_code`` is the CLI's, ``http_status`` the server API's, ``label`` a short name
+    for machines (``--json``, the API's ``reason``) and ``form`` the one line a face
+    prints, with ``{message}`` standing for :meth:`NBModelsError.message` in its words.
+    """
+
+    exit_code: int
+    http_status: int
+    label: str
+    form: str = "{message}"
+
+
+# Most specific first: the first class an error is an instance of decides. Errors that
+# are also ValueErrors (bad input, e.g. the evaluation's) fall to the "bad input" row
+# before the catch-all.
+ERROR_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
+    (InvalidNameError, ErrorKind(EXIT_USAGE, 400, "bad name")),
+    (InvalidVersionError, ErrorKind(EXIT_USAGE, 400, "bad version")),
+    (ModelNotFoundError, ErrorKind(EXIT_NOT_FOUND, 404, "not found")),
+    (StoreNotFoundError, ErrorKind(EXIT_NOT_FOUND, 404, "no store")),
+    (IntegrityError, ErrorKind(EXIT_INTEGRITY, 409, "integrity",
+                               "integrity error: {message}")),
+    (VersionExistsError, ErrorKind(EXIT_PROBLEMS, 409, "exists")),
+    (FormatUnavailableError, ErrorKind(EXIT_PROBLEMS, 501, "unavailable")),
+    (UntrustedTypesError, ErrorKind(EXIT_PROBLEMS, 403, "untrusted")),
+    (NotebookObjectsError, ErrorKind(EXIT_USAGE, 400, "not portable")),
+    (LoadCheckError, ErrorKind(EXIT_PROBLEMS, 422, "load check failed")),
+    (EnvironmentMismatchError, ErrorKind(EXIT_PROBLEMS, 409, "environment differs")),
+    (GateFailedError, ErrorKind(EXIT_PROBLEMS, 409, "gate failed")),
+    (ValueError, ErrorKind(EXIT_USAGE, 400, "bad input")),
+    # Any other refusal depends on the store's current state.
+    (NBModelsError, ErrorKind(EXIT_PROBLEMS, 409, "refused")),
+)
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """The row of :data:`ERROR_KINDS` for ``exc`` (an :class:`NBModelsError`)."""
+    for cls, kind in ERROR_KINDS:
+        if isinstance(exc, cls):
+            return kind
+    return ERROR_KINDS[-1][1]
+
+
+def render_error(exc: BaseException, face: Face = "python") -> str:
+    """``exc`` as the one line ``face`` shows: its form, in the face's words."""
+    text = exc.message(face) if isinstance(exc, NBModelsError) else " ".join(str(exc).split())
+    return error_kind(exc).form.format(message=text)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import html
-import os
+import re
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,40 @@ __all__ = ["ModelMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _MAGIC_NAMES = ("save_model", "load_model", "evaluate", "models", "model_info",
                 "compare_models", "model_alias", "nbmodels_store")
-_COMPLETED = ("load_model", "model_info", "compare_models", "model_alias")
+# What the positional arguments of each magic are, for completion: a model reference
+# (NAME or NAME@VERSION|ALIAS), a model name, a version of the first argument's model, an
+# alias, or a notebook variable (the model first).
+_POSITIONALS: dict[str, tuple[str, ...]] = {
+    "load_model": ("ref",), "model_info": ("ref",), "compare_models": ("ref",) * 64,
+    "model_alias": ("name", "alias", "version"), "models": ("name",),
+    "save_model": ("model",), "evaluate": ("model", "var", "var"),
+}
+# Options followed by a value we can offer; every other option takes a value we cannot
+# guess, except these flags.
+_OPTION_VALUES = {"--data": "var", "--target": "var", "--name": "name"}
+_FLAGS = frozenset({"--overwrite", "--no-save", "--all", "--remove", "--force"})
+_MAGIC_AT = re.compile(r"(?:^|[\s=(])%(\w+)(?:\s+(.*))?$")
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment`` (a ``#`` that starts a word outside quotes).
+
+    As in a shell: ``# latest`` is a comment, ``'a # b'`` and ``a#b`` are not.
+    """
+    quote = ""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
 
 
 class SavedModel:
@@ -104,7 +138,9 @@ class StoreInfo:
         self.root, self.source, self.models = root, source, models
 
     def __repr__(self) -> str:
-        return f"nbmodels store: {self.root} ({self.source}; {self.models} model(s))"
+        from .store.reports import plural
+
+        return f"nbmodels store: {self.root} ({self.source}; {plural(self.models, 'model')})"
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(repr(self))}</p>"
@@ -120,7 +156,9 @@ class ModelMagics(Magics):
     """``%save_model``, ``%load_model``, ``%evaluate``, ``%models`` and friends."""
 
     store_dir = Unicode("", help="Folder of the model store; empty means $NBMODELS_HOME, "
-                        "else ./models.").tag(config=True)
+                        "else the project's store found upward from the working folder "
+                        "(a models/ store or [tool.nbmodels] in pyproject.toml), else "
+                        "./models.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -132,12 +170,10 @@ class ModelMagics(Magics):
 
         return self._run(lambda: ModelStore(self.store_dir or None))
 
-    def _store_source(self) -> str:
+    def _store_source(self, store: Any) -> str:
         if self.store_dir:
             return "from %config ModelMagics.store_dir"
-        if os.environ.get("NBMODELS_HOME"):
-            return "from $NBMODELS_HOME"
-        return "default ./models"
+        return store.root_reason
 
     def _var(self, name: str, what: str = "variable") -> Any:
         ns = self.shell.user_ns
@@ -155,19 +191,25 @@ class ModelMagics(Magics):
 
     def _run(self, call: Callable[[], Any]) -> Any:
         """Run ``call``, turning our own user-facing errors into one-line usage errors."""
-        from .errors import NBModelsError
+        from .errors import NBModelsError, render_error
 
         try:
             return call()
         except NBModelsError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(render_error(exc, "magic")) from None
 
     def _args(self, magic: Callable[..., Any], line: str) -> Any:
+        """The parsed arguments, or None when ``--help`` showed the help instead."""
         from IPython.utils.process import arg_split
 
+        line = strip_comment(line)
         try:
             # posix=True so that --description 'two words' loses its quotes.
-            return magic.parser.parse_args(arg_split(line, posix=True))
+            words = arg_split(line, posix=True)
+            if "-h" in words or "--help" in words:  # the same page as %magic?
+                self.shell.run_line_magic("pinfo", f"%{magic.__name__}")
+                return None
+            return magic.parser.parse_args(words)
         except UsageError:
             raise
         except SystemExit:  # argparse on --help or bad input inside magic_arguments
@@ -192,6 +234,8 @@ class ModelMagics(Magics):
     def save_model(self, line: str) -> SavedModel:
         """Save a model from the notebook as a new version in the store."""
         args = self._args(self.save_model, line)
+        if args is None:
+            return None
         if args.version and args.bump:
             raise UsageError("give either --version or --bump, not both")
         model = self._var(args.var, "model variable")
@@ -216,6 +260,8 @@ class ModelMagics(Magics):
     def load_model(self, line: str) -> Any:
         """Load a model (sha256-verified) by latest, exact version or alias."""
         args = self._args(self.load_model, line)
+        if args is None:
+            return None
         if args.as_var is not None and not args.as_var.isidentifier():
             raise UsageError(f"--as needs a Python variable name, got {args.as_var!r}")
         name, version = _split(args.ref)
@@ -243,6 +289,8 @@ class ModelMagics(Magics):
     def evaluate(self, line: str) -> Any:
         """Evaluate a model: metrics and plots inline, saved beside its version."""
         args = self._args(self.evaluate, line)
+        if args is None:
+            return None
         model = self._var(args.model, "model variable")
         X, y = self._var(args.X, "data variable"), self._var(args.y, "target variable")
         from .evaluation import evaluate
@@ -261,6 +309,8 @@ class ModelMagics(Magics):
     def models(self, line: str) -> Any:
         """The store as a table: name, latest version, aliases, created, size, metric."""
         args = self._args(self.models, line)
+        if args is None:
+            return None
         from .store.reports import ModelTable
 
         table = self._run(self.store.list)
@@ -272,6 +322,8 @@ class ModelMagics(Magics):
     def model_info(self, line: str) -> ModelInfo:
         """A version's record with its model card."""
         args = self._args(self.model_info, line)
+        if args is None:
+            return None
         store = self.store
         record = self._run(lambda: store.record(*_split(args.ref)))
         aliases = sorted(a for a, v in store.aliases(record.name).items()
@@ -286,6 +338,8 @@ class ModelMagics(Magics):
     def compare_models(self, line: str) -> Any:
         """Compare versions: metrics with deltas, what differs, curves."""
         args = self._args(self.compare_models, line)
+        if args is None:
+            return None
         from .evaluation import compare
 
         store = self.store
@@ -304,6 +358,8 @@ class ModelMagics(Magics):
     def model_alias(self, line: str) -> str:
         """Point an alias at a version: ``%model_alias churn production 1.2.0``."""
         args = self._args(self.model_alias, line)
+        if args is None:
+            return None
         store = self.store
         exact = self._run(lambda: store.set_alias(args.name, args.alias, args.version))
         print(f"{args.name}@{args.alias} -> {exact}")
@@ -312,43 +368,131 @@ class ModelMagics(Magics):
     @line_magic
     def nbmodels_store(self, line: str) -> StoreInfo:
         """Which store the magics use, and why."""
-        if line.strip():
+        line = strip_comment(line).strip()
+        if line in ("-h", "--help"):
+            self.shell.run_line_magic("pinfo", "%nbmodels_store")
+            return None  # type: ignore[return-value]
+        if line:
             raise UsageError("%nbmodels_store takes no arguments; set the store with "
                              "%config ModelMagics.store_dir = '...'")
         store = self.store
-        return StoreInfo(store.root, self._store_source(), len(store.names()))
+        return StoreInfo(store.root, self._store_source(store), len(store.names()))
 
     # -- completion ----------------------------------------------------------------------
-    def complete(self, event: Any) -> list[str]:
-        """Model names, then versions and aliases after ``name@``."""
-        before = (event.text_until_cursor or "").split()
-        word = before[-1] if before and not event.text_until_cursor.endswith(" ") else ""
-        try:
-            store = self.store
-            if "@" not in word:
-                return [n for n in store.names() if n.startswith(word)]
+    def completions(self, text_until_cursor: str) -> tuple[str, list[str]] | None:
+        """What to offer at the end of ``text_until_cursor`` in one of our magics.
+
+        Returns ``(fragment, candidates)``, the part of the word the candidates replace and
+        the candidates in the order to show them, or None when the line is not ours (or
+        is at a value we know nothing about, such as ``--version``).
+        """
+        found = _MAGIC_AT.search(text_until_cursor)
+        if not found or found.group(1) not in _POSITIONALS:
+            return None
+        magic, rest = found.group(1), strip_comment(found.group(2) or "")
+        if rest != (found.group(2) or "") or rest.count('"') % 2 or rest.count("'") % 2:
+            return None  # inside a comment or a quoted value
+        words = rest.split()
+        word = "" if not rest or rest[-1].isspace() else words.pop()
+
+        def takes_value(option: str) -> bool:
+            return option.startswith("-") and option not in _FLAGS
+
+        if words and takes_value(words[-1]):
+            kind = _OPTION_VALUES.get(words[-1])
+            if kind is None:  # --version, --require, ...: nothing sensible to offer
+                return None
+        elif word.startswith("-"):
+            return None
+        else:
+            positionals = [w for i, w in enumerate(words) if not w.startswith("-")
+                           and not (i and takes_value(words[i - 1]))]
+            kinds = _POSITIONALS[magic]
+            if len(positionals) >= len(kinds):
+                return None
+            kind = kinds[len(positionals)]
+            if kind == "version":
+                return word, self._refs(positionals[0], word)
+            if kind == "alias":
+                return word, self._aliases(positionals[0], word)
+        if kind in ("var", "model"):
+            return word, self._variables(word, models_first=kind == "model")
+        if kind == "ref" and "@" in word:
             name, _, prefix = word.partition("@")
-            refs = [*reversed(store.versions(name)), *sorted(store.aliases(name)), "latest"]
+            return prefix, self._refs(name, prefix)
+        return word, self._names(word)
+
+    def _names(self, prefix: str) -> list[str]:
+        try:
+            return [n for n in self.store.names() if n.startswith(prefix)]
         except Exception:  # completion must never raise into the user's typing
             return []
-        # '@' splits words for IPython's completer, so only the part after it is replaced.
+
+    def _refs(self, name: str, prefix: str) -> list[str]:
+        """Versions newest first, then aliases, then ``latest``."""
+        try:
+            store = self.store
+            refs = [*reversed(store.versions(name)), *sorted(store.aliases(name)), "latest"]
+        except Exception:
+            return []
         return [r for r in refs if r.startswith(prefix)]
+
+    def _aliases(self, name: str, prefix: str) -> list[str]:
+        try:
+            aliases = sorted(self.store.aliases(name))
+        except Exception:
+            return []
+        return [a for a in aliases if a.startswith(prefix)]
+
+    def _variables(self, prefix: str, *, models_first: bool) -> list[str]:
+        """The notebook's own variables (not IPython's), fitted models first if asked."""
+        ns, hidden = self.shell.user_ns, self.shell.user_ns_hidden
+        # Data and models, not the modules, classes and functions the notebook imported.
+        names = sorted(k for k in ns if k.startswith(prefix) and not k.startswith("_")
+                       and k not in hidden and k.isidentifier()
+                       and not isinstance(ns[k], (type, types.ModuleType, types.FunctionType,
+                                                  types.BuiltinFunctionType)))
+        if models_first:
+            names.sort(key=lambda k: not callable(getattr(ns[k], "predict", None)))
+        return names
+
+
+def _matcher(magics: ModelMagics) -> Callable[..., Any]:
+    """An IPython (API v2) completion matcher that owns the words of our magics."""
+    from IPython.core.completer import SimpleCompletion, context_matcher
+
+    @context_matcher(identifier="nbmodels")
+    def nbmodels_matcher(context: Any) -> dict[str, Any]:
+        try:
+            found = magics.completions(context.text_until_cursor)
+        except Exception:  # completion must never raise into the user's typing
+            found = None
+        if found is None:
+            return {"completions": [], "suppress": False}
+        fragment, candidates = found
+        # Ours alone: model names, versions and variables, not every Python name.
+        return {"completions": [SimpleCompletion(c, type="nbmodels") for c in candidates],
+                "matched_fragment": fragment, "suppress": True, "ordered": True}
+
+    nbmodels_matcher.matcher_priority = 10  # type: ignore[attr-defined]
+    return nbmodels_matcher
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register :class:`ModelMagics` and the completers on ``ipython``."""
+    """Register :class:`ModelMagics` and its completer on ``ipython``."""
     magics = ModelMagics(ipython)
     ipython.register_magics(magics)
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
-    for name in _COMPLETED:
-        ipython.set_hook("complete_command", lambda _self, event, m=magics: m.complete(event),
-                         str_key=f"%{name}")
+    completer = getattr(ipython, "Completer", None)
+    if completer is not None:
+        magics._matcher = _matcher(magics)
+        completer.custom_matchers.append(magics._matcher)
     ipython._nbmodels_magics = magics
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove the magics, their completers and their config object again."""
+    """Remove the magics, their completer and their config object again."""
     magics = getattr(ipython, "_nbmodels_magics", None)
     line = ipython.magics_manager.magics["line"]
     for name in _MAGIC_NAMES:
@@ -358,10 +502,9 @@ def unload_ipython_extension(ipython: Any) -> None:
     registry.pop(ModelMagics.__name__, None)
     if magics in ipython.configurables:
         ipython.configurables.remove(magics)
-    completers = getattr(ipython, "strdispatchers", {}).get("complete_command")
-    if completers is not None:
-        for name in _COMPLETED:
-            completers.strs.pop(f"%{name}", None)
+    completer = getattr(ipython, "Completer", None)
+    matcher = getattr(magics, "_matcher", None)
+    if completer is not None and matcher in completer.custom_matchers:
+        completer.custom_matchers.remove(matcher)
     if hasattr(ipython, "_nbmodels_magics"):
         del ipython._nbmodels_magics
-

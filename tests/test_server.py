@@ -383,11 +383,12 @@ def test_store_root_resolution(tmp_path, monkeypatch):
     from nbmodels.server import store_root
 
     monkeypatch.delenv("NBMODELS_HOME", raising=False)
-    assert store_root("", tmp_path) == (tmp_path / "models", "root_dir/models")
+    root, why = store_root("", tmp_path)
+    assert root == tmp_path / "models" and why.startswith("default ./models")
     monkeypatch.setenv("NBMODELS_HOME", str(tmp_path / "home"))
-    assert store_root("", tmp_path) == (tmp_path / "home", "$NBMODELS_HOME")
+    assert store_root("", tmp_path) == (tmp_path / "home", "from $NBMODELS_HOME")
     assert store_root("shared/models", tmp_path) == (tmp_path / "shared" / "models",
-                                                      "c.NBModels.store_dir")
+                                                      "from c.NBModels.store_dir")
     assert store_root(str(tmp_path / "abs"), "/elsewhere")[0] == tmp_path / "abs"
 
 

@@ -1,9 +1,10 @@
 """The Jupyter server extension: the model store as an authenticated JSON API.
 
 Enabled by ``jupyter-config/jupyter_server_config.d/nbmodels.json`` when the package is
-installed. The store it serves is ``c.NBModels.store_dir``, else ``$NBMODELS_HOME``,
-else ``models/`` under the server's ``root_dir``. Handlers live in
-:mod:`nbmodels.server.handlers` and hold no storage logic: each is one call into
+installed. The store it serves is ``c.NBModels.store_dir``, else the one every face finds
+(:func:`nbmodels.config.resolve_store_root` from the server's ``root_dir``:
+``$NBMODELS_HOME``, else the project's store found upward, else ``root_dir/models``).
+Handlers live in :mod:`nbmodels.server.handlers` and hold no storage logic: each is one call into
 :class:`nbmodels.ModelStore`.
 """
 
@@ -27,20 +28,20 @@ class NBModels(Configurable):
     store_dir = Unicode(
         "",
         help="Folder of the model store served under /nbmodels/api. Empty means "
-             "$NBMODELS_HOME, else ./models under the server's root_dir. A relative "
-             "path is taken relative to root_dir.",
+             "$NBMODELS_HOME, else the project's store found upward from root_dir (a "
+             "models/ store or [tool.nbmodels] in pyproject.toml), else models/ under "
+             "root_dir. A relative path is taken relative to root_dir.",
     ).tag(config=True)
 
 
 def store_root(store_dir: str, root_dir: str | os.PathLike[str]) -> tuple[Path, str]:
     """The store folder and where the choice came from (for the server log)."""
+    from ..config import resolve_store_root
+
     root = Path(root_dir).expanduser()
     if store_dir:
-        return (root / Path(store_dir).expanduser()).absolute(), "c.NBModels.store_dir"
-    home = os.environ.get("NBMODELS_HOME")
-    if home:
-        return Path(home).expanduser().absolute(), "$NBMODELS_HOME"
-    return (root / "models").absolute(), "root_dir/models"
+        return (root / Path(store_dir).expanduser()).absolute(), "from c.NBModels.store_dir"
+    return resolve_store_root(start=root)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

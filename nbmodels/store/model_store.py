@@ -8,6 +8,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from ..config import resolve_store_root
 from ..errors import (
     IntegrityError,
     InvalidVersionError,
@@ -51,8 +52,8 @@ _PROVENANCE_BY_ID_MAX = 32
 
 
 def default_root() -> Path:
-    """``$NBMODELS_HOME`` if set, else ``./models``."""
-    return Path(os.environ.get("NBMODELS_HOME") or "models")
+    """``$NBMODELS_HOME`` if set, else the project's store found upward, else ``./models``."""
+    return resolve_store_root()[0]
 
 
 def provenance(model: Any) -> tuple[str, str, str] | None:
@@ -99,7 +100,8 @@ class ModelStore:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
                  check_load: bool = False) -> None:
-        self.root = Path(root) if root is not None else default_root()
+        self.root, self.root_reason = ((Path(root), "given") if root is not None
+                                       else resolve_store_root())
         self.root = self.root.expanduser().absolute()
         if os.path.lexists(self.root) and not os.path.isdir(self.root):
             raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
@@ -453,7 +455,7 @@ class ModelStore:
             pointing = sorted(a for a, v in aliases.items() if v == exact)
             if pointing and not force:
                 raise NBModelsError(f"{name}@{exact} is aliased as {', '.join(pointing)}; move "
-                                    f"the alias first or pass force=True (nbmodels delete --force)")
+                                    f"the alias first or pass force=True", options=("force",))
             if pointing:
                 self._registry.write_aliases(name, {a: v for a, v in aliases.items()
                                                     if v != exact})

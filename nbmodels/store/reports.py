@@ -12,7 +12,12 @@ from typing import Any
 
 from ..display import format_metric, format_size, html_table, text_table
 
-__all__ = ["GCReport", "ModelTable", "Problem", "RebuildReport", "VerifyReport"]
+__all__ = ["GCReport", "ModelTable", "Problem", "RebuildReport", "VerifyReport", "plural"]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 version``, ``2 versions`` (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 class ModelTable(list):
@@ -81,11 +86,11 @@ class VerifyReport:
                 "problems": [asdict(p) for p in self.problems]}
 
     def __repr__(self) -> str:
-        head = (f"verify {self.root}: {self.versions_checked} versions, "
-                f"{self.files_checked} files checked, ")
+        head = (f"verify {self.root}: {plural(self.versions_checked, 'version')}, "
+                f"{plural(self.files_checked, 'file')} checked, ")
         if self.ok:
             return head + "no problems"
-        lines = [head + f"{len(self.problems)} problem(s)"]
+        lines = [head + plural(len(self.problems), "problem")]
         lines += [f"  {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -118,7 +123,7 @@ class GCReport:
 
     def __repr__(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
-        lines = [f"gc {self.root}: {verb} {len(self.removed)} item(s), "
+        lines = [f"gc {self.root}: {verb} {plural(len(self.removed), 'item')}, "
                  f"{format_size(self.bytes_reclaimed)}"]
         lines += [f"  {p} ({format_size(b)})" for p, b in self.removed]
         lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
@@ -143,8 +148,8 @@ class RebuildReport:
                 "dropped_aliases": self.dropped_aliases}
 
     def __repr__(self) -> str:
-        lines = [f"rebuild-index {self.root}: {self.models} model(s), {self.versions} "
-                 f"version(s), {len(self.adopted)} adopted"]
+        lines = [f"rebuild-index {self.root}: {plural(self.models, 'model')}, "
+                 f"{plural(self.versions, 'version')}, {len(self.adopted)} adopted"]
         lines += [f"  adopted {a}" for a in self.adopted]
         lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
         lines += [f"  dropped alias {a} (its version is gone)" for a in self.dropped_aliases]

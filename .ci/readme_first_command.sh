@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# CI: README's first command, exactly as README.md writes it, on a clean copy of the
+# repository in a temporary folder: a fresh virtualenv, the package without extras
+# (what a new user installs), then the quickstart. Exits non-zero when any of it fails.
+#
+# The command is read from README.md (the first ```bash block), not repeated here, so the
+# README cannot drift from what CI runs.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+
+command="$(awk '/^```bash[[:space:]]*$/ {inside=1; next}
+                inside && /^```/ {exit}
+                inside && NF {print}' "$repo/README.md")"
+if [ -z "$command" ] || [ "$(printf '%s\n' "$command" | wc -l)" -ne 1 ]; then
+    echo "readme_first_command: README.md's first bash block must hold exactly one command," \
+         "found:" >&2
+    printf '%s\n' "$command" >&2
+    exit 2
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/nbmodels-readme.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+# The files a fresh clone has (tracked and new, not ignored ones such as .venv or models/).
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
+    | tar --null -T - -cf -) | tar -xf - -C "$work"
+
+cd "$work"
+unset NBMODELS_HOME PYTHONPATH VIRTUAL_ENV
+export PIP_DISABLE_PIP_VERSION_CHECK=1 MPLBACKEND=Agg
+echo "readme_first_command: in $work, running: $command"
+bash -euo pipefail -c "$command"
+
+# The quickstart must have left a store that verifies, where the README says (./models).
+.venv/bin/nbmodels --store models verify
+echo "readme_first_command: ok"
