@@ -86,7 +86,7 @@ def test_models_info_and_store(ip, tmp_path):
     assert "iris_lr" in info._repr_html_()
     where = magic(ip, "nbmodels_store")
     assert repr(where) == (f"nbmodels store: {tmp_path / 'models'} (from %config "
-                           f"ModelMagics.store_dir; 2 model(s))")
+                           f"ModelMagics.store_dir; 2 models)")
 
 
 @pytest.mark.parametrize("line, message", [
