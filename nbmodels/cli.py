@@ -62,7 +62,7 @@ _HELP = {
     "verify": "check records and artifact hashes; exit 1 if anything is wrong",
     "gc": "remove what interrupted saves left behind",
     "alias": "point ALIAS at a version (optionally only if it passes --require), or remove it",
-    "delete": "delete NAME@VERSION",
+    "delete": "delete one version, NAME@VERSION: its record, artifacts and evaluation",
     "evaluate": "evaluate NAME[@VERSION] on a CSV or Parquet file; exit 1 if a gate fails",
     "compare": "compare versions: metrics with deltas and what differs",
     "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",

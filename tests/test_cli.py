@@ -153,3 +153,101 @@ def test_quickstart_trains_saves_loads_lists(tmp_path):
     assert store.load("quickstart_rf@production").predict_proba is not None
     data = json.loads(run("quickstart", "--store", str(root), "--json").stdout)
     assert data["predictions_identical"] and data["verify_ok"]
+
+
+# -- messages in the CLI's words ---------------------------------------------------------
+
+@pytest.mark.parametrize("typo, suggestion", [("lst", "list"), ("verfy", "verify"),
+                                              ("evalute", "evaluate"), ("alais", "alias")])
+def test_a_mistyped_command_suggests_the_closest(tmp_path, typo, suggestion):
+    out = run("--store", str(tmp_path), typo, "x")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == (f"nbmodels: error: unknown command {typo!r}; "
+                                           f"did you mean {suggestion!r}?")
+
+
+def test_every_command_has_a_one_line_help():
+    out = run("--help")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    start = lines.index("  COMMAND") + 1
+    listed = {}
+    for line in lines[start:lines.index("options:")]:
+        words = line.split(None, 1)
+        if line.startswith("    ") and not line.startswith("      "):
+            command = words[0]
+            listed[command] = words[1] if len(words) > 1 else ""
+        elif words:
+            listed[command] += (" " if listed[command] else "") + " ".join(words)
+    assert sorted(listed) == sorted([
+        "list", "show", "versions", "store", "verify", "gc", "alias", "delete", "evaluate",
+        "compare", "rebuild-index", "enable-magics", "disable-magics", "quickstart"])
+    assert all(len(text) > 20 for text in listed.values()), listed
+    show = " ".join(run("show", "--help").stdout.split())
+    assert "NAME[@VERSION|ALIAS]" in show and "NAME@production an alias" in show
+
+
+def test_list_and_verify_on_a_folder_that_is_not_a_store(tmp_path):
+    empty = tmp_path / "notes"
+    (empty / "drafts").mkdir(parents=True)
+    for folder, why in ((empty, "is not a store (it has no metadata/ or registry/ folder)"),
+                        (tmp_path / "missing", "does not exist")):
+        for command in ("list", "verify"):
+            out = run(command, "--store", str(folder))
+            assert out.returncode == 3, out.stderr
+            assert out.stderr == f"nbmodels {command}: {folder} {why}; save a model first, " \
+                                 f"or point --store (or $NBMODELS_HOME) at your store\n"
+    assert not (tmp_path / "missing").exists() and sorted(empty.iterdir()) == [empty / "drafts"]
+
+
+def test_plurals_are_right(store, forest):
+    store.save(forest, "one")
+    out = run("verify", "--store", str(store.root))
+    assert f"verify {store.root}: 1 version, 1 file checked, no problems" in out.stdout
+    assert "1 model," in run("rebuild-index", "--store", str(store.root)).stdout
+    assert "holds: 1 model" in run("store", "--store", str(store.root)).stdout
+
+
+def test_store_says_which_and_why(tmp_path, _isolated_home, monkeypatch):
+    out = run("store", "--json")
+    assert json.loads(out.stdout) == {"root": str(_isolated_home), "reason": "from $NBMODELS_HOME",
+                                      "exists": False, "models": 0}
+    given = json.loads(run("store", "--store", str(tmp_path / "x"), "--json").stdout)
+    assert given["reason"] == "from --store" and given["root"] == str(tmp_path / "x")
+    human = run("store").stdout
+    assert human == (f"{_isolated_home}\n  why: from $NBMODELS_HOME\n  holds: not created yet: "
+                     f"the first save creates it\n")
+
+
+def test_quickstart_in_a_fresh_folder_uses_models_there(tmp_path, monkeypatch):
+    monkeypatch.delenv("NBMODELS_HOME")
+    project = tmp_path / "fresh"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)  # bounds the look upward
+    out = run("quickstart", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert f"Store: {project / 'models'}" in out.stdout
+    assert ModelStore(project / "models").versions("quickstart_rf") == ["1.0.0", "1.1.0"]
+
+
+def test_every_error_class_has_one_row_in_the_table():
+    import nbmodels.errors as errors
+    from nbmodels.evaluation import EvaluationError
+
+    classes = [getattr(errors, n) for n in errors.__all__
+               if isinstance(getattr(errors, n), type)
+               and issubclass(getattr(errors, n), errors.NBModelsError)]
+    rows = [cls for cls, _ in errors.ERROR_KINDS]
+    assert set(classes) <= set(rows) and len(rows) == len(set(rows))
+    kind = errors.error_kind
+    assert kind(errors.ModelNotFoundError("x")).exit_code == 3
+    assert kind(errors.ModelNotFoundError("x")).http_status == 404
+    assert kind(errors.IntegrityError("x")).exit_code == 4
+    assert kind(EvaluationError("x")).exit_code == 2  # bad input, as its ValueError base says
+    assert kind(errors.NBModelsError("x")).http_status == 409
+    exists = errors.VersionExistsError("a@1.0.0 exists: pass overwrite=True to replace it")
+    assert exists.message("cli") == "a@1.0.0 exists: pass --force to replace it"
+    assert exists.message("magic") == "a@1.0.0 exists: pass --overwrite to replace it"
+    assert exists.message() == str(exists)
+    with pytest.raises(KeyError):
+        errors.NBModelsError("x", options=("no_such_option",))

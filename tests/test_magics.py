@@ -276,3 +276,110 @@ def test_compare_models_across_versions(ip):
     assert "<table" in comparison._repr_html_()
     pair = magic(ip, "compare_models iris_lr@1.0.0 iris_lr@1.1.0")
     assert repr(pair) == text
+
+
+# -- comments, --help, messages in the magic's words, completion ------------------------
+
+def test_a_trailing_comment_is_not_an_argument(ip, tmp_path):
+    store = ModelStore(tmp_path / "models")
+    saved = magic(ip, "save_model clf --name iris_lr --tags a,b   # first try")
+    assert store.record("iris_lr")["tags"] == ["a", "b"]
+    # '#' inside quotes, or inside a word, is not a comment.
+    magic(ip, "save_model clf --name iris_lr --bump minor --description 'a # b' # why")
+    assert store.record("iris_lr")["description"] == "a # b"
+    with pytest.raises(UsageError, match="'x#y'"):
+        magic(ip, "save_model clf --name x#y")
+    ip.run_cell("m = %load_model iris_lr@1.0.0            # latest, 1.2.0, or an alias\n"
+                "%model_alias iris_lr production 1.0.0    # name a version\n"
+                "info = %model_info iris_lr@production    # the record\n"
+                "table = %models iris*                    # the store as a table\n"
+                "where = %nbmodels_store                  # which store\n")
+    ns = ip.user_ns
+    from nbmodels import provenance
+
+    assert provenance(ns["m"])[1:] == ("iris_lr", saved.version)
+    assert store.aliases("iris_lr") == {"production": "1.0.0"}
+    assert ns["info"].record.version == "1.0.0"
+    assert [row["name"] for row in ns["table"]] == ["iris_lr"]
+    assert repr(ns["where"]).endswith("(from %config ModelMagics.store_dir; 1 model)")
+
+
+def test_a_whole_line_comment_does_nothing(ip, tmp_path, capsys):
+    magic(ip, "save_model clf --name iris_lr")
+    result = ip.run_cell("# %model_alias iris_lr production 1.0.0\n"
+                         "%models   # only a comment after the magic\n")
+    assert result.success, result.error_in_exec
+    assert ModelStore(tmp_path / "models").aliases("iris_lr") == {}
+    assert magic(ip, "models # everything") == magic(ip, "models")
+
+
+@pytest.mark.parametrize("name", ["models", "load_model", "save_model", "nbmodels_store"])
+def test_dash_dash_help_shows_what_question_mark_shows(ip, capsys, name):
+    ip.run_cell(f"%{name}?")
+    asked = capsys.readouterr().out
+    assert magic(ip, f"{name} --help") is None
+    helped = capsys.readouterr().out
+    assert helped == asked and "Docstring" in helped
+    magic(ip, f"{name} -h  # also short")
+    assert capsys.readouterr().out == asked
+
+
+def test_messages_use_the_magics_option_names(ip):
+    magic(ip, "save_model clf --name iris_lr --version 1.0.0")
+    with pytest.raises(UsageError) as err:
+        magic(ip, "save_model clf --name iris_lr --version 1.0.0 --description other")
+    assert str(err.value) == ("iris_lr@1.0.0 already exists; versions are immutable: save "
+                              "without --version to get the next one, or pass --overwrite to "
+                              "replace it")
+    magic(ip, "save_model clf --name iris_lr --version 1.0.0 --overwrite --description other")
+
+
+def test_nbmodels_store_says_why(ip, tmp_path, monkeypatch):
+    ip.run_line_magic("config", "ModelMagics.store_dir = ''")
+    monkeypatch.setenv("NBMODELS_HOME", str(tmp_path / "home"))
+    assert repr(magic(ip, "nbmodels_store")) == (f"nbmodels store: {tmp_path / 'home'} (from "
+                                                 f"$NBMODELS_HOME; 0 models)")
+
+
+def _complete(ip, line):
+    from IPython.core.completer import provisionalcompleter
+
+    with provisionalcompleter():
+        return [c.text for c in ip.Completer.completions(line, len(line))]
+
+
+def test_completion_offers_versions_and_aliases_first(ip):
+    magic(ip, "save_model clf --name iris_lr")
+    magic(ip, "save_model clf --name iris_lr --version 1.10.0")
+    magic(ip, "save_model clf --name iris_lr --version 1.9.0")
+    magic(ip, "model_alias iris_lr production 1.9.0")
+    magic(ip, "model_alias iris_lr staging 1.10.0")
+    # Newest version first (semver order), then the aliases, then latest: nothing else.
+    expected = ["1.10.0", "1.9.0", "1.0.0", "production", "staging", "latest"]
+    assert _complete(ip, "%load_model iris_lr@") == expected
+    assert _complete(ip, "m = %load_model iris_lr@") == expected
+    assert _complete(ip, "%model_info iris_lr@1.") == ["1.10.0", "1.9.0", "1.0.0"]
+    assert _complete(ip, "%load_model iris_lr@s") == ["staging"]
+    assert _complete(ip, "%model_alias iris_lr production ") == expected
+    assert _complete(ip, "%model_alias iris_lr s") == ["staging"]
+    assert _complete(ip, "%load_model ir") == ["iris_lr"]
+    assert _complete(ip, "%compare_models iris_lr@1.0.0 iris_lr@p") == ["production"]
+    # Not ours: a comment, a value we cannot guess, plain Python.
+    assert "iris_lr" not in _complete(ip, "%load_model iris_lr  # ir")
+    assert len(_complete(ip, "x = abs")) >= 1
+
+
+def test_completion_offers_notebook_variables_for_evaluate(ip):
+    ip.run_cell("import math\n"
+                "from sklearn.model_selection import train_test_split\n"
+                "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+                "model_b = clf\nmx = 3\n")
+    got = _complete(ip, "%evaluate m")
+    assert got == ["model_b", "mx"]  # the fitted model first; no module (math), no builtins
+    assert _complete(ip, "%evaluate ")[:2] == ["clf", "model_b"]
+    assert _complete(ip, "%evaluate model_b X_") == ["X_test", "X_train"]
+    assert _complete(ip, "%evaluate model_b X_test y_t") == ["y_test", "y_train"]
+    assert _complete(ip, "%save_model clf --data X_t") == ["X_test", "X_train"]
+    assert _complete(ip, "%save_model clf --target y_") == ["y_test", "y_train"]
+    magic(ip, "save_model clf --name iris_lr")
+    assert _complete(ip, "%save_model clf --name ir") == ["iris_lr"]
