@@ -10,6 +10,7 @@ class to the CLI's exit code, the HTTP status and the one-line form.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,6 +50,7 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
                   "http": "overwrite=true"},
     "force": {"python": "force=True", "cli": "--force", "http": "force=true"},
     "version": {"python": "version=", "magic": "--version"},
+    "name": {"python": "name=", "magic": "--name"},
     "format": {"python": "format=...", "magic": "--format ..."},
     "training_data": {"python": "X=X_train", "magic": "--data X_train"},
     "evaluate": {"python": "nbmodels.evaluate(model, X_test, y_test)",
@@ -79,7 +81,9 @@ class NBModelsError(Exception):
         text = " ".join(str(self).split())
         for key in self.options:
             words = OPTION_WORDS[key]
-            text = text.replace(words["python"], words.get(face, words["python"]))
+            # Whole words only: the option name= is not the end of model_name=.
+            text = re.sub(rf"(?<![\w.]){re.escape(words['python'])}",
+                          lambda _m, w=words: w.get(face, w["python"]), text)
         return text
 
 

@@ -249,5 +249,8 @@ def test_every_error_class_has_one_row_in_the_table():
     assert exists.message("cli") == "a@1.0.0 exists: pass --force to replace it"
     assert exists.message("magic") == "a@1.0.0 exists: pass --overwrite to replace it"
     assert exists.message() == str(exists)
+    words = errors.NBModelsError("version= without name=; model_name= is other",
+                                 options=("version", "name"))
+    assert words.message("magic") == "--version without --name; model_name= is other"
     with pytest.raises(KeyError):
         errors.NBModelsError("x", options=("no_such_option",))

@@ -107,7 +107,8 @@ def format_for(model: Any) -> ModelFormat:
         if s > score:
             best, score = fmt, s
     if best is None:
-        raise NBModelsError(f"no format can store a {type(model).__name__}; pass format=...")
+        raise NBModelsError(f"no format can store a {type(model).__name__}; pass format=...",
+                            options=("format",))
     return best
 
 

@@ -213,7 +213,7 @@ class OnnxFormat(ModelFormat):
         elif X is None:
             raise NBModelsError("converting a scikit-learn model to ONNX needs a sample of "
                                 "its input to know the input types: pass X=X_train (or "
-                                "initial_types=...)")
+                                "initial_types=...)", options=("training_data",))
         else:
             sample = X.iloc[:5] if hasattr(X, "iloc") else np.asarray(X)[:5]
             if _is_numeric_table(sample):
