@@ -33,4 +33,39 @@ bash -euo pipefail -c "$command"
 
 # The quickstart must have left a store that verifies, where the README says (./models).
 .venv/bin/nbmodels --store models verify
+
+# Without extras, every optional feature says which extra provides it.
+.venv/bin/python - <<'PY'
+import sys
+
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+import nbmodels
+from nbmodels.cli import main
+
+store = nbmodels.ModelStore("models")
+clf = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+failed = []
+for fmt in ("skops", "onnx", "torch", "keras", "tensorflow"):
+    try:
+        store.save(clf, "extras_check", format=fmt)
+        failed.append(f"format={fmt!r} saved without its extra")
+    except nbmodels.NBModelsError as exc:
+        if f"pip install nbmodels[{fmt}]" not in str(exc):
+            failed.append(f"format={fmt!r}: {exc}")
+pd.DataFrame({"x": [0.0, 1.0], "y": [0, 1]}).to_csv("data.csv", index=False)
+store.save(clf, "extras_check")
+try:
+    pd.DataFrame({"x": [0.0, 1.0], "y": [0, 1]}).to_parquet("data.parquet")
+    failed.append("pyarrow is installed without the parquet extra")
+except ImportError:
+    open("data.parquet", "wb").close()
+code = main(["--store", "models", "evaluate", "extras_check", "--data", "data.parquet",
+             "--target", "y", "--no-save"])
+if code != 1:
+    failed.append(f"nbmodels evaluate on Parquet without pyarrow exited {code}")
+print("\n".join(failed) or "every missing extra is named", file=sys.stderr)
+sys.exit(1 if failed else 0)
+PY
 echo "readme_first_command: ok"

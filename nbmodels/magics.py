@@ -38,7 +38,7 @@ _POSITIONALS: dict[str, tuple[str, ...]] = {
 # guess, except these flags.
 _OPTION_VALUES = {"--data": "var", "--target": "var", "--name": "name"}
 _FLAGS = frozenset({"--overwrite", "--no-save", "--all", "--remove", "--force"})
-_MAGIC_AT = re.compile(r"(?:^|[\s=(])%(\w+)(?:\s+(.*))?$")
+_MAGIC_AT = re.compile(r"(?:^|[\s=(])%(\w+)(?:\s(.*))?$")
 
 
 def strip_comment(line: str) -> str:
@@ -387,10 +387,10 @@ class ModelMagics(Magics):
         is at a value we know nothing about, such as ``--version``).
         """
         found = _MAGIC_AT.search(text_until_cursor)
-        if not found or found.group(1) not in _POSITIONALS:
-            return None
-        magic, rest = found.group(1), strip_comment(found.group(2) or "")
-        if rest != (found.group(2) or "") or rest.count('"') % 2 or rest.count("'") % 2:
+        if not found or found.group(1) not in _POSITIONALS or found.group(2) is None:
+            return None  # not ours, or still the magic's own name
+        magic, rest = found.group(1), strip_comment(found.group(2))
+        if rest != found.group(2) or rest.count('"') % 2 or rest.count("'") % 2:
             return None  # inside a comment or a quoted value
         words = rest.split()
         word = "" if not rest or rest[-1].isspace() else words.pop()

@@ -367,6 +367,7 @@ def test_completion_offers_versions_and_aliases_first(ip):
     # Not ours: a comment, a value we cannot guess, plain Python.
     assert "iris_lr" not in _complete(ip, "%load_model iris_lr  # ir")
     assert len(_complete(ip, "x = abs")) >= 1
+    assert "%models" in _complete(ip, "%models")  # the magic's own name, not model names
 
 
 def test_completion_offers_notebook_variables_for_evaluate(ip):
