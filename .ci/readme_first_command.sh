@@ -36,6 +36,8 @@ bash -euo pipefail -c "$command"
 
 # Without extras, every optional feature says which extra provides it.
 .venv/bin/python - <<'PY'
+import contextlib
+import io
 import sys
 
 import pandas as pd
@@ -47,12 +49,14 @@ from nbmodels.cli import main
 store = nbmodels.ModelStore("models")
 clf = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
 failed = []
-for fmt in ("skops", "onnx", "torch", "keras", "tensorflow"):
+extras = {"skops": "skops", "onnx": "onnx", "torch": "torch", "keras": "keras",
+          "tf_saved_model": "tensorflow"}
+for fmt, extra in extras.items():
     try:
         store.save(clf, "extras_check", format=fmt)
-        failed.append(f"format={fmt!r} saved without its extra")
+        failed.append(f"format={fmt!r} saved without the {extra} extra")
     except nbmodels.NBModelsError as exc:
-        if f"pip install nbmodels[{fmt}]" not in str(exc):
+        if f"pip install nbmodels[{extra}]" not in str(exc):
             failed.append(f"format={fmt!r}: {exc}")
 pd.DataFrame({"x": [0.0, 1.0], "y": [0, 1]}).to_csv("data.csv", index=False)
 store.save(clf, "extras_check")
@@ -61,10 +65,13 @@ try:
     failed.append("pyarrow is installed without the parquet extra")
 except ImportError:
     open("data.parquet", "wb").close()
-code = main(["--store", "models", "evaluate", "extras_check", "--data", "data.parquet",
-             "--target", "y", "--no-save"])
-if code != 1:
-    failed.append(f"nbmodels evaluate on Parquet without pyarrow exited {code}")
+said = io.StringIO()
+with contextlib.redirect_stderr(said):
+    code = main(["--store", "models", "evaluate", "extras_check", "--data", "data.parquet",
+                 "--target", "y", "--no-save"])
+if code != 1 or "pip install nbmodels[parquet]" not in said.getvalue():
+    failed.append(f"nbmodels evaluate on Parquet without pyarrow: exit {code}, "
+                  f"{said.getvalue()!r}")
 print("\n".join(failed) or "every missing extra is named", file=sys.stderr)
 sys.exit(1 if failed else 0)
 PY
