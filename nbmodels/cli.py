@@ -126,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--require", metavar="GATES", help='quality gate, e.g. '
                    '"auc_roc>=0.85,recall>=0.7"; exit 1 when it fails')
     s.add_argument("--pos-label", metavar="LABEL", help="positive class of a binary task")
+    s.add_argument("--threshold", type=float, metavar="T", help="decision threshold on the "
+                   "positive class's score (binary tasks)")
     s.add_argument("--dataset", metavar="LABEL", help="label of this evaluation data (kept "
                    "apart from the default evaluation)")
     s.add_argument("--no-save", action="store_true", help="show the results, write nothing")
@@ -293,10 +295,14 @@ def _cmd_evaluate(store: Any, args: argparse.Namespace) -> int:
                               "dataset": args.dataset}
     if args.no_save:
         kwargs["save"] = False
-    if args.pos_label is not None:
-        if "pos_label" not in inspect.signature(evaluate).parameters:
-            raise _Usage("--pos-label needs a newer nbmodels evaluation core")
-        kwargs["pos_label"] = _label_like(args.pos_label, y)
+    accepted = inspect.signature(evaluate).parameters
+    for option, key, value in (("--pos-label", "pos_label", args.pos_label),
+                               ("--threshold", "threshold", args.threshold)):
+        if value is None:
+            continue
+        if key not in accepted:
+            raise _Usage(f"{option} needs a newer nbmodels evaluation core")
+        kwargs[key] = _label_like(value, y) if key == "pos_label" else value
     model = store.load(args.ref)
     result = evaluate(model, X, y, **kwargs)
     data = result.to_dict()

@@ -91,8 +91,10 @@ class ModelStore:
     Parameters
     ----------
     root : str or Path, optional
-        The store's folder; ``$NBMODELS_HOME`` or ``./models`` by default. It is created
-        on the first save.
+        The store's folder. By default ``$NBMODELS_HOME``, else the project's store
+        found upward from the working folder, else ``./models``
+        (:func:`nbmodels.config.resolve_store_root`); :attr:`root_reason` says which.
+        It is created on the first save.
     check_load : bool
         The default of ``save(check_load=...)``: load every new version in a fresh
         Python process before publishing it.
