@@ -121,10 +121,17 @@ def test_evaluate_pos_label(project):
               "--json")
     if "pos_label" not in inspect.signature(evaluate).parameters:
         assert out.returncode == 2 and "--pos-label needs a newer" in out.stderr
-        return
+        return  # the evaluation core without pos_label= (before it lands)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["evaluation"]["pos_label"] == "malignant"
+    default = json.loads(out.stdout)
+    assert default["evaluation"]["pos_label"] == "malignant"
     assert not (store.root / "evaluation").exists()
+    strict = run("evaluate", "tumour@1.0.0", "--data", str(folder / "test.csv"), "--target",
+                 "diagnosis", "--pos-label", "malignant", "--threshold", "0.99", "--no-save",
+                 "--store", str(store.root), "--json")
+    assert strict.returncode == 0, strict.stderr
+    # A stricter threshold on the malignant score finds fewer malignant cases.
+    assert json.loads(strict.stdout)["recall"] < default["recall"]
 
 
 def test_compare_versions(project):
