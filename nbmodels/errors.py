@@ -46,9 +46,8 @@ Face = Literal["python", "cli", "magic", "http"]
 # How each face spells an option that a fix names. A face without an entry keeps
 # Python's words (there is no magic that deletes, so force=True stays force=True there).
 OPTION_WORDS: dict[str, dict[str, str]] = {
-    "overwrite": {"python": "overwrite=True", "cli": "--force", "magic": "--overwrite",
-                  "http": "overwrite=true"},
-    "force": {"python": "force=True", "cli": "--force", "http": "force=true"},
+    "overwrite": {"python": "overwrite=True", "cli": "--force", "magic": "--overwrite"},
+    "force": {"python": "force=True", "cli": "--force"},
     "version": {"python": "version=", "magic": "--version"},
     "name": {"python": "name=", "magic": "--name"},
     "format": {"python": "format=...", "magic": "--format ..."},
