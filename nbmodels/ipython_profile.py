@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .storage import local
+
 __all__ = ["disable_magics", "enable_magics", "profile_config_path"]
 
 _BEGIN = "# >>> nbmodels magics (added by `nbmodels enable-magics`) >>>"
@@ -50,21 +52,21 @@ def _without_block(text: str) -> tuple[str, bool]:
 def enable_magics(profile: str = "default") -> tuple[Path, bool]:
     """Add the block to the profile's config; returns ``(path, changed)``."""
     path = profile_config_path(profile)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = local.read_text(path) if local.exists(path) else ""
     if _BEGIN in text:
         return path, False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    local.make_dirs(path.parent)
     sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    path.write_text(text + sep + _BLOCK, encoding="utf-8")
+    local.atomic_write_bytes(path, (text + sep + _BLOCK).encode("utf-8"))
     return path, True
 
 
 def disable_magics(profile: str = "default") -> tuple[Path, bool]:
     """Remove the block again; returns ``(path, changed)``."""
     path = profile_config_path(profile)
-    if not path.exists():
+    if not local.exists(path):
         return path, False
-    text, found = _without_block(path.read_text(encoding="utf-8"))
+    text, found = _without_block(local.read_text(path))
     if found:
-        path.write_text("" if not text.strip() else text, encoding="utf-8")
+        local.atomic_write_bytes(path, ("" if not text.strip() else text).encode("utf-8"))
     return path, found

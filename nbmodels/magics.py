@@ -13,6 +13,7 @@ import fnmatch
 import html
 import re
 import types
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -478,6 +479,10 @@ def _matcher(magics: ModelMagics) -> Callable[..., Any]:
     return nbmodels_matcher
 
 
+# The magics and completer each shell loaded, so that unloading removes exactly those.
+_LOADED: weakref.WeakKeyDictionary[Any, tuple[ModelMagics, Any]] = weakref.WeakKeyDictionary()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Register :class:`ModelMagics` and its completer on ``ipython``."""
     magics = ModelMagics(ipython)
@@ -485,15 +490,16 @@ def load_ipython_extension(ipython: Any) -> None:
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
     completer = getattr(ipython, "Completer", None)
+    matcher = None
     if completer is not None:
-        magics._matcher = _matcher(magics)
-        completer.custom_matchers.append(magics._matcher)
-    ipython._nbmodels_magics = magics
+        matcher = _matcher(magics)
+        completer.custom_matchers.append(matcher)
+    _LOADED[ipython] = (magics, matcher)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics, their completer and their config object again."""
-    magics = getattr(ipython, "_nbmodels_magics", None)
+    magics, matcher = _LOADED.pop(ipython, (None, None))
     line = ipython.magics_manager.magics["line"]
     for name in _MAGIC_NAMES:
         if getattr(line.get(name), "__self__", None) is magics:
@@ -503,8 +509,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics in ipython.configurables:
         ipython.configurables.remove(magics)
     completer = getattr(ipython, "Completer", None)
-    matcher = getattr(magics, "_matcher", None)
     if completer is not None and matcher in completer.custom_matchers:
         completer.custom_matchers.remove(matcher)
-    if hasattr(ipython, "_nbmodels_magics"):
-        del ipython._nbmodels_magics
