@@ -178,7 +178,16 @@ def test_alias_require_promotes_only_a_version_whose_evaluation_passes(project):
     assert promoted.stdout.startswith("tumour@production -> 1.0.0\n  auc_roc = ")
     assert store.aliases("tumour") == {"production": "1.0.0"}
 
-    unknown = run("alias", "tumour", "staging", "1.0.0", "--require", "aucroc>=0.8",
+    per_class = run("alias", "tumour", "staging", "1.0.0", "--require",
+                    "per_class.malignant.recall>=0.8", "--store", root)
+    assert per_class.returncode == 0, per_class.stderr
+    assert "per_class.malignant.recall = " in per_class.stdout
+    no_holdout = run("alias", "tumour", "staging", "1.0.0", "--require", "auc_roc>=0.8",
+                     "--dataset", "holdout", "--store", root)
+    assert no_holdout.returncode == 1
+    assert "has no saved evaluation on 'holdout'" in no_holdout.stderr
+
+    unknown = run("alias", "tumour", "canary", "1.0.0", "--require", "aucroc>=0.8",
                   "--store", root)
     assert unknown.returncode == 2 and "not compute" in unknown.stderr
-    assert store.aliases("tumour") == {"production": "1.0.0"}
+    assert store.aliases("tumour") == {"production": "1.0.0", "staging": "1.0.0"}

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GateFailedError, NBModelsError
-from .compare import compare
+from .core import load_result
 from .gates import GateCheck, check_gates, parse_requirements
+from .tasks import EvaluationError
 
 __all__ = ["check_saved", "promote"]
 
@@ -20,16 +21,16 @@ def check_saved(store: Any, name: str, version: str, require: Any, *,
     ``dataset``, when given) is an :class:`NBModelsError` saying how to evaluate it.
     """
     reqs = parse_requirements(require)
-    comparison = compare([f"{name}@{version}"], store=store, dataset=dataset)
-    exact = comparison.refs[0].partition("@")[2]
-    metrics = {row.metric: row.values[0] for row in comparison.rows
-               if row.values[0] is not None}
-    if not metrics:
+    exact = store.resolve(name, version)
+    try:
+        result = load_result(name, exact, store=store, dataset=dataset)
+    except EvaluationError as exc:
         where = f" on {dataset!r}" if dataset else ""
         raise NBModelsError(f"{name}@{exact} has no saved evaluation{where} to check the gate "
                             f"against; evaluate it first: "
-                            f"nbmodels.evaluate(model, X_test, y_test)", options=("evaluate",))
-    return exact, check_gates(reqs, metrics, {})
+                            f"nbmodels.evaluate(model, X_test, y_test)",
+                            options=("evaluate",)) from exc
+    return exact, check_gates(reqs, result.metrics, result.per_class or {})
 
 
 def promote(store: Any, name: str, alias: str, version: str, require: Any, *,
