@@ -184,6 +184,7 @@ def test_models_lists_latest_versions_and_aliases(server):
     assert set(by_name) == {"iris_clf", "diabetes"}
     assert by_name["iris_clf"]["latest"] == "1.10.0"
     assert by_name["iris_clf"]["aliases"] == {"production": "1.2.0"}
+    assert (by_name["iris_clf"]["versions"], by_name["diabetes"]["versions"]) == (2, 1)
     assert by_name["diabetes"]["format"] == "joblib"
 
 
@@ -416,3 +417,52 @@ def test_jupyter_reads_the_config_file(tmp_path):
     section = text.split(f"Config dir: {config_dir}", 1)[1].split("Config dir:", 1)[0]
     assert "nbmodels.server enabled" in section
     assert re.search(r"nbmodels\.server\s+OK", section), section
+
+
+# -- the store methods the evaluation endpoints and pages are built on ------------------------
+def test_store_lists_and_reads_only_regular_plain_named_evaluation_files(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    from nbmodels import InvalidNameError, ModelNotFoundError
+
+    store = ModelStore(tmp_path / "store")
+    store.save(LinearRegression().fit([[0], [1]], [0, 1]), "reg")
+    assert store.evaluation_files("reg") == []
+    folder = store.version_path("evaluation", "reg", "1.0.0")
+    (folder / "holdout").mkdir(parents=True)
+    (folder / "roc_curve.png").write_bytes(PNG)
+    (folder / ".hidden").write_text("x")
+    (folder / "holdout" / "metrics.json").write_text("{}")
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    specials = []
+    with contextlib.suppress(OSError):
+        (folder / "link.png").symlink_to(tmp_path / "secret.txt")
+        (folder / "linked_dir").symlink_to(tmp_path, target_is_directory=True)
+        specials += ["link.png", "linked_dir"]
+    with contextlib.suppress(OSError, AttributeError):
+        os.mkfifo(folder / "fifo.png")  # reading it would block forever
+        specials.append("fifo.png")
+
+    assert store.evaluation_files("reg") == ["roc_curve.png"]
+    assert store.evaluation_datasets("reg") == ["holdout"]
+    assert store.evaluation_files("reg", dataset="holdout") == ["metrics.json"]
+    assert store.evaluation_files("reg@latest") == store.evaluation_files("reg", "1.0.0")
+    assert store.read_evaluation_file("reg", "latest", "roc_curve.png") == PNG
+    assert store.read_evaluation_file("reg", "1.0.0", "metrics.json", dataset="holdout") == b"{}"
+    for bad in ("holdout/metrics.json", "../../secret.txt", "..", "a\\b", ".hidden"):
+        with pytest.raises(InvalidNameError):
+            store.read_evaluation_file("reg", "1.0.0", bad)
+    with pytest.raises(InvalidNameError):
+        store.read_evaluation_file("reg", "1.0.0", "secret.txt", dataset="../..")
+    for name in ["missing.png", *specials]:
+        with pytest.raises(ModelNotFoundError, match=r"files: roc_curve\.png$"):
+            store.read_evaluation_file("reg", "1.0.0", name)
+    with pytest.raises(ModelNotFoundError, match=r"reg@1\.0\.0 \(dataset holdout\)"):
+        store.read_evaluation_file("reg", "1.0.0", "roc_curve.png", dataset="holdout")
+
+
+def test_a_store_url_is_passed_to_the_core_untouched(tmp_path):
+    from nbmodels.server import store_root
+
+    assert store_root("s3://team-bucket/models", tmp_path) == ("s3://team-bucket/models",
+                                                                "from c.NBModels.store_dir")

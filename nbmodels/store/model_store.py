@@ -154,6 +154,14 @@ class ModelStore:
             raise self._not_found(name)
         return list(head["versions"])
 
+    def unreadable_versions(self, name: str) -> list[str]:
+        """Version folders of ``name`` that :meth:`versions` leaves out because they have
+        no readable record: a damaged record, or a save still in progress (``nbmodels
+        verify`` tells them apart). Ascending semver order."""
+        validate_name(name)
+        head = self._registry.head(name)
+        return list(head["pending"]) if head is not None else []
+
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version meant by ``version``: ``latest``, a semver or an alias."""
         name, version = _split_ref(name, version)
@@ -401,7 +409,8 @@ class ModelStore:
 
     # -- listing -------------------------------------------------------------------------
     def list(self) -> ModelTable:
-        """Every model: latest version, aliases, size, created_at and headline metrics."""
+        """Every model: latest version, versions count, aliases, size, created_at and
+        headline metrics."""
         table = ModelTable()
         stamp, entries = self._registry.scan_stamped()
         found = self._registry.scan(entries)
@@ -411,6 +420,7 @@ class ModelStore:
                 continue
             s = head["summary"]
             table.append({"name": name, "latest": head["latest"],
+                          "versions": len(head.get("versions") or ()),
                           "aliases": self._registry.aliases(name),
                           "created_at": s.get("created_at"), "size_bytes": s.get("size_bytes"),
                           "format": s.get("format"), "metrics": s.get("metrics") or {},
