@@ -131,7 +131,7 @@ class StoreHandler(NBModelsHandler):
         store = self.store
         with core_errors():
             models = len(store.list())
-        self.write_json({"root": str(store.root), "exists": store.root.is_dir(),
+        self.write_json({"root": str(store.root), "exists": store.exists(),
                          "models": models, "nbmodels_version": __version__})
 
 

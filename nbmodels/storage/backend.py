@@ -199,6 +199,10 @@ class StorageBackend(ABC):
     def is_locked_elsewhere(self, name: str) -> bool:
         """Whether another process holds ``name``'s lock right now."""
 
+    @abstractmethod
+    def root_exists(self) -> bool:
+        """Whether the store's root exists yet (it is created by the first save)."""
+
     def local_path(self, path: PurePosixPath) -> Path | None:
         """The path on this machine's disk, for libraries that can only use paths
         (``None`` on a remote medium: stage through a scratch folder instead)."""

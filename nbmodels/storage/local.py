@@ -586,6 +586,9 @@ class LocalBackend(StorageBackend):
     def local_path(self, path: PurePosixPath) -> Path | None:
         return Path(self.path(path))
 
+    def root_exists(self) -> bool:
+        return os.path.isdir(self._root)
+
     def display(self, path: PurePosixPath) -> str:
         return self.path(path)
 

@@ -117,6 +117,10 @@ class ModelStore:
     def __repr__(self) -> str:
         return f"ModelStore({str(self.root)!r})"
 
+    def exists(self) -> bool:
+        """Whether the store's folder exists yet (the first save creates it)."""
+        return self.fs.root_exists()
+
     # -- resolving -----------------------------------------------------------------------
     def _not_found(self, name: str) -> NBModelsError:
         found = self._registry.scan()
