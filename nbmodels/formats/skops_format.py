@@ -1,9 +1,14 @@
 """skops: scikit-learn models stored without pickle, loaded after a type audit.
 
 A ``.skops`` file is a zip of JSON and numpy arrays. Loading rebuilds objects only
-from types on a trusted list (skops trusts scikit-learn, numpy and scipy types by
-default); any other type in the file is refused before an object is built, with a
-message naming the types and how to trust them. This is the format to share.
+from types on a trusted list. skops 0.16 trusts by default: Python's primitives and
+containers, numpy scalar types, ufuncs and bit generators, scipy ufuncs, the
+scikit-learn estimator classes themselves and a few of their internal loss objects;
+nothing else (not ``sklearn.tree._tree.Tree``, ``KDTree``, ``numpy.dtype``, scipy
+sparse matrices, ``Bunch``, functions). Any other type in the file is refused before
+an object is built, with a message naming the exact ``trusted=[...]`` to pass. The
+list is audited at save time and kept in the record (``format_info.untrusted_types``),
+so the reader can review it before loading. This is the format to share.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..errors import NotebookObjectsError, UntrustedTypesError
+from ..errors import NBModelsError, NotebookObjectsError, UntrustedTypesError
 from .base import ArtifactSink, ArtifactSource, ModelFormat
 
 __all__ = ["SkopsFormat"]
@@ -56,9 +61,19 @@ class SkopsFormat(ModelFormat):
         import skops
         import skops.io as sio
 
-        data = sio.dumps(model, **({} if compression is None else {"compression": compression}))
-        # What a reader will have to trust beyond skops' defaults, known before sharing.
-        untrusted = list(sio.get_untrusted_types(data=data))
+        try:
+            data = sio.dumps(model, **({} if compression is None
+                                       else {"compression": compression}))
+            # What a reader will have to trust beyond skops' defaults, known before sharing.
+            untrusted = list(sio.get_untrusted_types(data=data))
+        except NBModelsError:
+            raise
+        except Exception as exc:  # skops' own exceptions and whatever a __reduce__ raises
+            raise NBModelsError(
+                f"skops {skops.__version__} cannot store this {type(model).__name__}: "
+                f"{type(exc).__name__}: {_first_line(exc)}. Fix: save it with "
+                f"format='joblib' (loads only where you trust the file), or "
+                f"format='onnx' with X=... for a portable graph") from exc
         # skops names classes and functions by import path and imports them on load, so
         # one defined in the notebook (__main__) or inside a function loads nowhere else;
         # unlike pickle, skops cannot carry it by value.
@@ -76,6 +91,7 @@ class SkopsFormat(ModelFormat):
 
     def load(self, source: ArtifactSource, info: dict[str, Any], *,
              trusted: list[str] | tuple[str, ...] | None = None, **options: Any) -> Any:
+        import skops
         import skops.io as sio
 
         if isinstance(trusted, str):
@@ -84,16 +100,50 @@ class SkopsFormat(ModelFormat):
             raise TypeError(f"trusted must be a list of type names such as "
                             f"['mymodule.MyTransformer'], got {trusted!r}")
         raw = source.read_bytes(self.artifacts[0])
-        needed = sio.get_untrusted_types(data=raw)
+        saved_with = info.get("skops_version") or "an unknown version"
+        try:
+            needed = list(sio.get_untrusted_types(data=raw))
+        except Exception as exc:
+            fix = f". Fix: pip install skops=={saved_with}" \
+                if info.get("skops_version") not in (None, skops.__version__) else ""
+            raise NBModelsError(
+                f"{self.artifacts[0]} could not be read by skops {skops.__version__} (it was "
+                f"written by skops {saved_with}): {type(exc).__name__}: "
+                f"{_first_line(exc)}{fix}") from exc
         refused = [t for t in needed if t not in set(trusted or ())]
         if refused:
-            shown = ", ".join(refused)
-            raise UntrustedTypesError(
-                f"{self.artifacts[0]} needs types that are not trusted: {shown}. Building "
-                f"them could run their code; if you trust them, load again with "
-                f"load(..., trusted={refused!r})", refused)
-        return sio.loads(raw, trusted=needed or None)
+            raise UntrustedTypesError(_refusal(self.artifacts[0], needed, refused, info),
+                                      refused)
+        try:
+            return sio.loads(raw, trusted=needed or None)
+        except Exception as exc:
+            raise NBModelsError(
+                f"{self.artifacts[0]} could not be rebuilt by skops {skops.__version__} "
+                f"(written by skops {saved_with}): {type(exc).__name__}: "
+                f"{_first_line(exc)}") from exc
 
     def adopt(self, files: list[str]) -> dict[str, Any] | None:
         return {"skops_version": None, "untrusted_types": None} \
             if self.artifacts[0] in files else None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _refusal(artifact: str, needed: list[str], refused: list[str],
+             info: dict[str, Any]) -> str:
+    """The refusal: what is not trusted, why skops does not trust some of it, and the
+    exact ``trusted=[...]`` that loads the file (the whole list, not the remainder)."""
+    try:
+        from skops.io.exceptions import UNTRUSTED_TYPE_REASONS as reasons
+    except ImportError:  # older skops: no reasons to show
+        reasons = {}
+    recorded = info.get("untrusted_types")
+    same = " (the list the record keeps as format_info.untrusted_types)" \
+        if recorded is not None and sorted(recorded) == sorted(needed) else ""
+    why = "".join(f" {t}: {' '.join(str(reasons[t]).split())}" for t in refused
+                  if t in reasons)
+    return (f"{artifact} needs types that are not trusted: {', '.join(refused)}. Building "
+            f"them could run their code or crash on a crafted file.{why} If you trust the "
+            f"file's source, load again with load(..., trusted={needed!r}){same}")

@@ -21,15 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..display import html_table, text_table
-from ..errors import EnvironmentMismatchError
+from ..errors import EnvironmentMismatchError, NBModelsError
 
 __all__ = [
     "EnvironmentReport",
     "EnvironmentWarning",
     "PackageDifference",
     "compare_environment",
+    "distribution_name",
     "installed_version",
     "load_checked",
+    "load_failure",
 ]
 
 
@@ -114,7 +116,7 @@ class EnvironmentReport:
                  for d in self.packages]
         return rows
 
-    def text(self) -> str:
+    def text(self, *, strict_hint: bool = True) -> str:
         """The report as plain text: a table, then what to do."""
         if not self.differs:
             return f"{self.ref}: saved in an environment like this one"
@@ -132,7 +134,8 @@ class EnvironmentReport:
             lines.append(f"  scikit-learn warned about {shown}.")
         if self.pip_line:
             lines.append(f"  To match it: {self.pip_line}")
-        lines.append("  Load with strict=True to refuse such a model.")
+        if strict_hint:
+            lines.append("  Load with strict=True to refuse such a model.")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -184,14 +187,45 @@ def _major_minor(version: str | None) -> str:
     return ".".join(str(version or "").split(".")[:2])
 
 
+# Names people write for a framework -> the distributions that provide it, the one to
+# ``pip install`` first (the import name is often not the distribution's name).
+_DISTRIBUTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "sklearn": ("scikit-learn",),
+    "scikit_learn": ("scikit-learn",),
+    "pytorch": ("torch",),
+    "tf": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel"),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel"),
+    "cv2": ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
+            "opencv-contrib-python-headless"),
+    "opencv": ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
+               "opencv-contrib-python-headless"),
+    "skimage": ("scikit-image",),
+    "pil": ("pillow",),
+    "lgbm": ("lightgbm",),
+    "xgb": ("xgboost",),
+    "hf": ("transformers",),
+}
+
+
+def distribution_name(name: str) -> str:
+    """The distribution to install for ``name`` as people write it (``sklearn`` ->
+    ``scikit-learn``, ``pytorch`` -> ``torch``, ``cv2`` -> ``opencv-python``); where one
+    of several distributions provides it (``tensorflow-cpu``), the installed one."""
+    candidates = _DISTRIBUTION_ALIASES.get(name.strip().lower().replace("-", "_"))
+    if not candidates:
+        return name
+    return next((d for d in candidates if installed_version(d) is not None), candidates[0])
+
+
 def _saved_packages(record: Mapping[str, Any]) -> dict[str, str]:
     env = record.get("environment")
     if isinstance(env, Mapping) and isinstance(env.get("packages"), Mapping):
         return {str(k): str(v) for k, v in env["packages"].items()}
-    # A hand-written record in the seed's shape names only its framework.
+    # A hand-written record in the seed's shape names only its framework, often by its
+    # import name ("sklearn").
     framework, version = record.get("framework"), record.get("framework_version")
     if framework and version and framework != "python":
-        return {str(framework): str(version)}
+        return {distribution_name(str(framework)): str(version)}
     return {}
 
 
@@ -231,3 +265,26 @@ def load_checked(load: Callable[[], Any], record: Mapping[str, Any], *,
             raise EnvironmentMismatchError(report.text(), report)
         warnings.warn(EnvironmentWarning(report), stacklevel=stacklevel)
     return model, report
+
+
+def load_failure(record: Mapping[str, Any], exc: BaseException) -> NBModelsError | None:
+    """The error to raise (chained to ``exc``) when loading a version failed in an
+    environment that differs from the one it was saved in: the original error, then the
+    environment report with the ``pip install`` line that loads it. ``None`` when the
+    environment does not differ or ``exc`` is one of our refusals (integrity, trust,
+    strict), which already says what to do."""
+    from ..errors import FormatUnavailableError, IntegrityError, UntrustedTypesError
+
+    if isinstance(exc, (EnvironmentMismatchError, FormatUnavailableError, IntegrityError,
+                        UntrustedTypesError)):
+        return None
+    report = compare_environment(record)
+    if not report.differs:
+        return None
+    cause = str(exc) if isinstance(exc, NBModelsError) else f"{type(exc).__name__}: {exc}"
+    fix = (f" Load it where `{report.pip_line}` has been run (a separate virtual "
+           f"environment), re-save it from there in a portable format (skops, onnx), or "
+           f"retrain it here." if report.pip_line else "")
+    return EnvironmentMismatchError(f"{report.ref} could not be loaded here ({cause}); it was "
+                                    f"saved in a different environment.{fix}\n"
+                                    f"{report.text(strict_hint=False)}", report)

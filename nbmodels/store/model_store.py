@@ -403,11 +403,18 @@ class ModelStore:
             raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
                                  f"to load it")
         source = ArtifactSource(self.fs, self._tree.trained(name, exact), rec.files)
-        from ..record.environment import load_checked
+        from ..record.environment import load_checked, load_failure
 
-        model, _ = load_checked(
-            lambda: fmt.load(source, dict(rec.get("format_info") or {}), **load_options),
-            rec, strict=strict)
+        try:
+            model, _ = load_checked(
+                lambda: fmt.load(source, dict(rec.get("format_info") or {}), **load_options),
+                rec, strict=strict)
+        except Exception as exc:
+            # Saved elsewhere (an older scikit-learn): say so, with the pip line that loads it.
+            wrapped = load_failure(rec, exc)
+            if wrapped is None:
+                raise
+            raise wrapped from exc
         _remember(model, (str(self.root), name, exact))
         return model
 
