@@ -41,13 +41,84 @@ PREDICTION_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision
 NOT_BIT_REPRODUCIBLE = {"LabelPropagation", "LabelSpreading"}
 
 # Upstream limits, one entry per (estimator, format): (reason, pattern of the error raised).
-_NO_CONVERTER = "skl2onnx {v} has no converter for {name}"
 EXPECTED_FAILURES: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def _expect(fmt: str, reason: str, pattern: str, *names: str) -> None:
     for name in names:
-        EXPECTED_FAILURES[(name, fmt)] = (reason.format(name=name, v="1.20"), pattern)
+        EXPECTED_FAILURES[(name, fmt)] = (reason.format(name=name),
+                                          pattern.format(name=re.escape(name)))
+
+
+def _has_locale(name: str) -> bool:
+    import locale
+
+    saved = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, name)
+        return True
+    except locale.Error:
+        return False
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+
+
+_expect("skops", "skops 0.16 cannot persist Birch (UnsupportedTypeException for Birch)",
+        r"NBModelsError: skops .* cannot store this Birch.*UnsupportedTypeException",
+        "Birch")
+_expect("onnx", "skl2onnx 1.20 has no converter for {name}",
+        r"MissingShapeCalculator: Unable to find a shape calculator for type .*\.{name}'",
+        "AdditiveChi2Sampler", "AffinityPropagation", "AgglomerativeClustering",
+        "BernoulliRBM", "Birch", "BisectingKMeans", "CCA", "ClassicalMDS", "ClassifierChain",
+        "DBSCAN", "DictionaryLearning", "DummyClassifier", "DummyRegressor",
+        "EllipticEnvelope", "EmpiricalCovariance", "FactorAnalysis", "FastICA",
+        "FeatureAgglomeration", "FixedThresholdClassifier", "FrozenEstimator",
+        "GraphicalLasso", "GraphicalLassoCV", "HDBSCAN", "HashingVectorizer", "Isomap",
+        "IsotonicRegression", "KernelDensity", "KernelRidge", "LabelPropagation",
+        "LabelSpreading", "LatentDirichletAllocation", "LedoitWolf", "LocallyLinearEmbedding",
+        "MDS", "MeanShift", "MinCovDet", "MiniBatchDictionaryLearning", "MiniBatchNMF",
+        "MiniBatchSparsePCA", "MissingIndicator", "NMF", "NearestCentroid", "Nystroem", "OAS",
+        "OPTICS", "OutputCodeClassifier", "PLSCanonical", "PLSSVD", "PatchExtractor",
+        "PolynomialCountSketch", "RBFSampler", "RadiusNeighborsTransformer",
+        "RandomizedSearchCV", "RegressorChain", "SelfTrainingClassifier",
+        "SequentialFeatureSelector", "ShrunkCovariance", "SkewedChi2Sampler", "SparseCoder",
+        "SparsePCA", "SparseRandomProjection", "SpectralBiclustering", "SpectralClustering",
+        "SpectralCoclustering", "SpectralEmbedding", "SplineTransformer", "TSNE",
+        "TransformedTargetRegressor")
+_expect("onnx", "ONNX inputs are tensors; {name} takes a list of dicts (skl2onnx's "
+        "DictVectorizer converter wants a map of one value type, its FeatureHasher converter "
+        "strings only)", r"NBModelsError: format 'onnx' converts numeric or text input.*dict",
+        "DictVectorizer", "FeatureHasher")
+_expect("onnx", "ONNX tensors are rectangular; MultiLabelBinarizer takes label sets of varying "
+        "length (and skl2onnx has no converter for it)", r"rows of varying length",
+        "MultiLabelBinarizer")
+_expect("onnx", "skl2onnx 1.20 converts GaussianProcessClassifier for binary targets only",
+        r"Only binary classification", "GaussianProcessClassifier")
+_expect("onnx", "skl2onnx 1.20's tree converter hands numpy booleans to onnx 1.23's "
+        "make_attribute, which refuses them", r"Unable to create node 'TreeEnsemble",
+        "HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+_expect("onnx", "skl2onnx 1.20 cannot output sparse matrices ({name}'s default output)",
+        r"onehot encoding not supported|cannot convert the model with sparse outputs",
+        "KBinsDiscretizer", "RandomTreesEmbedding")
+_expect("onnx", "skl2onnx 1.20 converts LocalOutlierFactor only with novelty=True",
+        r"novelty is True", "LocalOutlierFactor")
+_expect("onnx", "skl2onnx 1.20 cannot convert NearestNeighbors with both radius and "
+        "n_neighbors set (its defaults)", r"defines radius and n_neighbors",
+        "NearestNeighbors")
+_expect("onnx", "skl2onnx 1.20's OneHotEncoder converter takes int64 and string categories "
+        "only; these are floats", r"is not an int64", "OneHotEncoder")
+_expect("onnx", "the graph skl2onnx 1.20 makes for RadiusNeighborsClassifier fails in "
+        "onnxruntime (ArrayFeatureExtractor index out of range)",
+        r"onnxruntime cannot run the graph.*ArrayFeatureExtractor", "RadiusNeighborsClassifier")
+_expect("onnx", "skl2onnx 1.20 converts TargetEncoder for binary or continuous targets only",
+        r"only support TargetEncoder for binary classification", "TargetEncoder")
+_expect("onnx", "skl2onnx 1.20 does not implement VotingClassifier's flatten_transform=True",
+        r"flatten_transform==True is not implemented", "VotingClassifier")
+if not _has_locale("en_US.UTF-8"):
+    _expect("onnx", "onnxruntime's StringNormalizer (in skl2onnx's text converters) needs the "
+            "en_US.UTF-8 locale, which this machine lacks",
+            r"onnxruntime cannot run the graph.*(locale|StringNormalizer)",
+            "CountVectorizer", "TfidfVectorizer")
 
 
 # --------------------------------------------------------------------------------------
@@ -68,6 +139,10 @@ def _data() -> dict[str, Any]:
     from sklearn.datasets import load_diabetes, load_iris
 
     Xi, yi = load_iris(return_X_y=True)
+    # Iris is measured to 0.1 cm, so many distances tie exactly and neighbours, quantiles
+    # and ranks are then broken differently in float32 (ONNX) than in float64; a small
+    # jitter breaks the ties without changing the data's shape or sign.
+    Xi = Xi + np.random.default_rng(0).uniform(0, 1e-3, size=Xi.shape)
     # Contiguous copies: a strided view kept by an estimator (LabelPropagation's X_)
     # comes back contiguous and BLAS then rounds the last bit differently.
     Xc, yc = Xi[::2].copy(), yi[::2].copy()         # 75 rows, 25 of each class
@@ -186,7 +261,7 @@ def _fit(name: str, est: Any) -> Case:
     if name in ("ClassifierChain", "MultiOutputClassifier"):
         est.fit(d["Xc"], d["ymultilabel"])
         return Case(est, d["Xc"], d["Xc"])
-    if kind == "classifier" and binary_only or name in ("FixedThresholdClassifier",
+    if (kind == "classifier" and binary_only) or name in ("FixedThresholdClassifier",
                                                         "TunedThresholdClassifierCV"):
         est.fit(d["Xb"], d["yb"])
         return Case(est, d["Xb"], d["Xb"])
@@ -199,7 +274,7 @@ def _fit(name: str, est: Any) -> Case:
             est.fit(d["Xc"], d["yc"])
         return Case(est, d["Xc"], d["Xc"])
     if kind == "regressor" or name in ("CCA", "PLSCanonical", "PLSSVD"):
-        multi = tags.target_tags.multi_output and not tags.target_tags.single_output \
+        multi = (tags.target_tags.multi_output and not tags.target_tags.single_output) \
             or name in ("MultiOutputRegressor", "RegressorChain", "CCA", "PLSCanonical",
                         "PLSSVD")
         est.fit(d["Xr"], d["yr2"] if multi else d["yr"])
@@ -227,7 +302,7 @@ def _case(name: str, cls: type) -> Case:
                 for method in _methods(case.estimator):
                     case.expected[method] = getattr(case.estimator, method)(case.X)
             _CASES[name] = case
-        except Exception as exc:  # noqa: BLE001 - reported by the test that needs it
+        except Exception as exc:
             _CASES[name] = exc
     case = _CASES[name]
     if isinstance(case, BaseException):
@@ -262,10 +337,13 @@ def _same_exactly(got: Any, want: Any, what: str, *, rtol: float = 0.0) -> None:
         np.testing.assert_array_equal(got, want, err_msg=what)
 
 
-def _same_closely(got: Any, want: Any, what: str, method: str) -> None:
+def _same_closely(got: Any, want: Any, what: str) -> None:
     got, want = _dense(got), _dense(want)
     if isinstance(want, list):
-        want = np.stack([w for w in want], axis=1) if want[0].ndim == 1 else want
+        assert isinstance(got, list) and len(got) == len(want), what
+        for g, w in zip(got, want, strict=True):
+            _same_closely(g, w, what)
+        return
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     if want.dtype.kind in "fc":
         scale = max(1.0, float(np.nanmax(np.abs(want))) if want.size else 1.0)
@@ -296,6 +374,7 @@ def _same_state(got: Any, want: Any, what: str) -> None:
 # --------------------------------------------------------------------------------------
 
 _COUNTS: dict[str, Counter] = {fmt: Counter() for fmt in FORMATS}
+_PARTIAL: list[str] = []  # ONNX wrappers that lack a method the original has
 
 
 @pytest.fixture(scope="module")
@@ -305,10 +384,15 @@ def stores(tmp_path_factory, request) -> dict[str, ModelStore]:
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     lines = [f"conformance {fmt}: {c['passed']} passed, {c['expected']} expected failures"
              for fmt, c in _COUNTS.items() if c]
-    if reporter is not None and lines:
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
+    if _PARTIAL:
+        lines.append(f"conformance onnx: {len(_PARTIAL)} pass with fewer methods than the "
+                     f"original (the graph has no output for them): {', '.join(_PARTIAL)}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and lines:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            for line in lines:
+                reporter.write_line(line)
 
 
 def _all_estimators() -> list[tuple[str, type]]:
@@ -334,9 +418,12 @@ def _round_trip(store: ModelStore, name: str, fmt: str, case: Case) -> None:
             f"{name}: the ONNX wrapper offers {offered}; the original has {wanted}, the " \
             f"graph provides {sorted(info['methods'])}"
         assert offered, f"{name}: the ONNX graph provides none of {wanted}"
+        missing = [m for m in wanted if m not in offered]
+        if missing:
+            _PARTIAL.append(f"{name} (no {', '.join(missing)})")
         for method in offered:
             _same_closely(getattr(loaded, method)(case.X), case.expected[method],
-                          f"{name}.{method} via onnx", method)
+                          f"{name}.{method} via onnx")
         return
     assert type(loaded) is type(est)
     assert _methods(loaded) == wanted

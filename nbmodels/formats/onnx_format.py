@@ -33,6 +33,19 @@ def _is_sklearn(model: Any) -> bool:
     return any(c.__module__.split(".")[0] == "sklearn" for c in type(model).__mro__[:-1])
 
 
+_PREDICTION_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
+                       "transform", "score_samples")
+# What a graph output can stand for. Not predict_log_proba: the log of float32
+# probabilities is -inf wherever scikit-learn's float64 gives -90.
+_GRAPH_METHODS = ("predict", "predict_proba", "decision_function", "transform",
+                  "score_samples")
+
+
+def _prediction_methods(model: Any) -> list[str]:
+    """The public prediction methods ``model`` has (``hasattr``, so ``available_if`` counts)."""
+    return [m for m in _PREDICTION_METHODS if hasattr(model, m)]
+
+
 def _is_numeric_table(X: Any) -> bool:
     import numpy as np
 
@@ -42,13 +55,58 @@ def _is_numeric_table(X: Any) -> bool:
     return np.asarray(X).dtype.kind in "biuf"
 
 
+def _selects_columns_by_name(model: Any) -> bool:
+    """Whether ``model`` (or a step inside it) picks DataFrame columns by name: a
+    ColumnTransformer given column names or a selector. Its ONNX graph then needs one
+    input per column, named like the columns."""
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or not hasattr(obj, "get_params"):
+            continue
+        seen.add(id(obj))
+        for spec in getattr(obj, "transformers_", None) or getattr(obj, "transformers", None) \
+                or []:
+            if isinstance(spec, tuple) and len(spec) >= 3:
+                columns = spec[2]
+                if callable(columns) or isinstance(columns, str) or (
+                        isinstance(columns, (list, tuple)) and columns
+                        and isinstance(columns[0], str)):
+                    return True
+        try:
+            params = obj.get_params(deep=False)
+        except Exception:
+            continue
+        for value in params.values():
+            if isinstance(value, (list, tuple)):
+                stack += [v[1] if isinstance(v, tuple) and len(v) >= 2 else v for v in value]
+            else:
+                stack.append(value)
+        for attr in ("estimator_", "estimators_", "steps", "transformers_"):
+            value = getattr(obj, attr, None)
+            if isinstance(value, (list, tuple)):
+                stack += [v[1] if isinstance(v, tuple) and len(v) >= 2 else v for v in value]
+            elif value is not None:
+                stack.append(value)
+    return False
+
+
 class OnnxModel:
     """An onnxruntime session that predicts like the estimator it was converted from.
+
+    It has exactly the prediction methods (``predict``, ``predict_proba``,
+    ``decision_function``, ``transform``, ``score_samples``) that the original estimator
+    had and the graph provides: at save time each method of the original was matched
+    with the graph output that gives the same values on the sample ``X``, and the
+    record's ``format_info.methods`` keeps which output each one reads.
+    ``hasattr(model, "predict_proba")`` is false for a model that had no probabilities
+    (KMeans, LinearSVC).
 
     Attributes
     ----------
     session : onnxruntime.InferenceSession
-        The session itself, for anything beyond ``predict``.
+        The session itself, for anything beyond the prediction methods.
     classes_ : numpy.ndarray
         The class labels, when the model is a classifier and they were recorded.
     inputs, outputs : list of dict
@@ -70,10 +128,11 @@ class OnnxModel:
         if kind in ("classifier", "regressor"):
             self._estimator_type = kind
         names = [o["name"] for o in self.outputs]
-        self._label = info.get("label_output") or names[0]
-        self._proba = info.get("probability_output")
-        if self._proba is None and len(names) > 1 and self.outputs[1]["type"] == "tensor(float)":
-            self._proba = names[1]
+        methods = info.get("methods")
+        if not isinstance(methods, dict):
+            methods = _graph_methods(names, [o["type"] for o in self.outputs], info)
+        self._methods = {m: o for m, o in methods.items() if m in _GRAPH_METHODS and o in names}
+        self._ndim = dict(info.get("method_ndim") or {})
         features = info.get("features")
         if features:
             self.feature_names_in_ = np.asarray(features, dtype=object)
@@ -85,18 +144,27 @@ class OnnxModel:
         source = self._info.get("source_class") or "onnx graph"
         return f"OnnxModel({source}; inputs {ins}; outputs {outs})"
 
+    def __dir__(self) -> list[str]:
+        hidden = set(_PREDICTION_METHODS) - set(self._methods)
+        return [n for n in super().__dir__() if n not in hidden]
+
     def _feeds(self, X: Any) -> dict[str, Any]:
         import numpy as np
 
         if len(self.inputs) == 1:
             spec = self.inputs[0]
             dtype = _ORT_TO_NUMPY.get(spec["type"], "float32")
-            arr = np.asarray(X, dtype=dtype if dtype != "object" else None)
+            arr = np.asarray(X, dtype=str if dtype == "object" else dtype)
             if arr.ndim == 1 and len(spec["shape"]) == 2:
-                arr = arr.reshape(-1, 1) if spec["shape"][1] == 1 else arr.reshape(1, -1)
+                arr = arr.reshape(-1, 1) if spec["shape"][1] in (1, None) else arr.reshape(1, -1)
             return {spec["name"]: arr}
-        # One input per column: skl2onnx's layout for DataFrames of mixed types.
+        # One input per column: skl2onnx's layout for DataFrames.
         if not hasattr(X, "columns"):
+            arr = np.asarray(X)
+            if arr.ndim == 2 and arr.shape[1] == len(self.inputs):
+                # Columns by position, in the order of the inputs (the training columns).
+                return {spec["name"]: _column(arr[:, j], spec)
+                        for j, spec in enumerate(self.inputs)}
             names = ", ".join(i["name"] for i in self.inputs)
             raise NBModelsError(f"this ONNX model takes one input per column ({names}); "
                                 f"pass a DataFrame with those columns")
@@ -106,10 +174,7 @@ class OnnxModel:
             column = spec["name"] if spec["name"] in X.columns else by_key.get(spec["name"])
             if column is None:
                 raise NBModelsError(f"the data has no column for ONNX input {spec['name']!r}")
-            dtype = _ORT_TO_NUMPY.get(spec["type"], "float32")
-            values = X[column].to_numpy()
-            feeds[spec["name"]] = values.astype(dtype).reshape(-1, 1) if dtype != "object" \
-                else values.astype(str).reshape(-1, 1)
+            feeds[spec["name"]] = _column(X[column].to_numpy(), spec)
         return feeds
 
     def run(self, X: Any) -> dict[str, Any]:
@@ -117,25 +182,73 @@ class OnnxModel:
         names = [o["name"] for o in self.outputs]
         return dict(zip(names, self.session.run(names, self._feeds(X)), strict=True))
 
-    def predict(self, X: Any) -> Any:
-        """The label output (classifiers) or the prediction (regressors) for ``X``."""
-        out = self.session.run([self._label], self._feeds(X))[0]
-        if out.ndim == 2 and out.shape[1] == 1:
-            out = out.ravel()
-        return out
+    def _output(self, method: str, X: Any) -> Any:
+        out = self.session.run([self._methods[method]], self._feeds(X))[0]
+        return _as_method_output(out, method, self._ndim.get(method),
+                                 getattr(self, "classes_", None))
+
+    @property
+    def predict(self) -> Any:
+        """The label output (classifiers), the prediction (regressors) or the cluster."""
+        return self._method("predict")
 
     @property
     def predict_proba(self) -> Any:
         """Class probabilities for ``X``, columns in the order of :attr:`classes_`.
 
-        Absent (``hasattr`` is false) when the graph has no probability output.
+        Absent (``hasattr`` is false) when the original had no ``predict_proba`` or the
+        graph has no probability output.
         """
-        if self._proba is None:
-            raise AttributeError("this ONNX model has no probability output")
-        return self._predict_proba
+        return self._method("predict_proba")
 
-    def _predict_proba(self, X: Any) -> Any:
-        return self.session.run([self._proba], self._feeds(X))[0]
+    @property
+    def decision_function(self) -> Any:
+        """The decision scores, where the original had them and the graph outputs them."""
+        return self._method("decision_function")
+
+    @property
+    def transform(self) -> Any:
+        """The transformed data (or KMeans' distances), where the graph outputs them."""
+        return self._method("transform")
+
+    @property
+    def score_samples(self) -> Any:
+        """Per-sample scores, where the original had them and the graph outputs them."""
+        return self._method("score_samples")
+
+    def _method(self, method: str) -> Any:
+        if method not in self._methods:
+            raise AttributeError(f"this ONNX model has no {method}: the original estimator "
+                                 f"had none or the graph does not output it (it has: "
+                                 f"{', '.join(self._methods) or 'nothing'})")
+        def call(X: Any) -> Any:
+            return self._output(method, X)
+
+        call.__name__ = method
+        call.__doc__ = getattr(type(self), method).__doc__
+        return call
+
+
+def _column(values: Any, spec: dict[str, Any]) -> Any:
+    dtype = _ORT_TO_NUMPY.get(spec["type"], "float32")
+    if dtype == "object":
+        return values.astype(str).reshape(-1, 1)
+    return values.astype(dtype).reshape(-1, 1)
+
+
+def _graph_methods(names: list[str], types: list[str], info: dict[str, Any]) -> dict[str, str]:
+    """Methods of a graph whose record says nothing of them (a ModelProto stored as is,
+    or a version saved before the record kept them): the first output predicts, a second
+    float output gives probabilities."""
+    if not names:
+        return {}
+    methods = {"predict": info.get("label_output") or names[0]}
+    proba = info.get("probability_output")
+    if proba is None and len(names) > 1 and types[1] in ("tensor(float)", "float"):
+        proba = names[1]
+    if proba:
+        methods["predict_proba"] = proba
+    return methods
 
 
 def _shape(shape: Any) -> list[Any]:
@@ -190,8 +303,10 @@ class OnnxFormat(ModelFormat):
         info["ir_version"] = proto.ir_version
         info["onnx_version"] = onnx.__version__
         names = [o["name"] for o in info["outputs"]]
-        if "label_output" not in info and names:
-            info["label_output"] = names[0]
+        if "methods" not in info:
+            info["methods"] = _graph_methods(names, [o["type"] for o in info["outputs"]], {})
+        if "label_output" not in info and "predict" in info["methods"]:
+            info["label_output"] = info["methods"]["predict"]
         return info
 
     def _convert_sklearn(self, model: Any, X: Any, initial_types: Any, target_opset: Any,
@@ -202,34 +317,20 @@ class OnnxFormat(ModelFormat):
         from sklearn.base import is_classifier, is_regressor
 
         classifier = is_classifier(model)
-        opts = dict(conversion_options or {})
-        if classifier and not opts:
-            opts = {"zipmap": False}  # probabilities as a plain array, as sklearn returns
-        kwargs: dict[str, Any] = {"target_opset": target_opset, "options": opts or None}
+        kwargs: dict[str, Any] = {"target_opset": target_opset}
+        sample = None
         if initial_types is not None:
             kwargs["initial_types"] = initial_types
             info["input_from"] = "initial_types"
-            onx = skl2onnx.to_onnx(model, **kwargs)
+            onx = _to_onnx(skl2onnx, model, None, kwargs, conversion_options, classifier)
         elif X is None:
             raise NBModelsError("converting a scikit-learn model to ONNX needs a sample of "
                                 "its input to know the input types: pass X=X_train (or "
                                 "initial_types=...)", options=("training_data",))
         else:
-            sample = X.iloc[:5] if hasattr(X, "iloc") else np.asarray(X)[:5]
-            if _is_numeric_table(sample):
-                # One float tensor: what every converter supports and callers expect.
-                onx = skl2onnx.to_onnx(model, np.asarray(sample, dtype=np.float32), **kwargs)
-                info["input_from"] = "X as float32"
-            else:
-                # float64 columns become float32 inputs, as in the numeric case: a graph
-                # with double inputs feeding float-only operators (the classifiers'
-                # probability normalizer) converts, but fails in onnxruntime.
-                floats = [c for c in sample.columns if getattr(sample[c].dtype, "kind", "")
-                          == "f"] if hasattr(sample, "columns") else []
-                if floats:
-                    sample = sample.astype({c: np.float32 for c in floats})
-                onx = skl2onnx.to_onnx(model, sample, **kwargs)
-                info["input_from"] = "X, one input per column"
+            sample = X.iloc[:5] if hasattr(X, "iloc") else _head(X)
+            onx = self._convert_sample(skl2onnx, model, sample, kwargs, conversion_options,
+                                       classifier, info)
             columns = getattr(X, "columns", None)
             if columns is not None:
                 info["features"] = [str(c) for c in columns]
@@ -238,11 +339,61 @@ class OnnxFormat(ModelFormat):
         info["estimator_type"] = "classifier" if classifier else \
             "regressor" if is_regressor(model) else None
         classes = getattr(model, "classes_", None)
-        if classifier and classes is not None:
+        if classifier and classes is not None and np.asarray(classes).ndim == 1:
             info["classes"] = np.asarray(classes).tolist()
         outputs = [o.name for o in onx.graph.output]
-        if classifier and len(outputs) > 1:
-            info["label_output"], info["probability_output"] = outputs[0], outputs[1]
+        if sample is None:
+            info["methods"] = _methods_of(model, outputs)
+        else:
+            info["methods"], info["method_ndim"] = _match_methods(model, onx, sample, info)
+            info["methods_checked_on_rows"] = _rows(sample)
+        if "predict" in info["methods"]:
+            info["label_output"] = info["methods"]["predict"]
+        if "predict_proba" in info["methods"]:
+            info["probability_output"] = info["methods"]["predict_proba"]
+        return onx
+
+    def _convert_sample(self, skl2onnx: Any, model: Any, sample: Any, kwargs: dict[str, Any],
+                        conversion_options: Any, classifier: bool, info: dict[str, Any]) -> Any:
+        """Convert with input types taken from ``sample``: one input per column for a
+        DataFrame whose columns the model selects by name (or that mixes types), one
+        tensor otherwise; integers stay int64 where the converters take them."""
+        import numpy as np
+
+        frame = hasattr(sample, "columns")
+        if frame and (not _is_numeric_table(sample) or _selects_columns_by_name(model)):
+            # float64 columns become float32 inputs: a graph with double inputs feeding
+            # float-only operators (the classifiers' probability normalizer) converts,
+            # but fails in onnxruntime.
+            floats = [c for c in sample.columns if getattr(sample[c].dtype, "kind", "") == "f"]
+            if floats:
+                sample = sample.astype({c: np.float32 for c in floats})
+            info["input_from"] = "X, one input per column"
+            return _to_onnx(skl2onnx, model, sample, kwargs, conversion_options, classifier)
+        arr = np.asarray(sample)
+        if arr.dtype.kind in "OUS" and not frame:
+            if arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.ravel()):
+                raise NBModelsError(f"format 'onnx' converts numeric or text input; this "
+                                    f"{type(model).__name__} takes "
+                                    f"{type(arr.ravel()[0]).__name__} values. Fix: save it "
+                                    f"with format='joblib' or format='skops'")
+            info["input_from"] = "X as strings"
+            return _to_onnx(skl2onnx, model, arr.astype(str), kwargs, conversion_options,
+                            classifier)
+        if arr.dtype.kind in "iub":
+            # Integer input stays integer (label encoders, count features); converters
+            # that take only floats get float32, as a caller would expect.
+            try:
+                onx = _to_onnx(skl2onnx, model, arr.astype(np.int64), kwargs,
+                               conversion_options, classifier)
+                _check_runs(onx, arr.astype(np.int64))
+                info["input_from"] = "X as int64"
+                return onx
+            except Exception:
+                pass
+        onx = _to_onnx(skl2onnx, model, arr.astype(np.float32), kwargs, conversion_options,
+                       classifier)
+        info["input_from"] = "X as float32"
         return onx
 
     def load(self, source: ArtifactSource, info: dict[str, Any], *,
@@ -255,6 +406,186 @@ class OnnxFormat(ModelFormat):
 
     def adopt(self, files: list[str]) -> dict[str, Any] | None:
         return {"converted_by": None} if self.artifacts[0] in files else None
+
+
+def _head(X: Any, n: int = 5) -> Any:
+    import numpy as np
+
+    if isinstance(X, (list, tuple)):
+        rows = list(X[:n])
+        if rows and all(isinstance(r, str) for r in rows):
+            return np.asarray(rows, dtype=object)
+        try:
+            return np.asarray(rows)
+        except ValueError:  # rows of varying length (MultiLabelBinarizer's label sets)
+            raise NBModelsError("format 'onnx' converts rectangular numeric or text input; "
+                                "this X has rows of varying length. Fix: save it with "
+                                "format='joblib' or format='skops'") from None
+    return np.asarray(X)[:n]
+
+
+def _to_onnx(skl2onnx: Any, model: Any, sample: Any, kwargs: dict[str, Any],
+             conversion_options: Any, classifier: bool) -> Any:
+    """skl2onnx.to_onnx; a classifier's probabilities come as a plain array (no ZipMap)
+    where its converter has that option, and as skl2onnx makes them otherwise."""
+    import ast
+    import re
+
+    args = (model,) if sample is None else (model, sample)
+
+    def convert(**extra: Any) -> Any:
+        try:
+            return skl2onnx.to_onnx(*args, **kwargs, **extra)
+        except RuntimeError as exc:
+            # "...not supported yet by this library. You need to specify
+            # target_opset={'ai.onnx.ml': 3}": skl2onnx's own advice, taken when the
+            # caller chose no opset (IsolationForest).
+            hint = re.search(r"specify target_opset=(\{[^}]*\})", str(exc))
+            if hint is None or kwargs.get("target_opset") is not None:
+                raise
+            opsets = {"": skl2onnx.get_latest_tested_opset_version(),
+                      **ast.literal_eval(hint.group(1))}
+            return skl2onnx.to_onnx(*args, **{**kwargs, "target_opset": opsets}, **extra)
+
+    if conversion_options is not None or not classifier:
+        return convert(options=conversion_options or None)
+    try:
+        return convert(options={"zipmap": False})
+    except NameError as exc:  # "Option 'zipmap' not in [...] for class 'LinearSVC'"
+        if "zipmap" not in str(exc):
+            raise
+    return convert()
+
+
+def _check_runs(onx: Any, sample: Any) -> None:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onx.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    spec = session.get_inputs()[0]
+    if sample.ndim == 1 and len(spec.shape or []) == 2:
+        sample = sample.reshape(-1, 1)
+    session.run(None, {spec.name: sample})
+
+
+def _methods_of(model: Any, outputs: list[str]) -> dict[str, str]:
+    """Which graph output each prediction method of ``model`` reads.
+
+    skl2onnx names its outputs after what they hold; the first is the prediction (or the
+    transformed data), a second is probabilities for a model that has them, else decision
+    scores (LinearSVC, SVC, outlier detectors) or distances (KMeans' ``transform``)."""
+    has = set(_prediction_methods(model))
+    methods: dict[str, str] = {}
+    if not outputs:
+        return methods
+    if "predict" in has:
+        methods["predict"] = outputs[0]
+        if len(outputs) > 1:
+            second = outputs[1]
+            if "predict_proba" in has:
+                methods["predict_proba"] = second
+            elif "decision_function" in has:
+                methods["decision_function"] = second
+            elif "transform" in has:
+                methods["transform"] = second
+            elif "score_samples" in has:
+                methods["score_samples"] = second
+    elif "transform" in has:
+        methods["transform"] = outputs[0]
+    return methods
+
+
+def _rows(sample: Any) -> int:
+    return len(sample)
+
+
+def _as_method_output(out: Any, method: str, ndim: int | None, classes: Any) -> Any:
+    """A graph output shaped as the original's method returns it: (n,) where the
+    estimator gives (n,) (skl2onnx often gives (n, 1), (1, n), or both columns of a
+    binary score), a ZipMap's dictionaries as an array in the order of ``classes``."""
+    import numpy as np
+
+    if isinstance(out, list):
+        if out and isinstance(out[0], dict):  # ZipMap: one {class: probability} per row
+            keys = list(classes) if classes is not None else list(out[0])
+            return np.array([[row[k] for k in keys] for row in out], dtype=np.float32)
+        return [np.asarray(o) for o in out]  # one array per output (MultiOutputClassifier)
+    out = np.asarray(out)
+    if ndim is None:
+        ndim = 1 if method == "predict" and out.ndim == 2 and 1 in out.shape else out.ndim
+    if ndim == 1 and out.ndim == 2:
+        if 1 in out.shape:
+            out = out.ravel()
+        elif method == "decision_function" and out.shape[1] == 2:
+            out = out[:, 1]  # binary scores: skl2onnx gives both columns
+    return out
+
+
+def _agrees(got: Any, want: Any) -> bool:
+    """Whether a graph output gives the original's values (float32 tolerance)."""
+    import numpy as np
+
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(
+            _agrees(g, w) for g, w in zip(got, want, strict=True))
+    if isinstance(got, list):
+        return False
+    want = want.toarray() if hasattr(want, "toarray") else np.asarray(want)
+    got = np.asarray(got)
+    if got.shape != want.shape:
+        return False
+    if want.dtype.kind in "fc" and got.dtype.kind in "fciub":
+        scale = max(1.0, float(np.nanmax(np.abs(want))) if want.size else 1.0)
+        return bool(np.allclose(got.astype(np.float64), want, rtol=1e-3, atol=1e-4 * scale,
+                                equal_nan=True))
+    try:
+        same = np.asarray(got == want.astype(got.dtype) if got.dtype.kind != "O" else
+                          got == want)
+    except (TypeError, ValueError):
+        return False
+    rows = same.reshape(len(same), -1).all(axis=1) if same.ndim else np.array([bool(same)])
+    return int((~rows).sum()) <= len(rows) // 5  # a tie on a boundary may move one row
+
+
+def _match_methods(model: Any, onx: Any, sample: Any,
+                   info: dict[str, Any]) -> tuple[dict[str, str], dict[str, int]]:
+    """Run the graph on ``sample`` and keep, for each prediction method of ``model``, the
+    output that gives the same values; a method no output reproduces is not offered."""
+    import numpy as np
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(onx.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        probe = OnnxModel(session, {**info, "methods": {}})
+        names = [o["name"] for o in probe.outputs]
+        results = dict(zip(names, session.run(names, probe._feeds(sample)), strict=True))
+    except Exception as exc:
+        raise NBModelsError(f"skl2onnx converted this {type(model).__name__}, but onnxruntime "
+                            f"cannot run the graph: {type(exc).__name__}: "
+                            f"{(str(exc).strip().splitlines() or [''])[0][:300]}. Fix: save it "
+                            f"with format='skops' or format='joblib'") from exc
+    preferred = _methods_of(model, names)
+    classes = info.get("classes")
+    methods: dict[str, str] = {}
+    ndims: dict[str, int] = {}
+    for method in _prediction_methods(model):
+        if method not in _GRAPH_METHODS:
+            continue
+        try:
+            want = getattr(model, method)(sample)
+        except Exception:
+            continue
+        ndim = None if isinstance(want, list) else int(np.ndim(want))
+        order = [preferred[method]] if method in preferred else []
+        order += [n for n in names if n not in order]
+        for name in order:
+            if _agrees(_as_method_output(results[name], method, ndim, classes), want):
+                methods[method] = name
+                if ndim is not None:
+                    ndims[method] = ndim
+                break
+    return methods, ndims
 
 
 def _value_info(value: Any) -> dict[str, Any]:
