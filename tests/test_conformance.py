@@ -463,3 +463,21 @@ def test_estimator_round_trips(stores, name, cls, fmt):
         pytest.fail(f"{name} via {fmt} now works: remove it from EXPECTED_FAILURES "
                     f"({expected[0]})")
     _COUNTS[fmt]["passed"] += 1
+
+
+def test_an_expected_failure_that_starts_passing_fails(tmp_path, monkeypatch):
+    from sklearn.linear_model import Ridge
+
+    monkeypatch.setitem(EXPECTED_FAILURES, ("Ridge", "joblib"), ("a pretend limit", "x"))
+    with pytest.raises(pytest.fail.Exception, match="Ridge via joblib now works"):
+        test_estimator_round_trips({"joblib": ModelStore(tmp_path)}, "Ridge", Ridge, "joblib")
+
+
+def test_an_expected_failure_with_another_error_fails(tmp_path, monkeypatch):
+    pytest.importorskip("skops")
+    from sklearn.cluster import Birch
+
+    monkeypatch.setitem(EXPECTED_FAILURES, ("Birch", "skops"),
+                        ("a pretend limit", "an error nobody raises"))
+    with pytest.raises(AssertionError, match="expected to fail because a pretend limit"):
+        test_estimator_round_trips({"skops": ModelStore(tmp_path)}, "Birch", Birch, "skops")
