@@ -134,7 +134,7 @@ def test_a_damaged_skops_file_is_our_error(store, small_model):
 
     from nbmodels.errors import IntegrityError, NBModelsError
 
-    model, X, y = small_model
+    model, _, _ = small_model
     store.save(model, "iris", format="skops")
     artifact = store.root / "trained" / "iris_v1.0.0" / "model.skops"
     artifact.write_bytes(b"not a zip file")

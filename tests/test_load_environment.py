@@ -15,8 +15,8 @@ import pytest
 import sklearn
 
 from nbmodels import ModelStore
-from nbmodels.record.environment import EnvironmentWarning, distribution_name
 from nbmodels.errors import EnvironmentMismatchError, NBModelsError
+from nbmodels.record.environment import EnvironmentWarning, distribution_name
 
 REPO = Path(__file__).resolve().parent.parent
 OLD_SKLEARN = "1.5.2"  # the last 1.5 release; wheels for Python 3.9-3.13
@@ -65,7 +65,7 @@ def test_import_names_map_to_distributions():
 
 
 def test_hand_written_sklearn_record_gives_the_right_pip_line(saved_lr):
-    store, X = saved_lr
+    store, _ = saved_lr
     _edit_record(store, "lr", _as_hand_written("sklearn", OLD_SKLEARN))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -77,7 +77,7 @@ def test_hand_written_sklearn_record_gives_the_right_pip_line(saved_lr):
 
 
 def test_hand_written_sklearn_record_of_this_version_is_recognised(saved_lr):
-    store, X = saved_lr
+    store, _ = saved_lr
     _edit_record(store, "lr", _as_hand_written("sklearn", sklearn.__version__))
     with warnings.catch_warnings():
         warnings.simplefilter("error", EnvironmentWarning)

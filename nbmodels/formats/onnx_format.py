@@ -2,9 +2,10 @@
 
 A scikit-learn model is converted with skl2onnx; its input types come from a sample of
 the training data (``X=``) and are kept in the record. An ``onnx.ModelProto`` is stored
-as is. Loading builds an onnxruntime session, wrapped in :class:`OnnxModel` so that
-``predict`` / ``predict_proba`` behave like the original estimator. Nothing in an ONNX
-file is executable Python, so it can be loaded from anyone.
+as is. At save time the graph runs once on the sample and each prediction method of the
+original is matched with the output that reproduces it; loading builds an onnxruntime
+session, wrapped in :class:`OnnxModel`, which has exactly those methods. Nothing in an
+ONNX file is executable Python, so it can be loaded from anyone.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from typing import Any
 
 from ..errors import NBModelsError
 from .base import ArtifactSink, ArtifactSource, ModelFormat, import_optional
+from .onnx_model import (
+    GRAPH_METHODS,
+    PREDICTION_METHODS,
+    OnnxModel,
+    as_method_output,
+    graph_methods,
+)
 
 __all__ = ["OnnxFormat", "OnnxModel"]
-
-# onnxruntime's element type names -> numpy dtype names.
-_ORT_TO_NUMPY = {
-    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8", "tensor(bool)": "bool", "tensor(string)": "object",
-}
 
 
 def _is_onnx_proto(model: Any) -> bool:
@@ -33,17 +34,9 @@ def _is_sklearn(model: Any) -> bool:
     return any(c.__module__.split(".")[0] == "sklearn" for c in type(model).__mro__[:-1])
 
 
-_PREDICTION_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
-                       "transform", "score_samples")
-# What a graph output can stand for. Not predict_log_proba: the log of float32
-# probabilities is -inf wherever scikit-learn's float64 gives -90.
-_GRAPH_METHODS = ("predict", "predict_proba", "decision_function", "transform",
-                  "score_samples")
-
-
 def _prediction_methods(model: Any) -> list[str]:
     """The public prediction methods ``model`` has (``hasattr``, so ``available_if`` counts)."""
-    return [m for m in _PREDICTION_METHODS if hasattr(model, m)]
+    return [m for m in PREDICTION_METHODS if hasattr(model, m)]
 
 
 def _is_numeric_table(X: Any) -> bool:
@@ -92,176 +85,6 @@ def _selects_columns_by_name(model: Any) -> bool:
     return False
 
 
-class OnnxModel:
-    """An onnxruntime session that predicts like the estimator it was converted from.
-
-    It has exactly the prediction methods (``predict``, ``predict_proba``,
-    ``decision_function``, ``transform``, ``score_samples``) that the original estimator
-    had and the graph provides: at save time each method of the original was matched
-    with the graph output that gives the same values on the sample ``X``, and the
-    record's ``format_info.methods`` keeps which output each one reads.
-    ``hasattr(model, "predict_proba")`` is false for a model that had no probabilities
-    (KMeans, LinearSVC).
-
-    Attributes
-    ----------
-    session : onnxruntime.InferenceSession
-        The session itself, for anything beyond the prediction methods.
-    classes_ : numpy.ndarray
-        The class labels, when the model is a classifier and they were recorded.
-    inputs, outputs : list of dict
-        Name, type and shape of each graph input and output.
-    """
-
-    def __init__(self, session: Any, info: dict[str, Any]) -> None:
-        import numpy as np
-
-        self.session = session
-        self.inputs = [{"name": i.name, "type": i.type, "shape": _shape(i.shape)}
-                       for i in session.get_inputs()]
-        self.outputs = [{"name": o.name, "type": o.type, "shape": _shape(o.shape)}
-                        for o in session.get_outputs()]
-        self._info = info
-        if info.get("classes") is not None:
-            self.classes_ = np.asarray(info["classes"])
-        kind = info.get("estimator_type")
-        if kind in ("classifier", "regressor"):
-            self._estimator_type = kind
-        names = [o["name"] for o in self.outputs]
-        methods = info.get("methods")
-        if not isinstance(methods, dict):
-            methods = _graph_methods(names, [o["type"] for o in self.outputs], info)
-        self._methods = {m: o for m, o in methods.items() if m in _GRAPH_METHODS and o in names}
-        self._ndim = dict(info.get("method_ndim") or {})
-        features = info.get("features")
-        if features:
-            self.feature_names_in_ = np.asarray(features, dtype=object)
-            self.n_features_in_ = len(features)
-
-    def __repr__(self) -> str:
-        ins = ", ".join(f"{i['name']}: {i['type']}" for i in self.inputs)
-        outs = ", ".join(o["name"] for o in self.outputs)
-        source = self._info.get("source_class") or "onnx graph"
-        return f"OnnxModel({source}; inputs {ins}; outputs {outs})"
-
-    def __dir__(self) -> list[str]:
-        hidden = set(_PREDICTION_METHODS) - set(self._methods)
-        return [n for n in super().__dir__() if n not in hidden]
-
-    def _feeds(self, X: Any) -> dict[str, Any]:
-        import numpy as np
-
-        if len(self.inputs) == 1:
-            spec = self.inputs[0]
-            dtype = _ORT_TO_NUMPY.get(spec["type"], "float32")
-            arr = np.asarray(X, dtype=str if dtype == "object" else dtype)
-            if arr.ndim == 1 and len(spec["shape"]) == 2:
-                arr = arr.reshape(-1, 1) if spec["shape"][1] in (1, None) else arr.reshape(1, -1)
-            return {spec["name"]: arr}
-        # One input per column: skl2onnx's layout for DataFrames.
-        if not hasattr(X, "columns"):
-            arr = np.asarray(X)
-            if arr.ndim == 2 and arr.shape[1] == len(self.inputs):
-                # Columns by position, in the order of the inputs (the training columns).
-                return {spec["name"]: _column(arr[:, j], spec)
-                        for j, spec in enumerate(self.inputs)}
-            names = ", ".join(i["name"] for i in self.inputs)
-            raise NBModelsError(f"this ONNX model takes one input per column ({names}); "
-                                f"pass a DataFrame with those columns")
-        by_key = {_onnx_name(c): c for c in X.columns}
-        feeds = {}
-        for spec in self.inputs:
-            column = spec["name"] if spec["name"] in X.columns else by_key.get(spec["name"])
-            if column is None:
-                raise NBModelsError(f"the data has no column for ONNX input {spec['name']!r}")
-            feeds[spec["name"]] = _column(X[column].to_numpy(), spec)
-        return feeds
-
-    def run(self, X: Any) -> dict[str, Any]:
-        """Every output of the graph for ``X``, by name."""
-        names = [o["name"] for o in self.outputs]
-        return dict(zip(names, self.session.run(names, self._feeds(X)), strict=True))
-
-    def _output(self, method: str, X: Any) -> Any:
-        out = self.session.run([self._methods[method]], self._feeds(X))[0]
-        return _as_method_output(out, method, self._ndim.get(method),
-                                 getattr(self, "classes_", None))
-
-    @property
-    def predict(self) -> Any:
-        """The label output (classifiers), the prediction (regressors) or the cluster."""
-        return self._method("predict")
-
-    @property
-    def predict_proba(self) -> Any:
-        """Class probabilities for ``X``, columns in the order of :attr:`classes_`.
-
-        Absent (``hasattr`` is false) when the original had no ``predict_proba`` or the
-        graph has no probability output.
-        """
-        return self._method("predict_proba")
-
-    @property
-    def decision_function(self) -> Any:
-        """The decision scores, where the original had them and the graph outputs them."""
-        return self._method("decision_function")
-
-    @property
-    def transform(self) -> Any:
-        """The transformed data (or KMeans' distances), where the graph outputs them."""
-        return self._method("transform")
-
-    @property
-    def score_samples(self) -> Any:
-        """Per-sample scores, where the original had them and the graph outputs them."""
-        return self._method("score_samples")
-
-    def _method(self, method: str) -> Any:
-        if method not in self._methods:
-            raise AttributeError(f"this ONNX model has no {method}: the original estimator "
-                                 f"had none or the graph does not output it (it has: "
-                                 f"{', '.join(self._methods) or 'nothing'})")
-        def call(X: Any) -> Any:
-            return self._output(method, X)
-
-        call.__name__ = method
-        call.__doc__ = getattr(type(self), method).__doc__
-        return call
-
-
-def _column(values: Any, spec: dict[str, Any]) -> Any:
-    dtype = _ORT_TO_NUMPY.get(spec["type"], "float32")
-    if dtype == "object":
-        return values.astype(str).reshape(-1, 1)
-    return values.astype(dtype).reshape(-1, 1)
-
-
-def _graph_methods(names: list[str], types: list[str], info: dict[str, Any]) -> dict[str, str]:
-    """Methods of a graph whose record says nothing of them (a ModelProto stored as is,
-    or a version saved before the record kept them): the first output predicts, a second
-    float output gives probabilities."""
-    if not names:
-        return {}
-    methods = {"predict": info.get("label_output") or names[0]}
-    proba = info.get("probability_output")
-    if proba is None and len(names) > 1 and types[1] in ("tensor(float)", "float"):
-        proba = names[1]
-    if proba:
-        methods["predict_proba"] = proba
-    return methods
-
-
-def _shape(shape: Any) -> list[Any]:
-    return [d if isinstance(d, int) else None for d in (shape or [])]
-
-
-def _onnx_name(column: Any) -> str:
-    # skl2onnx turns DataFrame column names into identifiers this way.
-    import re
-
-    return re.sub(r"[^a-zA-Z0-9_]", "_", str(column))
-
-
 class OnnxFormat(ModelFormat):
     """ONNX graphs in ``model.onnx``; scikit-learn models are converted with skl2onnx."""
 
@@ -304,7 +127,7 @@ class OnnxFormat(ModelFormat):
         info["onnx_version"] = onnx.__version__
         names = [o["name"] for o in info["outputs"]]
         if "methods" not in info:
-            info["methods"] = _graph_methods(names, [o["type"] for o in info["outputs"]], {})
+            info["methods"] = graph_methods(names, [o["type"] for o in info["outputs"]], {})
         if "label_output" not in info and "predict" in info["methods"]:
             info["label_output"] = info["methods"]["predict"]
         return info
@@ -499,28 +322,6 @@ def _rows(sample: Any) -> int:
     return len(sample)
 
 
-def _as_method_output(out: Any, method: str, ndim: int | None, classes: Any) -> Any:
-    """A graph output shaped as the original's method returns it: (n,) where the
-    estimator gives (n,) (skl2onnx often gives (n, 1), (1, n), or both columns of a
-    binary score), a ZipMap's dictionaries as an array in the order of ``classes``."""
-    import numpy as np
-
-    if isinstance(out, list):
-        if out and isinstance(out[0], dict):  # ZipMap: one {class: probability} per row
-            keys = list(classes) if classes is not None else list(out[0])
-            return np.array([[row[k] for k in keys] for row in out], dtype=np.float32)
-        return [np.asarray(o) for o in out]  # one array per output (MultiOutputClassifier)
-    out = np.asarray(out)
-    if ndim is None:
-        ndim = 1 if method == "predict" and out.ndim == 2 and 1 in out.shape else out.ndim
-    if ndim == 1 and out.ndim == 2:
-        if 1 in out.shape:
-            out = out.ravel()
-        elif method == "decision_function" and out.shape[1] == 2:
-            out = out[:, 1]  # binary scores: skl2onnx gives both columns
-    return out
-
-
 def _agrees(got: Any, want: Any) -> bool:
     """Whether a graph output gives the original's values (float32 tolerance)."""
     import numpy as np
@@ -559,7 +360,7 @@ def _match_methods(model: Any, onx: Any, sample: Any,
                                        providers=["CPUExecutionProvider"])
         probe = OnnxModel(session, {**info, "methods": {}})
         names = [o["name"] for o in probe.outputs]
-        results = dict(zip(names, session.run(names, probe._feeds(sample)), strict=True))
+        results = dict(zip(names, session.run(names, probe.feeds(sample)), strict=True))
     except Exception as exc:
         raise NBModelsError(f"skl2onnx converted this {type(model).__name__}, but onnxruntime "
                             f"cannot run the graph: {type(exc).__name__}: "
@@ -570,7 +371,7 @@ def _match_methods(model: Any, onx: Any, sample: Any,
     methods: dict[str, str] = {}
     ndims: dict[str, int] = {}
     for method in _prediction_methods(model):
-        if method not in _GRAPH_METHODS:
+        if method not in GRAPH_METHODS:
             continue
         try:
             want = getattr(model, method)(sample)
@@ -580,7 +381,7 @@ def _match_methods(model: Any, onx: Any, sample: Any,
         order = [preferred[method]] if method in preferred else []
         order += [n for n in names if n not in order]
         for name in order:
-            if _agrees(_as_method_output(results[name], method, ndim, classes), want):
+            if _agrees(as_method_output(results[name], method, ndim, classes), want):
                 methods[method] = name
                 if ndim is not None:
                     ndims[method] = ndim
@@ -601,4 +402,3 @@ def _value_info(value: Any) -> dict[str, Any]:
         elem = str(tensor.elem_type)
     kind = value.type.WhichOneof("value")
     return {"name": value.name, "type": elem if kind == "tensor_type" else kind, "shape": dims}
-
