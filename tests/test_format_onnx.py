@@ -203,6 +203,8 @@ def test_rfe_is_a_transformer_in_onnx(store):
     model = RFE(LogisticRegression(max_iter=500), n_features_to_select=2).fit(X, y)
     rec = store.save(model, "rfe", format="onnx", X=X)
     assert list(rec["format_info"]["methods"]) == ["transform"]
+    assert rec["format_info"]["methods_not_in_graph"] == [
+        "predict", "predict_proba", "predict_log_proba", "decision_function"]
     loaded = store.load("rfe")
     assert not hasattr(loaded, "predict")
     assert np.allclose(loaded.transform(X), model.transform(X), atol=1e-5)
@@ -274,9 +276,23 @@ def test_record_without_methods_still_loads_as_before(store, small_model):
     store.save(model, "old", format="onnx", X=X)
     path = store.root / "metadata" / "old_v1.0.0" / "metadata.json"
     data = json.loads(path.read_text())
-    for key in ("methods", "method_ndim", "methods_checked_on_rows"):
+    for key in ("methods", "method_ndim", "methods_checked_on_rows", "methods_not_in_graph"):
         del data["format_info"][key]
     path.write_text(json.dumps(data))
     loaded = store.load("old")
     assert np.array_equal(loaded.predict(X), model.predict(X))
     assert np.allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-5)
+
+
+def test_a_graph_that_reproduces_nothing_is_not_saved(store):
+    # skl2onnx converts from the fitted attributes; a model whose behaviour lives
+    # elsewhere (here a predict replaced on the instance) converts to a graph that
+    # answers differently, and that graph must not be published.
+    from sklearn.linear_model import LinearRegression
+
+    X, y = _blobs()
+    model = LinearRegression().fit(X, y)
+    model.predict = lambda data: np.full(len(data), 42.0)
+    with pytest.raises(NBModelsError, match=r"reproduces its predict.*format='skops'"):
+        store.save(model, "lr", format="onnx", X=X)
+    assert store.names() == []

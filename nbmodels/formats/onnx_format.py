@@ -170,6 +170,8 @@ class OnnxFormat(ModelFormat):
         else:
             info["methods"], info["method_ndim"] = _match_methods(model, onx, sample, info)
             info["methods_checked_on_rows"] = _rows(sample)
+            info["methods_not_in_graph"] = [m for m in _prediction_methods(model)
+                                            if m not in info["methods"]]
         if "predict" in info["methods"]:
             info["label_output"] = info["methods"]["predict"]
         if "predict_proba" in info["methods"]:
@@ -370,6 +372,7 @@ def _match_methods(model: Any, onx: Any, sample: Any,
     classes = info.get("classes")
     methods: dict[str, str] = {}
     ndims: dict[str, int] = {}
+    tried = []
     for method in _prediction_methods(model):
         if method not in GRAPH_METHODS:
             continue
@@ -377,6 +380,7 @@ def _match_methods(model: Any, onx: Any, sample: Any,
             want = getattr(model, method)(sample)
         except Exception:
             continue
+        tried.append(method)
         ndim = None if isinstance(want, list) else int(np.ndim(want))
         order = [preferred[method]] if method in preferred else []
         order += [n for n in names if n not in order]
@@ -386,6 +390,12 @@ def _match_methods(model: Any, onx: Any, sample: Any,
                 if ndim is not None:
                     ndims[method] = ndim
                 break
+    if tried and not methods:
+        # A graph that reproduces nothing the model does would load and answer wrongly.
+        raise NBModelsError(f"skl2onnx converted this {type(model).__name__}, but no output "
+                            f"of the graph ({', '.join(names)}) reproduces its "
+                            f"{', '.join(tried)} on the sample X; not saving it. Fix: save it "
+                            f"with format='skops' or format='joblib'")
     return methods, ndims
 
 
