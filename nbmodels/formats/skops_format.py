@@ -142,8 +142,14 @@ def _refusal(artifact: str, needed: list[str], refused: list[str],
     recorded = info.get("untrusted_types")
     same = " (the list the record keeps as format_info.untrusted_types)" \
         if recorded is not None and sorted(recorded) == sorted(needed) else ""
-    why = "".join(f" {t}: {' '.join(str(reasons[t]).split())}" for t in refused
-                  if t in reasons)
+    why = "".join(f" {_reason(t, reasons[t])}" for t in refused if t in reasons)
     return (f"{artifact} needs types that are not trusted: {', '.join(refused)}. Building "
             f"them could run their code or crash on a crafted file.{why} If you trust the "
             f"file's source, load again with load(..., trusted={needed!r}){same}")
+
+
+def _reason(type_name: str, reason: str) -> str:
+    """skops' reason for not trusting ``type_name``, without its own how-to-load advice
+    (the refusal gives the whole list to pass)."""
+    text = " ".join(str(reason).split()).split(" If you created")[0].rstrip()
+    return text if text.startswith(type_name) else f"{type_name}: {text}"
