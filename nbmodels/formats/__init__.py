@@ -8,10 +8,9 @@ read the first time a format is looked up. See ``docs/formats.md``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ..errors import FormatUnavailableError, NBModelsError
+from .. import errors as _errors
 from .base import ArtifactSink, ArtifactSource, ModelFormat
 from .keras_format import KerasFormat
 from .onnx_format import OnnxFormat
@@ -20,10 +19,21 @@ from .skops_format import SkopsFormat
 from .tensorflow_format import SavedModelFormat
 from .torch_format import TorchFormat
 
+if _TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
 __all__ = [
     "ArtifactSink",
     "ArtifactSource",
+    "JoblibFormat",
+    "KerasFormat",
     "ModelFormat",
+    "OnnxFormat",
+    "PickleFormat",
+    "SavedModelFormat",
+    "SkopsFormat",
+    "TorchFormat",
     "format_for",
     "format_for_record",
     "get_format",
@@ -78,7 +88,8 @@ def get_format(name: str) -> ModelFormat:
         return _FORMATS[name]
     except KeyError:
         known = ", ".join(sorted(_FORMATS))
-        raise NBModelsError(f"unknown model format {name!r}; known formats: {known}") from None
+        raise _errors.NBModelsError(f"unknown model format {name!r}; known formats: "
+                                    f"{known}") from None
 
 
 def format_for_record(record: Mapping[str, Any]) -> ModelFormat:
@@ -94,9 +105,9 @@ def format_for_record(record: Mapping[str, Any]) -> ModelFormat:
         hint = f"install the plugin that provides the module {module.split('.')[0]!r}"
     else:
         hint = "install the plugin that provides it"
-    raise FormatUnavailableError(f"{record.get('model_name')}@{record.get('version')} was "
-                                 f"saved in format {name!r}, which is not available here; "
-                                 f"{hint}")
+    raise _errors.FormatUnavailableError(
+        f"{record.get('model_name')}@{record.get('version')} was saved in format {name!r}, "
+        f"which is not available here; {hint}")
 
 
 def format_for(model: Any) -> ModelFormat:
@@ -107,8 +118,8 @@ def format_for(model: Any) -> ModelFormat:
         if s > score:
             best, score = fmt, s
     if best is None:
-        raise NBModelsError(f"no format can store a {type(model).__name__}; pass format=...",
-                            options=("format",))
+        raise _errors.NBModelsError(f"no format can store a {type(model).__name__}; pass "
+                                    f"format=...", options=("format",))
     return best
 
 
