@@ -57,8 +57,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 PYTHON_LANGS = {"python", "py", "python3", "ipython", "ipython3"}
 SHELL_LANGS = {"bash", "sh", "shell", "console"}
-TEXT_LANGS = {"text", "txt", "plain", "output", "toml", "json", "yaml", "yml", "ini", "cfg",
-              "html", "xml", "diff", "csv"}
+TEXT_LANGS = {
+    "text",
+    "txt",
+    "plain",
+    "output",
+    "toml",
+    "json",
+    "yaml",
+    "yml",
+    "ini",
+    "cfg",
+    "html",
+    "xml",
+    "diff",
+    "csv",
+}
 
 BLOCK_TIMEOUT = 300  # seconds for one statement or one shell block; a hung block fails
 OUTPUT_TAIL = 25  # lines of output shown with a failure
@@ -175,19 +189,23 @@ def parse_markers(body: str, where: str) -> tuple[str | None, list[str]]:
     if skip:
         reason = (skip.group("reason") or "").strip()
         if not reason:
-            raise DocFormatError(f"{where}: a skip marker must say why: "
-                                 "<!-- nbmodels-docs: skip (REASON) -->")
+            raise DocFormatError(
+                f"{where}: a skip marker must say why: <!-- nbmodels-docs: skip (REASON) -->"
+            )
         return reason, []
     setup = re.fullmatch(r"setup\s*=\s*(?P<names>[\w, ]+)", body)
     if setup:
         names = [n.strip() for n in setup.group("names").split(",") if n.strip()]
         unknown = [n for n in names if n not in SETUPS]
         if unknown or not names:
-            raise DocFormatError(f"{where}: unknown setup {', '.join(unknown) or '(none)'}; "
-                                 f"tests/docs_runner.py defines: {', '.join(sorted(SETUPS))}")
+            raise DocFormatError(
+                f"{where}: unknown setup {', '.join(unknown) or '(none)'}; "
+                f"tests/docs_runner.py defines: {', '.join(sorted(SETUPS))}"
+            )
         return None, names
-    raise DocFormatError(f"{where}: unknown nbmodels-docs marker {body!r}; use "
-                         "'skip (REASON)' or 'setup=NAME'")
+    raise DocFormatError(
+        f"{where}: unknown nbmodels-docs marker {body!r}; use 'skip (REASON)' or 'setup=NAME'"
+    )
 
 
 def parse_document(path: Path, text: str | None = None) -> list[Block]:
@@ -210,8 +228,10 @@ def parse_document(path: Path, text: str | None = None) -> list[Block]:
             continue
         opening = _FENCE.match(line)
         if pending and not opening:
-            problems.append(f"{_display(path)}:{pending[-1][0]}: a nbmodels-docs marker "
-                            "must be on the line directly above a fence")
+            problems.append(
+                f"{_display(path)}:{pending[-1][0]}: a nbmodels-docs marker "
+                "must be on the line directly above a fence"
+            )
             pending = []
         if not opening:
             i += 1
@@ -223,12 +243,16 @@ def parse_document(path: Path, text: str | None = None) -> list[Block]:
         i += 1
         while i < len(lines):
             closing = _FENCE.match(lines[i])
-            if (closing and closing.group("fence")[0] == fence[0]
-                    and len(closing.group("fence")) >= len(fence)
-                    and not closing.group("info").strip()):
+            if (
+                closing
+                and closing.group("fence")[0] == fence[0]
+                and len(closing.group("fence")) >= len(fence)
+                and not closing.group("info").strip()
+            ):
                 break
-            body.append(lines[i][len(indent):] if lines[i].startswith(indent) else
-                        lines[i].lstrip())
+            body.append(
+                lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i].lstrip()
+            )
             i += 1
         else:
             problems.append(f"{_display(path)}:{start}: the fence is never closed")
@@ -238,12 +262,15 @@ def parse_document(path: Path, text: str | None = None) -> list[Block]:
         if not lang:
             problems.append(
                 f"{where}: the fence has no language; write ```python or ```bash for code "
-                "(it is run), or ```text for output, trees and messages (not run)")
+                "(it is run), or ```text for output, trees and messages (not run)"
+            )
             continue
         if lang not in PYTHON_LANGS | SHELL_LANGS | TEXT_LANGS:
-            problems.append(f"{where}: unknown fence language {lang!r}; the docs runner "
-                            f"knows {', '.join(sorted(PYTHON_LANGS | SHELL_LANGS))} (run) "
-                            f"and {', '.join(sorted(TEXT_LANGS))} (not run)")
+            problems.append(
+                f"{where}: unknown fence language {lang!r}; the docs runner "
+                f"knows {', '.join(sorted(PYTHON_LANGS | SHELL_LANGS))} (run) "
+                f"and {', '.join(sorted(TEXT_LANGS))} (not run)"
+            )
             continue
         block = Block(path, start, lang, "\n".join(body) + "\n")
         for marker_line, marker_body in markers:
@@ -258,8 +285,10 @@ def parse_document(path: Path, text: str | None = None) -> list[Block]:
             problems.append(f"{where}: a {lang} block is never run; drop its marker")
         blocks.append(block)
     if pending:
-        problems.append(f"{_display(path)}:{pending[-1][0]}: a nbmodels-docs marker must be "
-                        "on the line directly above a fence")
+        problems.append(
+            f"{_display(path)}:{pending[-1][0]}: a nbmodels-docs marker must be "
+            "on the line directly above a fence"
+        )
     if problems:
         raise DocFormatError("\n".join(problems))
     return blocks
@@ -315,7 +344,7 @@ def python_chunks(code: str) -> list[tuple[int, str]]:
     chunks = []
     for n, first in enumerate(starts):
         last = starts[n + 1] - 1 if n + 1 < len(starts) else len(lines)
-        chunks.append((first, "\n".join(lines[first - 1:last]).rstrip() + "\n"))
+        chunks.append((first, "\n".join(lines[first - 1 : last]).rstrip() + "\n"))
     return chunks
 
 
@@ -349,13 +378,21 @@ class DocumentRun:
         if self._kc is None:
             from jupyter_client.manager import start_new_kernel
 
-            self._km, self._kc = start_new_kernel(kernel_name="python3", cwd=str(self.project),
-                                                  env=self.env, startup_timeout=120)
+            # Plain tracebacks: a failure's output tail shows frames, not source context.
+            self._km, self._kc = start_new_kernel(
+                kernel_name="python3",
+                cwd=str(self.project),
+                env=self.env,
+                startup_timeout=120,
+                extra_arguments=["--InteractiveShell.xmode=Plain"],
+            )
         return self._kc
 
     def run_python(self, code: str) -> tuple[str, str | None, int | None]:
         """Run code in the kernel: ``(output, error or None, line of the error in code)``."""
         kc = self._kernel()
+        if not self._km.is_alive():
+            return "", "the kernel is no longer running (a block above ended it)", None
         texts: list[str] = []
         error: dict[str, Any] = {}
 
@@ -369,13 +406,18 @@ class DocumentRun:
             elif kind == "error":
                 error.update(content)
 
-        reply = kc.execute_interactive(code, timeout=BLOCK_TIMEOUT, output_hook=hook,
-                                       allow_stdin=False, stop_on_error=True)
+        try:
+            reply = kc.execute_interactive(
+                code, timeout=BLOCK_TIMEOUT, output_hook=hook, allow_stdin=False
+            )
+        except TimeoutError:
+            self._km.interrupt_kernel()  # so that the next block gets the kernel back
+            return "".join(texts), f"timed out after {BLOCK_TIMEOUT} s", None
         content = reply["content"]
         if content["status"] == "ok":
             return "".join(texts), None, None
         error = error or content
-        traceback = _ANSI.sub("", "\n".join(error.get("traceback", [])))
+        traceback = _ANSI.sub("", "\n".join(t.rstrip("\n") for t in error.get("traceback", [])))
         line = None
         found = re.search(r"Cell In\[\d+\], line (\d+)", traceback)
         if found:
@@ -391,15 +433,20 @@ class DocumentRun:
         for name in block.setups:
             output, error, _ = self.run_python(SETUPS[name])
             if error:
-                return Failure(block.doc, block.line, f"setup={name} for the", error, output)
+                kind = f"setup {name!r} of the {block.kind}"
+                return Failure(block.doc, block.line, kind, error, output)
         if block.kind == "shell":
             return self._run_shell(block)
         return self._run_python_block(block)
 
     def _run_python_block(self, block: Block) -> Failure | None:
         if block.kind == "notebook" and not _notebook_parses(block.code):
-            return Failure(block.doc, block.line, block.kind,
-                           "not valid Python, even with IPython's syntax (magics, !cmd)")
+            return Failure(
+                block.doc,
+                block.line,
+                block.kind,
+                "not valid Python, even with IPython's syntax (magics, !cmd)",
+            )
         for first, chunk in python_chunks(block.code):
             output, error, line = self.run_python(chunk)
             if error:
@@ -412,24 +459,46 @@ class DocumentRun:
         if block.lang == "console":
             lines = code.splitlines()
             if not any(line.startswith("$ ") for line in lines):
-                return Failure(block.doc, block.line, "console",
-                               "a console block runs its '$ ' lines and has none")
+                return Failure(
+                    block.doc,
+                    block.line,
+                    "console",
+                    "a console block runs its '$ ' lines and has none",
+                )
             code = "\n".join(line[2:] if line.startswith("$ ") else "" for line in lines)
         # Line 1 of the script is the preamble, so block line N is $LINENO N + 1.
-        script = ("set -e -o pipefail; trap 'echo \"nbmodels-docs: exit $? at line "
-                  "$((LINENO - 1))\" >&2' ERR\n" + code)
+        script = (
+            "set -e -o pipefail; trap 'echo \"nbmodels-docs: exit $? at line "
+            "$((LINENO - 1))\" >&2' ERR\n" + code
+        )
         try:
-            out = subprocess.run(["bash", "-c", script], cwd=self.project, env=self.env,
-                                 capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
+            out = subprocess.run(
+                ["bash", "-c", script],
+                cwd=self.project,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=BLOCK_TIMEOUT,
+            )
         except subprocess.TimeoutExpired as exc:
-            return Failure(block.doc, block.line, "shell", f"timed out after {exc.timeout} s",
-                           _text(exc.stdout) + _text(exc.stderr))
+            return Failure(
+                block.doc,
+                block.line,
+                "shell",
+                f"timed out after {exc.timeout} s",
+                _text(exc.stdout),
+            )
         if out.returncode == 0:
             return None
-        output = out.stdout + out.stderr
+        output = out.stdout
         found = re.findall(r"nbmodels-docs: exit (\d+) at line (\d+)", output)
         line = block.line + int(found[-1][1]) if found else block.line
-        command = (code.splitlines()[int(found[-1][1]) - 1].strip() if found else "")
+        command = (
+            re.sub(r"\s{2,}", " ", code.splitlines()[int(found[-1][1]) - 1].strip())
+            if found
+            else ""
+        )
         error = f"exit {out.returncode}" + (f" from `{command}`" if command else "")
         output = re.sub(r"nbmodels-docs: exit \d+ at line \d+\n?", "", output)
         return Failure(block.doc, line, "shell", error, output)
@@ -452,12 +521,17 @@ def docs_env(project: Path) -> dict[str, str]:
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    # The checkout first; the test helpers' folder is no part of a reader's setup.
+    tests_dir = str(Path(__file__).resolve().parent)
+    extra = [
+        p
+        for p in env.get("PYTHONPATH", "").split(os.pathsep)
+        if p and Path(p).resolve() != Path(tests_dir)
+    ]
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *extra])
     env["NBMODELS_HOME"] = str(Path(project) / "models")
     env["IPYTHONDIR"] = str(Path(project) / ".ipython")
-    env["MPLBACKEND"] = env.get("MPLBACKEND") or "Agg"
-    env.pop("JPY_PARENT_PID", None)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     return env
 
 
@@ -467,9 +541,16 @@ def run_document(doc: Path, project: Path) -> tuple[list[Block], list[Failure]]:
     failures: list[Failure] = []
     with DocumentRun(doc, project) as run:
         if not shutil.which("nbmodels", path=run.env["PATH"]) and any(
-                b.kind == "shell" and not b.skip for b in blocks):
-            failures.append(Failure(doc, 1, "shell", "no `nbmodels` command beside "
-                                    f"{sys.executable}; install the package there"))
+            b.kind == "shell" and not b.skip for b in blocks
+        ):
+            failures.append(
+                Failure(
+                    doc,
+                    1,
+                    "shell",
+                    f"no `nbmodels` command beside {sys.executable}; install the package there",
+                )
+            )
             return blocks, failures
         for block in blocks:
             failure = run.run_block(block)
