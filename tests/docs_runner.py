@@ -119,6 +119,12 @@ SETUPS: dict[str, str] = {
     ''').strip(),
 }
 
+# The modules each setup (and the blocks that use it) needs: the ``[all]`` extras. The
+# test skips a document whose setup cannot run here, as the format tests do.
+SETUP_REQUIRES: dict[str, tuple[str, ...]] = {
+    "formats": ("torch", "keras", "tensorflow", "h5py", "skl2onnx", "onnxruntime", "skops"),
+}
+
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^\s*<!--\s*nbmodels-docs:(?P<body>.*?)-->\s*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from docs_runner import (
+    SETUP_REQUIRES,
     SETUPS,
     DocFormatError,
     documents,
@@ -26,6 +27,10 @@ DOCS = documents()
 
 @pytest.mark.parametrize("doc", DOCS, ids=[d.relative_to(ROOT).as_posix() for d in DOCS])
 def test_document_blocks_run(doc, tmp_path):
+    for block in parse_document(doc):
+        for name in block.setups:
+            for module in SETUP_REQUIRES[name]:
+                pytest.importorskip(module, reason=f"{block.where} needs {module} (setup={name})")
     blocks, failures = run_document(doc, tmp_path / "project")
     assert any(b.kind != "text" and not b.skip for b in blocks) or doc.name == "architecture.md"
     if failures:
@@ -143,7 +148,7 @@ def test_blocks_are_classified_and_markers_applied(tmp_path):
     ]
     assert blocks[1].code.startswith("%load_ext nbmodels\nm = %load_model")
     assert blocks[2].skip == "needs a GPU" and blocks[2].setups == ["formats"]
-    assert "formats" in SETUPS
+    assert set(SETUPS) == set(SETUP_REQUIRES)
 
 
 def test_python_is_run_statement_by_statement_with_its_lines():
