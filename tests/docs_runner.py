@@ -30,14 +30,18 @@ The conventions a document follows (they are checked, and a broken one fails the
       the block is not run; the reason is required and says why (for example, CI runs
       it itself).
   ``<!-- nbmodels-docs: setup=NAME -->``
-      before the block, the kernel runs the setup code ``SETUPS[NAME]`` defined below:
-      for documents whose examples use objects (a torch module, a Keras model) that the
-      page does not build itself. Prefer a visible setup block in the document, which a
-      reader can copy too; the README has one.
+      before the block, the kernel runs the code ``SETUPS[NAME]`` of
+      ``tests/docs_setups.py``: for documents whose examples use objects (a torch
+      module, a Keras model) that the page does not build itself. Prefer a visible
+      setup block in the document, which a reader can copy too; the README has one.
+      The test skips a document whose setup needs a module that is not installed
+      (``SETUP_REQUIRES``: the ``[all]`` extras).
 
 Python code runs statement by statement (a notebook block: line by line after IPython's
-transforms), so a failure names the document's exact line; after a failure the rest of
-that block is not run, like a notebook cell, and the next block runs from the state left.
+transforms), so a failure names the document's exact line, and every bare expression
+(``rec``, ``store.list()``) is displayed, so its repr runs too. After a failure the rest
+of that block is not run, like a notebook cell, and the next block runs from the state
+left; the failures after the first are marked as possibly following from it.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from docs_setups import SETUPS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,54 +82,6 @@ TEXT_LANGS = {
 
 BLOCK_TIMEOUT = 300  # seconds for one statement or one shell block; a hung block fails
 OUTPUT_TAIL = 25  # lines of output shown with a failure
-
-# Setup code a marker ``setup=NAME`` runs in the kernel before its block. Each entry is
-# what the block assumes exists, built the smallest honest way.
-SETUPS: dict[str, str] = {
-    # docs/formats.md: one object of each kind the page saves.
-    "formats": textwrap.dedent('''
-        import os
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        import numpy as np
-        from sklearn.datasets import load_breast_cancer
-        from sklearn.linear_model import LogisticRegression
-
-        X_train, y_train = load_breast_cancer(return_X_y=True, as_frame=True)
-        clf = LogisticRegression(max_iter=5000).fit(X_train, y_train)
-
-        import torch
-
-        def Net():
-            """The module's architecture: what weights_only=True loads into."""
-            torch.manual_seed(0)
-            return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(),
-                                       torch.nn.Linear(16, 10))
-
-        net = Net()
-
-        import keras
-        keras_model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
-
-        import tensorflow as tf
-
-        class Scorer(tf.Module):
-            def __init__(self):
-                super().__init__()
-                self.w = tf.Variable(tf.ones((4, 1)))
-
-            @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32)])
-            def __call__(self, x):
-                return tf.matmul(x, self.w)
-
-        tf_module = Scorer()
-    ''').strip(),
-}
-
-# The modules each setup (and the blocks that use it) needs: the ``[all]`` extras. The
-# test skips a document whose setup cannot run here, as the format tests do.
-SETUP_REQUIRES: dict[str, tuple[str, ...]] = {
-    "formats": ("torch", "keras", "tensorflow", "h5py", "skl2onnx", "onnxruntime", "skops"),
-}
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^\s*<!--\s*nbmodels-docs:(?P<body>.*?)-->\s*$")

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from docs_runner import (
-    SETUP_REQUIRES,
-    SETUPS,
     DocFormatError,
     documents,
     parse_document,
     python_chunks,
     run_document,
 )
+from docs_setups import SETUP_REQUIRES, SETUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = documents()
