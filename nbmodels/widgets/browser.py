@@ -228,7 +228,7 @@ class ModelBrowser(W.VBox):
                 if k not in metric_names:
                     metric_names.append(k)
         metric_names = metric_names[:4]
-        from ..records import format_size
+        from ..record.record import format_size
 
         rows = []
         for v in newest_first:

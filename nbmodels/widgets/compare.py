@@ -217,7 +217,7 @@ class CompareVersions(W.VBox):
                     text = f"<span class='nbm-best'>{text} &#9733;</span>"
                 cells.append(text)
             rows.append(cells)
-        from ..records import format_size
+        from ..record.record import format_size
 
         rows.append(["<i>size</i>", *[html.escape(format_size(e.record.get("size_bytes")))
                                       for e in comparison.entries]])

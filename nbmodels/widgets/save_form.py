@@ -30,11 +30,11 @@ _BUMPS = (("suggested", ""), ("major", "major"), ("minor", "minor"), ("patch", "
 def suggest_version(store: Any, model: Any, name: str, *, X: Any = None, y: Any = None,
                     bump: str | None = None) -> tuple[str, str]:
     """``(version, reason)`` that ``store.save(model, name, X=X, y=y, bump=bump)`` would
-    choose now, by the same rule (:func:`nbmodels.bumps.choose_bump`)."""
-    from ..bumps import choose_bump
+    choose now, by the same rule (:func:`nbmodels.record.bumps.choose_bump`)."""
+    from ..record.bumps import choose_bump
     from ..errors import ModelNotFoundError
-    from ..metadata import capture
-    from ..versions import next_version
+    from ..record.capture import capture
+    from ..storage.versions import next_version
 
     try:
         latest: str | None = store.latest(name)
