@@ -286,6 +286,8 @@ class ModelMagics(Magics):
     @argument("--threshold", type=float, help="decision threshold on the positive class's "
               "score (default: the model's own predict)")
     @argument("--no-save", action="store_true", help="show the results, write nothing")
+    @argument("--ui", action="store_true",
+              help="open the evaluation panel (live threshold, save button) instead")
     @line_magic
     def evaluate(self, line: str) -> Any:
         """Evaluate a model: metrics and plots inline, saved beside its version."""
@@ -297,6 +299,15 @@ class ModelMagics(Magics):
         from .evaluation import evaluate
 
         store = self.store
+        if args.ui:
+            if args.require or args.no_save:
+                raise UsageError("--ui saves only when you press Save; drop --require and "
+                                 "--no-save")
+            from .widgets import EvaluationPanel
+
+            return self._run(lambda: EvaluationPanel(model, X, y, store, name=args.name,
+                                                     version=args.version,
+                                                     dataset=args.dataset))
         kwargs: dict[str, Any] = {"name": args.name, "version": args.version, "store": store,
                                   "dataset": args.dataset, "require": args.require,
                                   "pos_label": args.pos_label, "threshold": args.threshold}
@@ -306,12 +317,20 @@ class ModelMagics(Magics):
 
     @magic_arguments()
     @argument("pattern", nargs="?", default="*", help="glob on model names, e.g. churn*")
+    @argument("--ui", action="store_true",
+              help="open the model browser (versions, records, load, alias, delete)")
     @line_magic
     def models(self, line: str) -> Any:
         """The store as a table: name, latest version, aliases, created, size, metric."""
         args = self._args(self.models, line)
         if args is None:
             return None
+        if args.ui:
+            from .widgets import ModelBrowser
+
+            return self._run(lambda: ModelBrowser(
+                self.store, namespace=self.shell.user_ns,
+                search="" if args.pattern == "*" else args.pattern))
         from .store.reports import ModelTable
 
         table = self._run(self.store.list)
@@ -335,6 +354,8 @@ class ModelMagics(Magics):
     @argument("refs", nargs="+", metavar="NAME[@VERSION]",
               help="one model (all its versions) or several name@version")
     @argument("--all", action="store_true", help="show every parameter, not only differences")
+    @argument("--ui", action="store_true",
+              help="open the comparison panel (pick versions, evaluate them on the same data)")
     @line_magic
     def compare_models(self, line: str) -> Any:
         """Compare versions: metrics with deltas, what differs, curves."""
@@ -346,6 +367,13 @@ class ModelMagics(Magics):
         store = self.store
         target: Any = args.refs[0] if len(args.refs) == 1 and "@" not in args.refs[0] \
             else list(args.refs)
+        if args.ui:
+            from .widgets import CompareVersions
+
+            panel = self._run(lambda: CompareVersions(target, store,
+                                                      namespace=self.shell.user_ns))
+            panel.show_all.value = args.all
+            return panel
         kwargs: dict[str, Any] = {"store": store}
         if args.all:
             kwargs["only_differences"] = False

@@ -69,8 +69,9 @@ class CompareVersions(W.VBox):
 
     Parameters
     ----------
-    name : str, optional
-        The model whose versions are picked at first (all of them).
+    name : str or list of str, optional
+        The model whose versions are picked at first (all of them), or the
+        ``name@version`` references to pick (aliases and ``latest`` work).
     store : ModelStore or path, optional
         The store; ``$NBMODELS_HOME`` or ``./models`` by default.
     namespace : dict, optional
@@ -85,7 +86,7 @@ class CompareVersions(W.VBox):
     :class:`~nbmodels.evaluation.Comparison`.
     """
 
-    def __init__(self, name: str | None = None, store: Any = None, *,
+    def __init__(self, name: str | Sequence[str] | None = None, store: Any = None, *,
                  namespace: MutableMapping[str, Any] | None = None,
                  background: bool | None = None) -> None:
         self.store = store_of(store)
@@ -93,7 +94,7 @@ class CompareVersions(W.VBox):
         self.worker = Worker(background)
         self.progress = ProgressBar()
         self.comparison: Any = None
-        self._initial = name
+        self._initial = self._initial_refs(name)  # an unknown model or version raises here
 
         self.title = W.HTML()
         self.picker = W.SelectMultiple(options=[], rows=8, description="versions",
@@ -146,11 +147,8 @@ class CompareVersions(W.VBox):
         except Exception as exc:
             self.status.value = error_html(exc, "reading the store")
         keep = [r for r in self.picker.value if r in refs]
-        if not keep and self._initial:
-            keep = [r for r in refs if r.partition("@")[0] == self._initial]
-            if not keep:
-                self.status.value = message_html(f"no model named {self._initial!r} in "
-                                                 f"{self.store.root}", "err")
+        if not keep:
+            keep = [r for r in self._initial if r in refs]
         self.title.value = (f"<h3>Compare versions <span class='nbm-muted'>in <code>"
                             f"{html.escape(str(self.store.root))}</code></span></h3>")
         names = [_NONE, *data_variables(self.namespace)]
@@ -165,6 +163,17 @@ class CompareVersions(W.VBox):
         finally:
             self._quiet = False
         self._compare()
+
+    def _initial_refs(self, name: str | Sequence[str] | None) -> list[str]:
+        if name is None:
+            return []
+        if isinstance(name, str) and "@" not in name:
+            return [f"{name}@{v}" for v in self.store.versions(name)]
+        out = []
+        for ref in [name] if isinstance(name, str) else name:
+            model, _, version = str(ref).partition("@")
+            out.append(f"{model}@{self.store.resolve(model, version or 'latest')}")
+        return out
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until an evaluation started in the background has finished."""

@@ -31,8 +31,8 @@ def suggest_version(store: Any, model: Any, name: str, *, X: Any = None, y: Any 
                     bump: str | None = None) -> tuple[str, str]:
     """``(version, reason)`` that ``store.save(model, name, X=X, y=y, bump=bump)`` would
     choose now, by the same rule (:func:`nbmodels.record.bumps.choose_bump`)."""
-    from ..record.bumps import choose_bump
     from ..errors import ModelNotFoundError
+    from ..record.bumps import choose_bump
     from ..record.capture import capture
     from ..storage.versions import next_version
 

@@ -1,0 +1,289 @@
+"""EvaluationPanel: a model's evaluation, with a live decision threshold for binary tasks.
+
+The model predicts once (when the panel opens, or on *Re-evaluate*); the threshold
+slider and the positive-class picker recompute the confusion matrix, precision, recall
+and f1 from the stored scores (:meth:`EvaluationResult.at_threshold`), never by
+predicting again. *Save* writes the evaluation at the chosen threshold beside the
+version.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as W
+
+from .common import (
+    PANEL_CSS,
+    ProgressBar,
+    Worker,
+    error_html,
+    figure_png,
+    fmt,
+    html_table,
+    message_html,
+    set_images,
+    store_of,
+)
+
+__all__ = ["EvaluationPanel", "confusion_figure"]
+
+# The numbers the threshold changes, shown first and updated live.
+_LIVE = ("accuracy", "precision", "recall", "f1_score", "balanced_accuracy")
+
+
+def confusion_figure(matrix: Any, labels: list[Any], *, title: str) -> Any:
+    """A confusion matrix as a ``matplotlib.figure.Figure`` (scikit-learn's Display)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    k = len(labels)
+    side = min(7.5, 3.2 + 0.45 * k)
+    fig = Figure(figsize=(side + 0.9, side), layout="constrained")
+    ax = fig.add_subplot()
+    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=[str(x) for x in labels]).plot(
+        ax=ax, cmap="Blues", colorbar=False, values_format="d")
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
+class EvaluationPanel(W.VBox):
+    """Evaluate ``model`` on ``X, y`` and explore the result.
+
+    Parameters
+    ----------
+    model, X, y
+        A fitted model and its test data.
+    store : ModelStore or path, optional
+        Where *Save* writes; by default the store the model was loaded from, else
+        ``$NBMODELS_HOME`` or ``./models``.
+    name, version : str, optional
+        Which stored version the model is (taken from a model loaded from the store).
+    dataset : str, optional
+        The evaluation data's label (kept apart from other data sets when saved).
+    background : bool, optional
+        Predict in a worker thread (the default inside a kernel); ``wait()`` blocks
+        until the evaluation is shown.
+
+    Drive it from Python: ``panel.threshold.value = 0.3`` (then ``panel.live_metrics``
+    holds the numbers shown), ``panel.pos_label.value = 0``, ``panel.save_button.click()``.
+    """
+
+    def __init__(self, model: Any, X: Any, y: Any, store: Any = None, *,
+                 name: str | None = None, version: str | None = None,
+                 dataset: str | None = None, background: bool | None = None) -> None:
+        self.model, self.X, self.y = model, X, y
+        self.store = store_of(store) if store is not None else None
+        self.name, self.version = name, version
+        self.result: Any = None  # the EvaluationResult at the model's own threshold
+        self.view: Any = None  # what is shown: ``result`` or ``result.at_threshold(t)``
+        self.saved: Any = None
+        self.worker = Worker(background)
+        self.progress = ProgressBar()
+
+        self.title = W.HTML()
+        self.threshold = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01,
+                                       description="threshold", continuous_update=True,
+                                       readout_format=".2f", layout=W.Layout(width="420px"))
+        self.pos_label = W.Dropdown(description="positive", layout=W.Layout(width="220px"))
+        self.threshold_box = W.HBox([self.threshold, self.pos_label],
+                                    layout=W.Layout(display="none"))
+        self.metrics_table = W.HTML(layout=W.Layout(width="360px"))
+        self.confusion = W.Output(layout=W.Layout(width="440px"))
+        self.plots = W.Output(layout=W.Layout(width="100%"))
+        self.dataset = W.Text(value=dataset or "", description="data set",
+                              placeholder="default", layout=W.Layout(width="260px"))
+        self.save_button = W.Button(description="Save evaluation", icon="save",
+                                    button_style="primary", disabled=True,
+                                    tooltip="save this evaluation (at the chosen threshold) "
+                                            "beside the version")
+        self.rerun_button = W.Button(description="Re-evaluate", icon="refresh")
+        self.status = W.HTML()
+
+        self._quiet = False  # set while the panel itself sets the slider and picker
+        self.threshold.observe(lambda _: self._quiet or self._show_threshold(), names="value")
+        self.pos_label.observe(lambda _: self._quiet or self._show_threshold(), names="value")
+        self.save_button.on_click(lambda _: self._save())
+        self.rerun_button.on_click(lambda _: self.refresh())
+
+        self.tabs = W.Tab(children=[W.HBox([self.metrics_table, self.confusion]), self.plots])
+        self.tabs.titles = ("Metrics", "Plots")
+        super().__init__([W.HTML(PANEL_CSS), self.title, self.progress.box, self.threshold_box,
+                          self.tabs,
+                          W.HBox([self.dataset, self.save_button, self.rerun_button]),
+                          self.status], layout=W.Layout(width="100%"))
+        self.add_class("nbm-w")
+        self.refresh()
+
+    # -- evaluating -----------------------------------------------------------------------
+    @property
+    def supports_threshold(self) -> bool:
+        """Whether the evaluation core can recompute metrics at another threshold."""
+        return self.result is not None and callable(getattr(self.result, "at_threshold", None))
+
+    def refresh(self) -> None:
+        """Evaluate again (predicts once); the results are shown when it ends."""
+        if self.worker.busy:
+            self.status.value = message_html("an evaluation is still running", "warn")
+            return
+        self.progress.start("evaluating")
+        self.save_button.disabled = self.rerun_button.disabled = True
+        self.status.value = message_html("evaluating...", "muted")
+        self.worker.run(lambda: self._evaluate(save=False), self._shown, self._failed)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a running evaluation or save has finished."""
+        self.worker.wait(timeout)
+
+    def _kwargs(self, *, save: bool) -> dict[str, Any]:
+        from ..evaluation import evaluate
+
+        kwargs: dict[str, Any] = {"name": self.name, "version": self.version,
+                                  "store": self.store, "save": save}
+        if save:
+            kwargs["dataset"] = self.dataset.value.strip() or None
+        params = _parameters(evaluate)
+        if "progress" in params:
+            kwargs["progress"] = self.progress
+        if save and self.result is not None and self.result.task == "binary":
+            if "threshold" in params and self.supports_threshold:
+                kwargs["threshold"] = self.threshold.value
+            if "pos_label" in params and self.pos_label.value is not None:
+                kwargs["pos_label"] = self._pos_value()
+        return kwargs
+
+    def _evaluate(self, *, save: bool) -> Any:
+        from ..evaluation import evaluate
+
+        return evaluate(self.model, self.X, self.y, **self._kwargs(save=save))
+
+    def _shown(self, result: Any) -> None:
+        self.result = result
+        self.progress.finish(True)
+        self.save_button.disabled = self.rerun_button.disabled = False
+        label = html.escape(result.label)
+        self.title.value = (f"<h3>Evaluation of <code>{label}</code> <span class='nbm-muted'>"
+                            f"{html.escape(result.task)}, n={result.n_samples}</span></h3>")
+        binary = result.task == "binary" and result.confusion_matrix is not None
+        self._quiet = True
+        try:
+            self.pos_label.options = [(str(x), i) for i, x in enumerate(result.labels)] \
+                if binary else []
+            if binary:
+                self.pos_label.value = next(i for i, x in enumerate(result.labels)
+                                            if x == result.pos_label) \
+                    if result.pos_label in result.labels else len(result.labels) - 1
+                own = getattr(result, "threshold", None)
+                self.threshold.value = own if isinstance(own, float) else 0.5
+        finally:
+            self._quiet = False
+        self.threshold_box.layout.display = "flex" if binary and self.supports_threshold \
+            else "none"
+        self.view = result
+        self._render(result)
+        images = [(p.title, p.png) for key, p in result.figures.items()
+                  if not key.startswith("confusion_matrix")]
+        set_images(self.plots, images, width=420)
+        notes = "; ".join(result.notes)
+        self.status.value = message_html(notes, "muted") if notes else ""
+        if binary and not self.supports_threshold:
+            self.status.value += message_html(
+                "the decision-threshold slider needs EvaluationResult.at_threshold, which "
+                "this version of the evaluation core does not have", "muted")
+
+    def _failed(self, exc: BaseException) -> None:
+        self.progress.finish(False)
+        self.save_button.disabled = self.result is None
+        self.rerun_button.disabled = False
+        self.status.value = error_html(exc, "evaluate")
+
+    # -- the threshold --------------------------------------------------------------------
+    def _pos_value(self) -> Any:
+        return self.result.labels[self.pos_label.value]
+
+    def _show_threshold(self) -> None:
+        if not self.supports_threshold:
+            return
+        try:
+            kwargs = {}
+            if self.pos_label.value is not None and self._pos_value() != self.result.pos_label:
+                kwargs["pos_label"] = self._pos_value()
+            self.view = self.result.at_threshold(self.threshold.value, **kwargs)
+        except Exception as exc:
+            self.status.value = error_html(exc, "threshold")
+            return
+        self._render(self.view)
+
+    @property
+    def live_metrics(self) -> dict[str, Any]:
+        """The metrics shown now (at the slider's threshold for a binary task)."""
+        return dict(_metrics_of(self.view)) if self.view is not None else {}
+
+    def _render(self, view: Any) -> None:
+        metrics = _metrics_of(view)
+        head = [k for k in _LIVE if k in metrics]
+        rest = [k for k in metrics if k not in head]
+        rows = [[f"<b>{html.escape(k)}</b>", html.escape(fmt(metrics[k]))] for k in head]
+        rows += [[html.escape(k), html.escape(fmt(metrics[k]))] for k in rest]
+        pos = getattr(view, "pos_label", None)
+        caption = ""
+        if self.result is not None and self.result.task == "binary":
+            caption = (f"<div class='nbm-muted'>positive class <code>{html.escape(str(pos))}"
+                       f"</code>; bold: the numbers the threshold moves</div>")
+        self.metrics_table.value = ("<div class='nbm-w'>" + html_table(
+            ["metric", "value"], rows, raw=True, numeric=[1]) + caption + "</div>")
+        matrix = getattr(view, "confusion_matrix", None)
+        if matrix is None and isinstance(view, dict):
+            matrix = view.get("confusion_matrix")
+        if matrix is not None:
+            labels = list(getattr(view, "labels", None) or self.result.labels)
+            t = getattr(view, "threshold", None)
+            title = "Confusion matrix" + (f" at threshold {t:.2f}" if isinstance(t, float)
+                                          else "")
+            set_images(self.confusion, [(title, figure_png(confusion_figure(
+                matrix, labels, title=title)))], width=400)
+        else:
+            set_images(self.confusion, [])
+
+    # -- saving ---------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.worker.busy:
+            self.status.value = message_html("an evaluation is still running", "warn")
+            return
+        self.progress.start("saving")
+        self.save_button.disabled = True
+        self.status.value = message_html("saving...", "muted")
+
+        def done(result: Any) -> None:
+            self.saved = result
+            self.progress.finish(True)
+            self.save_button.disabled = False
+            if result.path is None:
+                self.status.value = message_html(
+                    "not saved: " + "; ".join(result.notes[-1:]), "warn")
+                return
+            t = getattr(result, "threshold", None)
+            at = f" at threshold {t:.2f}" if isinstance(t, float) else ""
+            self.status.value = message_html(f"saved the evaluation of {result.label}{at} "
+                                             f"in {result.path}", "ok")
+
+        def failed(exc: BaseException) -> None:
+            self.progress.finish(False)
+            self.save_button.disabled = False
+            self.status.value = error_html(exc, "save")
+
+        self.worker.run(lambda: self._evaluate(save=True), done, failed)
+
+
+def _parameters(func: Any) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(func).parameters)
+
+
+def _metrics_of(view: Any) -> dict[str, Any]:
+    if isinstance(view, dict):
+        return dict(view.get("metrics", view))
+    return dict(getattr(view, "metrics", {}) or {})
