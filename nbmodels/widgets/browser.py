@@ -166,6 +166,7 @@ class ModelBrowser(W.VBox):
                           W.HBox([left, right], layout=W.Layout(width="100%")),
                           self.status, tabs], layout=W.Layout(width="100%"))
         self.add_class("nbm-w")
+        self.add_class("nbm-panel-browser")
         self.refresh()
 
     # -- reading --------------------------------------------------------------------------

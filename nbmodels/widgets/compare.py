@@ -132,6 +132,7 @@ class CompareVersions(W.VBox):
         super().__init__([W.HTML(PANEL_CSS), self.title, W.HBox([self.picker, controls]),
                           self.status, tabs], layout=W.Layout(width="100%"))
         self.add_class("nbm-w")
+        self.add_class("nbm-panel-compare")
         self.refresh()
 
     # -- reading --------------------------------------------------------------------------

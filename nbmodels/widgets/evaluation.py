@@ -115,6 +115,7 @@ class EvaluationPanel(W.VBox):
                           W.HBox([self.dataset, self.save_button, self.rerun_button]),
                           self.status], layout=W.Layout(width="100%"))
         self.add_class("nbm-w")
+        self.add_class("nbm-panel-evaluation")
         self.refresh()
 
     # -- evaluating -----------------------------------------------------------------------

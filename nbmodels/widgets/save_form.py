@@ -112,6 +112,7 @@ class SaveModelForm(W.VBox):
                           W.HBox([self.save_button, self.refresh_button, self.progress.box]),
                           self.status], layout=W.Layout(width="100%"))
         self.add_class("nbm-w")
+        self.add_class("nbm-panel-save")
         self.refresh()
 
     def refresh(self) -> None:
