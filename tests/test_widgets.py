@@ -452,6 +452,8 @@ def test_magics_open_the_panels(ip, filled):
     ip.run_line_magic("load_model", "churn@1.9.0 --as m")
     panel = ip.run_line_magic("evaluate", "m X_test y_test --ui")
     assert isinstance(panel, EvaluationPanel) and panel.result.version == "1.9.0"
+    for panel_ in (browser, cmp, panel):  # what a notebook shows as text/plain
+        assert type(panel_).__name__ in repr(panel_)
     with pytest.raises(UsageError, match="no model named 'nope'"):
         ip.run_line_magic("compare_models", "nope --ui")
     with pytest.raises(UsageError, match="--ui saves only when you press Save"):

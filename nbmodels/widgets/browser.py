@@ -103,7 +103,7 @@ class ModelBrowser(W.VBox):
         self.model_list = W.Select(options=[], rows=10, layout=W.Layout(width="100%"))
         self.refresh_button = W.Button(description="Refresh", icon="refresh",
                                        tooltip="read the store again")
-        self.versions_table = W.HTML()
+        self.versions_table = W.HTML(layout=W.Layout(width="100%", min_width="0"))
         self.version_picker = W.Dropdown(options=[], description="Version",
                                          layout=W.Layout(width="260px"))
         self.details = W.HTML(layout=W.Layout(width="100%"))
@@ -161,7 +161,7 @@ class ModelBrowser(W.VBox):
         left = W.VBox([self.search, self.model_list],
                       layout=W.Layout(width="30%", min_width="200px"))
         right = W.VBox([self.versions_table, W.HBox([self.version_picker, self.refresh_button])],
-                       layout=W.Layout(width="70%", overflow="hidden"))
+                       layout=W.Layout(width="70%", min_width="0"))
         super().__init__([W.HTML(PANEL_CSS), self.title,
                           W.HBox([left, right], layout=W.Layout(width="100%")),
                           self.status, tabs], layout=W.Layout(width="100%"))

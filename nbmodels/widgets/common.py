@@ -38,15 +38,18 @@ PANEL_CSS = """<style>
 .nbm-w{color:var(--jp-ui-font-color1,inherit);font-size:var(--jp-ui-font-size1,13px);
   line-height:1.4}
 .nbm-w h3,.nbm-w h4{color:var(--jp-ui-font-color0,inherit);margin:0.2em 0 0.3em 0}
-.nbm-w .nbm-scroll{overflow:auto;max-width:100%;max-height:340px;
+.nbm-w .nbm-scroll{overflow:auto;width:fit-content;max-width:100%;max-height:420px;
+  box-sizing:border-box;
   border:1px solid var(--jp-border-color2,#ccc);border-radius:3px}
-.nbm-w table.nbm-t{border-collapse:collapse;width:max-content;min-width:100%}
+.nbm-w .widget-html-content{white-space:normal;max-width:100%}
+.nbm-w .widget-html{min-width:0;max-width:100%}
+.nbm-w table.nbm-t{border-collapse:collapse;width:max-content}
 .nbm-w table.nbm-t th,.nbm-w table.nbm-t td{padding:3px 10px;text-align:left;
   border-bottom:1px solid var(--jp-border-color2,#ddd);white-space:nowrap;
   color:var(--jp-ui-font-color1,inherit)}
 .nbm-w table.nbm-t thead th{position:sticky;top:0;background:var(--jp-layout-color2,#eee);
   color:var(--jp-ui-font-color0,inherit);border-bottom:2px solid var(--jp-border-color1,#999)}
-.nbm-w table.nbm-t td.num{text-align:right;font-variant-numeric:tabular-nums}
+.nbm-w table.nbm-t .num{text-align:right;font-variant-numeric:tabular-nums}
 .nbm-w table.nbm-t tr.nbm-sel td{background:var(--jp-layout-color3,#ddd)}
 .nbm-w .nbm-best{font-weight:bold;color:var(--jp-brand-color1,#1976d2)}
 .nbm-w .nbm-up{color:var(--jp-success-color1,#388e3c)}
@@ -83,7 +86,8 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
     Wide or long tables scroll inside their own box instead of overflowing the panel.
     """
     esc = (lambda c: str(c)) if raw else (lambda c: html.escape(fmt(c)))
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f"<th class='num'>{html.escape(h)}</th>" if i in numeric else
+                   f"<th>{html.escape(h)}</th>" for i, h in enumerate(headers))
     body = []
     for r, row in enumerate(rows):
         cls = f" class='{row_classes[r]}'" if row_classes and row_classes[r] else ""

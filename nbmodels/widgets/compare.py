@@ -116,9 +116,9 @@ class CompareVersions(W.VBox):
         self.status = W.HTML()
 
         self._quiet = False  # set while the panel itself changes the picker
-        self.picker.observe(lambda _: self._quiet or self._compare(), names="value")
-        self.dataset.observe(lambda _: self._compare(), names="value")
-        self.show_all.observe(lambda _: self._compare(), names="value")
+        self.picker.observe(lambda _: self._quiet or self._update_comparison(), names="value")
+        self.dataset.observe(lambda _: self._update_comparison(), names="value")
+        self.show_all.observe(lambda _: self._update_comparison(), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.evaluate_button.on_click(lambda _: self._evaluate())
 
@@ -127,7 +127,7 @@ class CompareVersions(W.VBox):
                            W.HBox([self.evaluate_button, self.refresh_button]),
                            self.progress.box])
         tabs = W.Tab(children=[W.VBox([self.metrics_table, self.differences]), self.plots])
-        tabs.titles = ("Metrics and differences", "Plots")
+        tabs.titles = ("Metrics", "Plots")
         self.tabs = tabs
         super().__init__([W.HTML(PANEL_CSS), self.title, W.HBox([self.picker, controls]),
                           self.status, tabs], layout=W.Layout(width="100%"))
@@ -163,7 +163,7 @@ class CompareVersions(W.VBox):
             self.picker.value = tuple(keep)
         finally:
             self._quiet = False
-        self._compare()
+        self._update_comparison()
 
     def _initial_refs(self, name: str | Sequence[str] | None) -> list[str]:
         if name is None:
@@ -180,7 +180,7 @@ class CompareVersions(W.VBox):
         """Block until an evaluation started in the background has finished."""
         self.worker.wait(timeout)
 
-    def _compare(self) -> None:
+    def _update_comparison(self) -> None:
         refs = list(self.picker.value)
         self.comparison = None
         if len(refs) < 2:
@@ -236,7 +236,7 @@ class CompareVersions(W.VBox):
         notes = "".join(f"<li class='nbm-warn'>{html.escape(n)}</li>" for n in comparison.notes)
         return (f"<div class='nbm-w'><h4>Metrics{where}</h4>"
                 + html_table(["metric", *cols], rows, raw=True,
-                             numeric=range(1, len(cols) + 1))
+                             numeric=list(range(1, len(cols) + 1)))
                 + "<div class='nbm-muted'>&#9733; best value per metric; (delta) against the "
                   "column to the left, coloured by whether it improved</div>"
                 + (f"<ul>{notes}</ul>" if notes else "") + "</div>")
@@ -321,12 +321,12 @@ class CompareVersions(W.VBox):
             self.status.value = message_html(
                 f"evaluated {len(done)} versions on {self.X_picker.value}, "
                 f"{self.y_picker.value}{where}", "ok")
-            self._compare()
+            self._update_comparison()
 
         def failed(exc: BaseException) -> None:
             self.progress.finish(False)
             self.evaluate_button.disabled = False
             self.status.value = error_html(exc, "evaluate")
-            self._compare()  # what was evaluated before the error is shown
+            self._update_comparison()  # what was evaluated before the error is shown
 
         self.worker.run(work, finished, failed)

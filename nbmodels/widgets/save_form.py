@@ -84,9 +84,10 @@ class SaveModelForm(W.VBox):
         self.title = W.HTML()
         self.name = W.Text(value=default, description="name", placeholder="model name",
                            continuous_update=False, style=style, layout=wide)
-        self.bump = W.ToggleButtons(options=_BUMPS, value="", description="version",
-                                    style={**style, "button_width": "90px"})
-        self.suggestion = W.HTML()
+        self.bump = W.ToggleButtons(options=_BUMPS, value="", style={"button_width": "90px"},
+                                    tooltips=["the rule's choice", "interface changed",
+                                              "new hyper-parameters", "new weights only"])
+        self.suggestion = W.HTML(layout=W.Layout(margin="0 0 0 118px"))
         self.description = W.Textarea(description="description", style=style,
                                       placeholder="what this version is",
                                       layout=W.Layout(width="520px", height="64px"))
@@ -106,7 +107,11 @@ class SaveModelForm(W.VBox):
         self.save_button.on_click(lambda _: self._save())
         self.refresh_button.on_click(lambda _: self.refresh())
 
-        super().__init__([W.HTML(PANEL_CSS), self.title, self.name, self.bump, self.suggestion,
+        label = W.HTML("<div style='text-align:right;padding-right:8px'>version</div>",
+                       layout=W.Layout(width="114px"))
+        bump_row = W.HBox([label, self.bump])
+        bump_row.layout.align_items = "center"
+        super().__init__([W.HTML(PANEL_CSS), self.title, self.name, bump_row, self.suggestion,
                           self.description, self.tags,
                           W.HBox([self.data_picker, self.target_picker]),
                           W.HBox([self.save_button, self.refresh_button, self.progress.box]),
