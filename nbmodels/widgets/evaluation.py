@@ -103,8 +103,10 @@ class EvaluationPanel(W.VBox):
         self.status = W.HTML()
 
         self._quiet = False  # set while the panel itself sets the slider and picker
-        self.threshold.observe(lambda _: self._quiet or self._show_threshold(), names="value")
-        self.pos_label.observe(lambda _: self._quiet or self._show_threshold(), names="value")
+        self._moved = False  # the threshold was moved since the last evaluation
+        self._pos_choice: Any = None  # the positive class picked here (None: the core's)
+        self.threshold.observe(lambda _: self._quiet or self._threshold_moved(), names="value")
+        self.pos_label.observe(lambda _: self._quiet or self._positive_picked(), names="value")
         self.save_button.on_click(lambda _: self._save())
         self.rerun_button.on_click(lambda _: self.refresh())
 
@@ -148,11 +150,12 @@ class EvaluationPanel(W.VBox):
         params = _parameters(evaluate)
         if "progress" in params:
             kwargs["progress"] = self.progress
-        if save and self.result is not None and self.result.task == "binary":
-            if "threshold" in params and self.supports_threshold:
-                kwargs["threshold"] = self.threshold.value
-            if "pos_label" in params and self.pos_label.value is not None:
-                kwargs["pos_label"] = self._pos_value()
+        if self._pos_choice is not None:
+            kwargs["pos_label"] = self._pos_choice
+        if save and self.view is not None and self.supports_threshold:
+            chosen = getattr(self.view, "threshold", None)
+            if chosen is not None:
+                kwargs["threshold"] = chosen
         return kwargs
 
     def _evaluate(self, *, save: bool) -> Any:
@@ -162,24 +165,19 @@ class EvaluationPanel(W.VBox):
 
     def _shown(self, result: Any) -> None:
         self.result = result
+        self._moved = False
         self.progress.finish(True)
         self.save_button.disabled = self.rerun_button.disabled = False
         label = html.escape(result.label)
         self.title.value = (f"<h3>Evaluation of <code>{label}</code> <span class='nbm-muted'>"
                             f"{html.escape(result.task)}, n={result.n_samples}</span></h3>")
         binary = result.task == "binary" and result.confusion_matrix is not None
-        self._quiet = True
-        try:
-            self.pos_label.options = [(str(x), i) for i, x in enumerate(result.labels)] \
-                if binary else []
-            if binary:
-                self.pos_label.value = next(i for i, x in enumerate(result.labels)
-                                            if x == result.pos_label) \
-                    if result.pos_label in result.labels else len(result.labels) - 1
-                own = getattr(result, "threshold", None)
-                self.threshold.value = own if isinstance(own, float) else 0.5
-        finally:
-            self._quiet = False
+        if binary:
+            self._set_threshold_controls(result)
+        from ..evaluation import evaluate
+
+        self.pos_label.layout.display = "flex" if "pos_label" in _parameters(evaluate) \
+            else "none"
         self.threshold_box.layout.display = "flex" if binary and self.supports_threshold \
             else "none"
         self.view = result
@@ -194,6 +192,27 @@ class EvaluationPanel(W.VBox):
                 "the decision-threshold slider needs EvaluationResult.at_threshold, which "
                 "this version of the evaluation core does not have", "muted")
 
+    def _set_threshold_controls(self, result: Any) -> None:
+        from ..evaluation.metrics import PROBA_SOURCES
+
+        probabilities = result.score_source in PROBA_SOURCES
+        own = getattr(result, "threshold", None)
+        self._quiet = True
+        try:
+            self.pos_label.options = [(str(x), i) for i, x in enumerate(result.labels)]
+            self.pos_label.value = (result.labels.index(result.pos_label)
+                                    if result.pos_label in result.labels
+                                    else len(result.labels) - 1)
+            # Scores that are not probabilities (decision_function) centre on 0.
+            lo, hi, step, default = (0.0, 1.0, 0.01, 0.5) if probabilities else \
+                (-5.0, 5.0, 0.05, 0.0)
+            self.threshold.min, self.threshold.max = min(lo, own or lo), max(hi, own or hi)
+            self.threshold.step = step
+            self.threshold.value = own if own is not None else default
+            self.threshold.description = "threshold" if probabilities else "score cut"
+        finally:
+            self._quiet = False
+
     def _failed(self, exc: BaseException) -> None:
         self.progress.finish(False)
         self.save_button.disabled = self.result is None
@@ -201,21 +220,26 @@ class EvaluationPanel(W.VBox):
         self.status.value = error_html(exc, "evaluate")
 
     # -- the threshold --------------------------------------------------------------------
-    def _pos_value(self) -> Any:
-        return self.result.labels[self.pos_label.value]
-
-    def _show_threshold(self) -> None:
+    def _threshold_moved(self) -> None:
         if not self.supports_threshold:
             return
+        self._moved = True
         try:
-            kwargs = {}
-            if self.pos_label.value is not None and self._pos_value() != self.result.pos_label:
-                kwargs["pos_label"] = self._pos_value()
-            self.view = self.result.at_threshold(self.threshold.value, **kwargs)
+            self.view = self.result.at_threshold(self.threshold.value)
         except Exception as exc:
             self.status.value = error_html(exc, "threshold")
             return
         self._render(self.view)
+
+    def _positive_picked(self) -> None:
+        """Another positive class: the scores are those of the other class, so the
+        evaluation runs again with ``pos_label`` (the model predicts once more)."""
+        if self.result is None or self.pos_label.value is None:
+            return
+        self._pos_choice = self.result.labels[self.pos_label.value]
+        if self._pos_choice == self.result.pos_label:
+            return
+        self.refresh()
 
     @property
     def live_metrics(self) -> dict[str, Any]:
@@ -226,8 +250,9 @@ class EvaluationPanel(W.VBox):
         metrics = _metrics_of(view)
         head = [k for k in _LIVE if k in metrics]
         rest = [k for k in metrics if k not in head]
-        rows = [[f"<b>{html.escape(k)}</b>", html.escape(fmt(metrics[k]))] for k in head]
-        rows += [[html.escape(k), html.escape(fmt(metrics[k]))] for k in rest]
+        name = getattr(view, "metric_label", None) or (lambda k: k)
+        rows = [[f"<b>{html.escape(name(k))}</b>", html.escape(fmt(metrics[k]))] for k in head]
+        rows += [[html.escape(name(k)), html.escape(fmt(metrics[k]))] for k in rest]
         pos = getattr(view, "pos_label", None)
         caption = ""
         if self.result is not None and self.result.task == "binary":
@@ -241,8 +266,7 @@ class EvaluationPanel(W.VBox):
         if matrix is not None:
             labels = list(getattr(view, "labels", None) or self.result.labels)
             t = getattr(view, "threshold", None)
-            title = "Confusion matrix" + (f" at threshold {t:.2f}" if isinstance(t, float)
-                                          else "")
+            title = "Confusion matrix" + (f" at threshold {t:.2f}" if t is not None else "")
             set_images(self.confusion, [(title, figure_png(confusion_figure(
                 matrix, labels, title=title)))], width=400)
         else:
@@ -266,7 +290,7 @@ class EvaluationPanel(W.VBox):
                     "not saved: " + "; ".join(result.notes[-1:]), "warn")
                 return
             t = getattr(result, "threshold", None)
-            at = f" at threshold {t:.2f}" if isinstance(t, float) else ""
+            at = f" at threshold {t:.2f}" if t is not None else ""
             self.status.value = message_html(f"saved the evaluation of {result.label}{at} "
                                              f"in {result.path}", "ok")
 
