@@ -227,6 +227,8 @@ def test_threshold_slider_changes_the_numbers(page):
         pytest.skip("the evaluation core has no EvaluationResult.at_threshold yet: the panel "
                     "hides the threshold slider")
     before = _live_numbers(pg)
+    image = ".nbm-panel-evaluation .nbm-confusion img"
+    image_before = pg.locator(image).first.get_attribute("src")
     readout = slider.locator(".widget-readout").first
     readout.click()
     pg.keyboard.press("Control+A")
@@ -236,6 +238,9 @@ def test_threshold_slider_changes_the_numbers(page):
                          "table.nbm-t').innerText !== before", arg=before)
     after = _live_numbers(pg)
     assert after != before
+    # the confusion matrix is redrawn for the new threshold too
+    pg.wait_for_function("([sel, src]) => document.querySelector(sel).src !== src",
+                         arg=[image, image_before])
     _shoot(pg, shots, "panel_evaluation_threshold", PANELS["evaluation"])
 
 

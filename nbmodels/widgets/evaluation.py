@@ -92,6 +92,7 @@ class EvaluationPanel(W.VBox):
                                     layout=W.Layout(display="none"))
         self.metrics_table = W.HTML(layout=W.Layout(width="360px"))
         self.confusion = W.Output(layout=W.Layout(width="440px"))
+        self.confusion.add_class("nbm-confusion")
         self.plots = W.Output(layout=W.Layout(width="100%"))
         self.dataset = W.Text(value=dataset or "", description="data set",
                               placeholder="default", layout=W.Layout(width="260px"))
