@@ -234,11 +234,11 @@ def test_save_form_suggests_the_version_the_save_gets(tmp_path, binary_data):
     form2.save_button.click()
     assert store.latest("clf") == "1.1.0"
     assert "1.1.1" in form2.suggestion.value  # after the save: same model, a patch
-    form2.bump.value = "major"
-    assert "2.0.0" in form2.suggestion.value
-    form2.description.value = "same weights, new major"
-    form2.save_button.click()
-    assert store.latest("clf") == "2.0.0"
+    form3 = SaveModelForm(_lr(0.05, binary_data), store, name="clf", namespace=ns)
+    form3.bump.value = "major"
+    assert "2.0.0" in form3.suggestion.value
+    form3.save_button.click()
+    assert store.latest("clf") == "2.0.0" and "saved clf@2.0.0" in form3.status.value
 
 
 def test_save_form_identical_model_and_bad_name(tmp_path, binary_data):

@@ -346,7 +346,8 @@ class ModelBrowser(W.VBox):
     def _edit(self) -> str:
         tags = [t.strip() for t in self.edit_tags.value.split(",") if t.strip()]
         ref = self.selected
-        self.store.edit(ref, description=self.edit_description.value, tags=tags)
+        self.store.edit(self.model_list.value, self.version_picker.value,
+                        description=self.edit_description.value, tags=tags)
         self.refresh()
         return f"saved the description and tags of {ref}"
 
