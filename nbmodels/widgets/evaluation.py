@@ -10,6 +10,7 @@ version.
 from __future__ import annotations
 
 import html
+import threading
 from typing import Any
 
 import ipywidgets as W
@@ -41,7 +42,10 @@ def confusion_figure(matrix: Any, labels: list[Any], *, title: str) -> Any:
 
     k = len(labels)
     side = min(7.5, 3.2 + 0.45 * k)
-    fig = Figure(figsize=(side + 0.9, side), layout="constrained")
+    fig = Figure(figsize=(side + 0.4, side))
+    # fixed margins: a layout engine would draw the figure twice, and this one is
+    # redrawn while the threshold slider moves
+    fig.subplots_adjust(left=0.2, bottom=0.16, right=0.95, top=0.9)
     ax = fig.add_subplot()
     ConfusionMatrixDisplay(np.asarray(matrix), display_labels=[str(x) for x in labels]).plot(
         ax=ax, cmap="Blues", colorbar=False, values_format="d")
@@ -103,6 +107,9 @@ class EvaluationPanel(W.VBox):
         self.rerun_button = W.Button(description="Re-evaluate", icon="refresh")
         self.status = W.HTML()
 
+        self._drawing = threading.Lock()  # guards the two below
+        self._pending: tuple[Any] | None = None  # the latest figure request
+        self._drawer: threading.Thread | None = None
         self._quiet = False  # set while the panel itself sets the slider and picker
         self._moved = False  # the threshold was moved since the last evaluation
         self._pos_choice: Any = None  # the positive class picked here (None: the core's)
@@ -138,8 +145,11 @@ class EvaluationPanel(W.VBox):
         self.worker.run(lambda: self._evaluate(save=False), self._shown, self._failed)
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until a running evaluation or save has finished."""
+        """Block until a running evaluation or save, and the figures, have finished."""
         self.worker.wait(timeout)
+        drawer = self._drawer
+        if drawer is not None:
+            drawer.join(timeout)
 
     def _kwargs(self, *, save: bool) -> dict[str, Any]:
         from ..evaluation import evaluate
@@ -261,17 +271,42 @@ class EvaluationPanel(W.VBox):
                        f"</code>; bold: the numbers the threshold moves</div>")
         self.metrics_table.value = ("<div class='nbm-w'>" + html_table(
             ["metric", "value"], rows, raw=True, numeric=[1]) + caption + "</div>")
+        self._request_confusion(view)
+
+    def _request_confusion(self, view: Any) -> None:
+        """Redraw the confusion matrix for ``view``. In a kernel a drawing thread takes
+        only the latest request, so dragging the slider never queues up figures."""
+        if not self.worker.background:
+            self._draw_confusion(view)
+            return
+        with self._drawing:
+            self._pending = (view,)
+            if self._drawer is None or not self._drawer.is_alive():
+                self._drawer = threading.Thread(target=self._draw_latest, daemon=True,
+                                                name="nbmodels-panel-figure")
+                self._drawer.start()
+
+    def _draw_latest(self) -> None:
+        while True:
+            with self._drawing:
+                if self._pending is None:
+                    self._drawer = None
+                    return
+                (view,), self._pending = self._pending, None
+            try:
+                self._draw_confusion(view)
+            except Exception as exc:  # shown, never lost
+                self.status.value = error_html(exc, "drawing the confusion matrix")
+
+    def _draw_confusion(self, view: Any) -> None:
         matrix = getattr(view, "confusion_matrix", None)
-        if matrix is None and isinstance(view, dict):
-            matrix = view.get("confusion_matrix")
-        if matrix is not None:
-            labels = list(getattr(view, "labels", None) or self.result.labels)
-            t = getattr(view, "threshold", None)
-            title = "Confusion matrix" + (f" at threshold {t:.2f}" if t is not None else "")
-            set_images(self.confusion, [(title, figure_png(confusion_figure(
-                matrix, labels, title=title)))], width=400)
-        else:
+        if matrix is None:
             set_images(self.confusion, [])
+            return
+        t = getattr(view, "threshold", None)
+        title = "Confusion matrix" + (f" at threshold {t:.2f}" if t is not None else "")
+        set_images(self.confusion, [(title, figure_png(confusion_figure(
+            matrix, list(view.labels), title=title)))], width=400)
 
     # -- saving ---------------------------------------------------------------------------
     def _save(self) -> None:
@@ -310,6 +345,4 @@ def _parameters(func: Any) -> set[str]:
 
 
 def _metrics_of(view: Any) -> dict[str, Any]:
-    if isinstance(view, dict):
-        return dict(view.get("metrics", view))
     return dict(getattr(view, "metrics", {}) or {})
