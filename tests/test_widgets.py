@@ -489,3 +489,13 @@ def test_panel_figures_are_readable_pngs(filled):
     png = base64.b64decode(_png_outputs(c.plots)[0]["data"]["image/png"])
     width, height = Image.open(io.BytesIO(png)).size
     assert width >= 700 and height >= 300  # big enough to read the axis labels
+
+
+def test_panels_do_not_shadow_ipywidgets_names():
+    import ipywidgets as W
+
+    inherited = set(dir(W.VBox))
+    made_per_class = set(vars(W.VBox))  # traitlets' bookkeeping, which every class gets
+    for panel in (ModelBrowser, CompareVersions, EvaluationPanel, SaveModelForm):
+        own = {k for k in vars(panel) if not k.startswith("__")} - made_per_class
+        assert not own & inherited, (panel.__name__, own & inherited)
