@@ -327,6 +327,10 @@ def test_compare_evaluates_every_picked_version_on_the_same_data(filled, binary_
         row = next(r for r in c.comparison.rows if r.metric == "f1_score")
         assert row.values[col] == pytest.approx(direct["f1_score"])
     assert "different data" not in c.metrics_table.value
+    b = ModelBrowser(filled, namespace={})  # the browser shows the new data set's plots
+    b.version_picker.value = "1.9.0"
+    titles = [o["data"]["text/plain"] for o in _png_outputs(b.plots)]
+    assert any(t.endswith("[recent]>") for t in titles) and "<roc curve>" in titles
 
 
 def test_compare_evaluation_error_is_shown_in_the_panel(filled, binary_data):

@@ -10,7 +10,6 @@ import fnmatch
 import html
 import re
 from collections.abc import MutableMapping
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
@@ -26,9 +25,6 @@ from .common import (
 )
 
 __all__ = ["ModelBrowser"]
-
-_MAX_PNG_BYTES = 20_000_000  # a saved plot bigger than this is not shown
-
 
 def _identifier(name: str) -> str:
     """A Python variable name made from a model name (``churn-rf.v2`` -> ``churn_rf_v2``)."""
@@ -48,23 +44,16 @@ def _matches(entry: dict[str, Any], query: str) -> bool:
     return any(q in text.lower() for text in haystack)
 
 
-def _saved_plots(store: Any, record: Any) -> list[tuple[str, bytes]]:
-    """The PNG plots of a version's saved evaluations, found through its record."""
-    root = Path(store.root).resolve()
+def _saved_plots(store: Any, name: str, version: str) -> list[tuple[str, bytes]]:
+    """The PNG plots of a version's saved evaluations (every data set), via the store."""
     plots = []
-    for dataset, summary in sorted((record.get("evaluations") or {}).items()):
-        rel = (summary or {}).get("path")
-        if not isinstance(rel, str):
-            continue
-        folder = (root / rel).resolve()
-        if root not in folder.parents or not folder.is_dir():
-            continue  # a hand-edited record must not make the panel read elsewhere
-        for png in sorted(folder.glob("*.png")):
-            if png.is_symlink() or not png.is_file() or png.stat().st_size > _MAX_PNG_BYTES:
-                continue
-            label = png.stem.replace("_", " ")
-            plots.append((label if dataset == "default" else f"{label} [{dataset}]",
-                          png.read_bytes()))
+    for dataset in [None, *store.evaluation_datasets(name, version)]:
+        for filename in store.evaluation_files(name, version, dataset=dataset):
+            if filename.endswith(".png"):
+                label = filename[:-4].replace("_", " ")
+                plots.append((label if dataset is None else f"{label} [{dataset}]",
+                              store.read_evaluation_file(name, version, filename,
+                                                         dataset=dataset)))
     return plots
 
 
@@ -296,8 +285,8 @@ class ModelBrowser(W.VBox):
         self.edit_description.value = str(rec.get("description") or "")
         self.edit_tags.value = ", ".join(rec.tags)
         try:
-            plots = _saved_plots(self.store, rec)
-        except OSError as exc:
+            plots = _saved_plots(self.store, name, version)
+        except Exception as exc:
             plots = []
             self.status.value = error_html(exc, "reading the evaluation plots")
         set_images(self.plots, plots, width=380)
