@@ -140,9 +140,15 @@ class EvaluationPanel(W.VBox):
             self.status.value = message_html("an evaluation is still running", "warn")
             return
         self.progress.start("evaluating")
-        self.save_button.disabled = self.rerun_button.disabled = True
+        self._busy(True)
         self.status.value = message_html("evaluating...", "muted")
         self.worker.run(lambda: self._evaluate(save=False), self._shown, self._failed)
+
+    def _busy(self, busy: bool) -> None:
+        """While the model predicts or a save runs, the controls that start work or
+        draw wait (one figure-drawing thread at a time)."""
+        for control in (self.save_button, self.rerun_button, self.threshold, self.pos_label):
+            control.disabled = busy
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a running evaluation or save, and the figures, have finished."""
@@ -178,7 +184,7 @@ class EvaluationPanel(W.VBox):
         self.result = result
         self._moved = False
         self.progress.finish(True)
-        self.save_button.disabled = self.rerun_button.disabled = False
+        self._busy(False)
         label = html.escape(result.label)
         self.title.value = (f"<h3>Evaluation of <code>{label}</code> <span class='nbm-muted'>"
                             f"{html.escape(result.task)}, n={result.n_samples}</span></h3>")
@@ -226,8 +232,8 @@ class EvaluationPanel(W.VBox):
 
     def _failed(self, exc: BaseException) -> None:
         self.progress.finish(False)
+        self._busy(False)
         self.save_button.disabled = self.result is None
-        self.rerun_button.disabled = False
         self.status.value = error_html(exc, "evaluate")
 
     # -- the threshold --------------------------------------------------------------------
@@ -314,13 +320,13 @@ class EvaluationPanel(W.VBox):
             self.status.value = message_html("an evaluation is still running", "warn")
             return
         self.progress.start("saving")
-        self.save_button.disabled = True
+        self._busy(True)
         self.status.value = message_html("saving...", "muted")
 
         def done(result: Any) -> None:
             self.saved = result
             self.progress.finish(True)
-            self.save_button.disabled = False
+            self._busy(False)
             if result.path is None:
                 self.status.value = message_html(
                     "not saved: " + "; ".join(result.notes[-1:]), "warn")
@@ -332,7 +338,7 @@ class EvaluationPanel(W.VBox):
 
         def failed(exc: BaseException) -> None:
             self.progress.finish(False)
-            self.save_button.disabled = False
+            self._busy(False)
             self.status.value = error_html(exc, "save")
 
         self.worker.run(lambda: self._evaluate(save=True), done, failed)
