@@ -14,21 +14,21 @@ writes only through the public API, has ``refresh()``, and can be driven from Py
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 __all__ = ["CompareVersions", "EvaluationPanel", "ModelBrowser", "SaveModelForm"]
 
 _LAZY = {"ModelBrowser": "browser", "CompareVersions": "compare",
          "EvaluationPanel": "evaluation", "SaveModelForm": "save_form"}
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .browser import ModelBrowser
     from .compare import CompareVersions
     from .evaluation import EvaluationPanel
     from .save_form import SaveModelForm
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbmodels.widgets' has no attribute {name!r}")
