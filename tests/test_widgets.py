@@ -4,7 +4,6 @@ the store and the widgets' state. Real store in a temp folder, real fitted model
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 
 import numpy as np
@@ -275,7 +274,8 @@ def test_compare_shows_metrics_best_and_only_differing_parameters(filled):
     assert "fraud@1.0.0" in c.picker.options
     table = c.metrics_table.value
     for row in c.comparison.rows:
-        assert f">{row.metric}<" in table
+        assert f">{c.comparison.metric_label(row.metric)}<" in table
+    assert ">precision (class 1)<" in table  # says which class the number is about
     auc = next(r for r in c.comparison.rows if r.metric == "auc_roc")
     assert auc.best and table.count("&#9733;") >= 1
     assert ">1.9.0</th>" in table and ">1.10.0</th>" in table
@@ -284,7 +284,7 @@ def test_compare_shows_metrics_best_and_only_differing_parameters(filled):
     c.show_all.value = True
     assert ">max_iter<" in c.differences.value
     titles = [o["data"]["text/plain"] for o in _png_outputs(c.plots)]
-    assert titles[0] == "<metrics by version>"
+    assert titles[0] == "<Metrics by version>"
     assert "<ROC curves>" in titles and "<Precision-recall curves>" in titles
 
 
@@ -296,15 +296,6 @@ def test_compare_needs_two_versions_and_takes_refs_of_several_models(filled):
     assert c.comparison is None and "pick two or more" in c.metrics_table.value
     with pytest.raises(ModelNotFoundError):
         CompareVersions("no_such_model", filled, namespace={})
-
-
-def test_metrics_figure_has_one_axes_per_metric():
-    from nbmodels.widgets.compare import metrics_figure
-
-    fig = metrics_figure(["1.0.0", "1.1.0"], {"r2": [0.5, 0.7], "rmse": [3.0, 2.1]},
-                         {"r2": {1}, "rmse": {1}})
-    assert [ax.get_title() for ax in fig.axes] == ["r2", "rmse"]
-    assert fig.axes[0].get_ylim()[1] < 1.0 < fig.axes[1].get_ylim()[0]  # separate scales
 
 
 def test_compare_evaluates_every_picked_version_on_the_same_data(filled, binary_data):
@@ -359,24 +350,18 @@ def test_evaluation_panel_shows_the_core_numbers(filled, binary_data):
     titles = [o["data"]["text/plain"] for o in _png_outputs(p.plots)]
     assert "<ROC curve>" in titles
     assert f"{direct['precision']:.4g}" in p.metrics_table.value
+    # the core reported its stages to the panel's bar (the last: the plots)
+    assert p.progress.label.value == f"plots {len(direct.figures)}/{len(direct.figures)}"
     # opening the panel wrote nothing; Save does
     assert "holdout" not in (filled.record("churn", "1.9.0").get("evaluations") or {})
     p.dataset.value = "holdout"
     p.save_button.click()
     assert "saved the evaluation of churn@1.9.0 [holdout]" in p.status.value
+    assert p.progress.label.value == "save 1/1"
     saved = filled.record("churn", "1.9.0")["evaluations"]["holdout"]
     assert saved["metrics"]["f1_score"] == pytest.approx(direct["f1_score"])
 
 
-def _supports_threshold() -> bool:
-    from nbmodels.evaluation import EvaluationResult
-
-    return "threshold" in inspect.signature(evaluate).parameters and \
-        hasattr(EvaluationResult, "at_threshold")
-
-
-@pytest.mark.skipif(not _supports_threshold(), reason="the evaluation core has no "
-                    "threshold= / EvaluationResult.at_threshold yet")
 def test_threshold_slider_equals_evaluate_at_that_threshold(filled, binary_data):
     _, X_test, _, y_test = binary_data
     model = filled.load("churn", "1.9.0")
@@ -395,13 +380,11 @@ def test_threshold_slider_equals_evaluate_at_that_threshold(filled, binary_data)
     assert saved["metrics"]["recall"] == pytest.approx(at["recall"])
 
 
-@pytest.mark.skipif("pos_label" not in inspect.signature(evaluate).parameters,
-                    reason="the evaluation core has no pos_label= yet")
 def test_positive_class_picker_evaluates_for_that_class(filled, binary_data):
     _, X_test, _, y_test = binary_data
     model = filled.load("churn", "1.9.0")
     p = EvaluationPanel(model, X_test, y_test)
-    assert p.result.pos_label == 1 and p.pos_label.layout.display == "flex"
+    assert p.result.pos_label == 1 and p.threshold_box.layout.display == "flex"
     p.pos_label.value = 0  # the index of class 0 among the labels
     direct = evaluate(model, X_test, y_test, pos_label=0, save=False)
     assert p.result.pos_label == 0

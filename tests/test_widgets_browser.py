@@ -223,9 +223,7 @@ def test_threshold_slider_changes_the_numbers(page):
     pg, shots = page
     panel = pg.locator(PANELS["evaluation"])
     slider = panel.locator(".widget-slider")
-    if not slider.first.is_visible():
-        pytest.skip("the evaluation core has no EvaluationResult.at_threshold yet: the panel "
-                    "hides the threshold slider")
+    assert slider.first.is_visible()
     before = _live_numbers(pg)
     image = ".nbm-panel-evaluation .nbm-confusion img"
     image_before = pg.locator(image).first.get_attribute("src")

@@ -19,7 +19,6 @@ from .common import (
     Worker,
     data_variables,
     error_html,
-    figure_png,
     fmt,
     html_table,
     message_html,
@@ -28,39 +27,9 @@ from .common import (
     user_namespace,
 )
 
-__all__ = ["CompareVersions", "metrics_figure"]
+__all__ = ["CompareVersions"]
 
 _NONE = "(none)"
-_MAX_METRIC_AXES = 6
-
-
-def metrics_figure(labels: Sequence[str], series: dict[str, Sequence[float | None]],
-                   best: dict[str, set[int]] | None = None) -> Any:
-    """Metrics over versions as a ``matplotlib.figure.Figure``: one axes per metric, so
-    scales never mix (``r2`` and ``rmse`` are never on one axis); the best point ringed."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    names = list(series)[:_MAX_METRIC_AXES]
-    ncols = min(3, len(names))
-    nrows = -(-len(names) // ncols)
-    fig = Figure(figsize=(3.9 * ncols, 3.0 * nrows + 0.3), layout="constrained")
-    x = np.arange(len(labels))
-    rotate = 35 if len(labels) > 4 or max(map(len, labels), default=0) > 8 else 0
-    for i, metric in enumerate(names):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
-        y = np.array([np.nan if v is None else v for v in series[metric]], dtype=float)
-        ax.plot(x, y, marker="o", lw=1.8, color=f"C{i}")
-        for j in sorted((best or {}).get(metric, ())):
-            ax.plot([x[j]], [y[j]], marker="o", ms=13, mfc="none", mec="black", mew=1.5)
-        ax.set_title(metric, fontsize=11)
-        ax.set_xticks(x, labels=list(labels), rotation=rotate,
-                      ha="right" if rotate else "center", fontsize=9)
-        ax.tick_params(axis="y", labelsize=9)
-        ax.grid(alpha=0.3)
-        ax.margins(x=0.12, y=0.2)
-    fig.suptitle("Metrics by version (ringed: best)", fontsize=12)
-    return fig
 
 
 class CompareVersions(W.VBox):
@@ -215,7 +184,7 @@ class CompareVersions(W.VBox):
         cols = self._columns(comparison)
         rows = []
         for row in comparison.rows:
-            cells = [html.escape(row.metric)]
+            cells = [html.escape(comparison.metric_label(row.metric))]
             up = higher_is_better(row.metric)
             for i, value in enumerate(row.values):
                 text = html.escape(fmt(value))
@@ -257,19 +226,9 @@ class CompareVersions(W.VBox):
         return "<div class='nbm-w'>" + "".join(parts) + "</div>"
 
     def _draw(self, comparison: Any) -> None:
-        from ..evaluation.metrics import CLASSIFICATION_HEADLINE, REGRESSION_HEADLINE
-
-        images: list[tuple[str, bytes]] = []
-        head = [r for r in comparison.rows
-                if r.metric in (*CLASSIFICATION_HEADLINE, *REGRESSION_HEADLINE)]
-        rows = [r for r in (head or comparison.rows) if any(v is not None for v in r.values)]
-        if rows:
-            fig = metrics_figure(self._columns(comparison), {r.metric: r.values for r in rows},
-                                 {r.metric: r.best for r in rows})
-            images.append(("metrics by version", figure_png(fig)))
-        for key, plot in comparison.figures.items():
-            if key != "metrics_over_versions":  # drawn above, one axis per metric
-                images.append((plot.title, plot.png))
+        # The core draws them from the saved curves: metrics over versions (one axes per
+        # metric), ROC and PR overlays, the change in the confusion matrix.
+        images = [(plot.title, plot.png) for plot in comparison.figures.values()]
         set_images(self.plots, images, width=520)
         if not images:
             self.plots.outputs = ({"output_type": "display_data", "metadata": {},

@@ -131,8 +131,10 @@ class EvaluationPanel(W.VBox):
     # -- evaluating -----------------------------------------------------------------------
     @property
     def supports_threshold(self) -> bool:
-        """Whether the evaluation core can recompute metrics at another threshold."""
-        return self.result is not None and callable(getattr(self.result, "at_threshold", None))
+        """Whether the threshold can move: a binary task whose model gave scores
+        (``predict_proba`` or ``decision_function``), which the result keeps."""
+        return (self.result is not None and self.result.task == "binary"
+                and self.result.score_source is not None)
 
     def refresh(self) -> None:
         """Evaluate again (predicts once); the results are shown when it ends."""
@@ -158,21 +160,14 @@ class EvaluationPanel(W.VBox):
             drawer.join(timeout)
 
     def _kwargs(self, *, save: bool) -> dict[str, Any]:
-        from ..evaluation import evaluate
-
         kwargs: dict[str, Any] = {"name": self.name, "version": self.version,
-                                  "store": self.store, "save": save}
-        if save:
-            kwargs["dataset"] = self.dataset.value.strip() or None
-        params = _parameters(evaluate)
-        if "progress" in params:
-            kwargs["progress"] = self.progress
+                                  "store": self.store, "save": save,
+                                  "dataset": self.dataset.value.strip() or None,
+                                  "progress": self.progress}
         if self._pos_choice is not None:
             kwargs["pos_label"] = self._pos_choice
-        if save and self.view is not None and self.supports_threshold:
-            chosen = getattr(self.view, "threshold", None)
-            if chosen is not None:
-                kwargs["threshold"] = chosen
+        if save and self.view is not None and self.view.threshold is not None:
+            kwargs["threshold"] = self.view.threshold  # what the panel shows is what is saved
         return kwargs
 
     def _evaluate(self, *, save: bool) -> Any:
@@ -191,12 +186,9 @@ class EvaluationPanel(W.VBox):
         binary = result.task == "binary" and result.confusion_matrix is not None
         if binary:
             self._set_threshold_controls(result)
-        from ..evaluation import evaluate
-
-        self.pos_label.layout.display = "flex" if "pos_label" in _parameters(evaluate) \
-            else "none"
-        self.threshold_box.layout.display = "flex" if binary and self.supports_threshold \
-            else "none"
+        # the positive class matters for any binary task, the threshold only with scores
+        self.threshold_box.layout.display = "flex" if binary else "none"
+        self.threshold.layout.display = "flex" if self.supports_threshold else "none"
         self.view = result
         self._render(result)
         images = [(p.title, p.png) for key, p in result.figures.items()
@@ -206,14 +198,14 @@ class EvaluationPanel(W.VBox):
         self.status.value = message_html(notes, "muted") if notes else ""
         if binary and not self.supports_threshold:
             self.status.value += message_html(
-                "the decision-threshold slider needs EvaluationResult.at_threshold, which "
-                "this version of the evaluation core does not have", "muted")
+                "no decision threshold to move: the model gives labels only (no "
+                "predict_proba or decision_function)", "muted")
 
     def _set_threshold_controls(self, result: Any) -> None:
         from ..evaluation.metrics import PROBA_SOURCES
 
         probabilities = result.score_source in PROBA_SOURCES
-        own = getattr(result, "threshold", None)
+        own = result.threshold
         self._quiet = True
         try:
             self.pos_label.options = [(str(x), i) for i, x in enumerate(result.labels)]
@@ -261,16 +253,16 @@ class EvaluationPanel(W.VBox):
     @property
     def live_metrics(self) -> dict[str, Any]:
         """The metrics shown now (at the slider's threshold for a binary task)."""
-        return dict(_metrics_of(self.view)) if self.view is not None else {}
+        return dict(self.view.metrics) if self.view is not None else {}
 
     def _render(self, view: Any) -> None:
-        metrics = _metrics_of(view)
+        metrics = view.metrics
         head = [k for k in _LIVE if k in metrics]
         rest = [k for k in metrics if k not in head]
-        name = getattr(view, "metric_label", None) or (lambda k: k)
+        name = view.metric_label
         rows = [[f"<b>{html.escape(name(k))}</b>", html.escape(fmt(metrics[k]))] for k in head]
         rows += [[html.escape(name(k)), html.escape(fmt(metrics[k]))] for k in rest]
-        pos = getattr(view, "pos_label", None)
+        pos = view.pos_label
         caption = ""
         if self.result is not None and self.result.task == "binary":
             caption = (f"<div class='nbm-muted'>positive class <code>{html.escape(str(pos))}"
@@ -305,11 +297,11 @@ class EvaluationPanel(W.VBox):
                 self.status.value = error_html(exc, "drawing the confusion matrix")
 
     def _draw_confusion(self, view: Any) -> None:
-        matrix = getattr(view, "confusion_matrix", None)
+        matrix = view.confusion_matrix
         if matrix is None:
             set_images(self.confusion, [])
             return
-        t = getattr(view, "threshold", None)
+        t = view.threshold
         title = "Confusion matrix" + (f" at threshold {t:.2f}" if t is not None else "")
         set_images(self.confusion, [(title, figure_png(confusion_figure(
             matrix, list(view.labels), title=title)))], width=400)
@@ -331,8 +323,7 @@ class EvaluationPanel(W.VBox):
                 self.status.value = message_html(
                     "not saved: " + "; ".join(result.notes[-1:]), "warn")
                 return
-            t = getattr(result, "threshold", None)
-            at = f" at threshold {t:.2f}" if t is not None else ""
+            at = f" at threshold {result.threshold:.2f}" if result.threshold is not None else ""
             self.status.value = message_html(f"saved the evaluation of {result.label}{at} "
                                              f"in {result.path}", "ok")
 
@@ -342,13 +333,3 @@ class EvaluationPanel(W.VBox):
             self.status.value = error_html(exc, "save")
 
         self.worker.run(lambda: self._evaluate(save=True), done, failed)
-
-
-def _parameters(func: Any) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(func).parameters)
-
-
-def _metrics_of(view: Any) -> dict[str, Any]:
-    return dict(getattr(view, "metrics", {}) or {})
