@@ -207,6 +207,12 @@ def test_panels_render_with_models_and_version_rows(page):
     save = pg.locator(PANELS["save"])
     assert save.locator("input").first.input_value() == "candidate"
     assert "next version" in save.inner_text()
+    compare.locator(".lm-TabBar-tab", has_text="Plots").click()
+    plot = compare.locator(".jp-OutputArea-output img").first
+    plot.wait_for(state="visible")
+    assert plot.bounding_box()["width"] >= 400  # big enough to read the axis labels
+    _shoot(pg, shots, "panel_compare_plots", PANELS["compare"])
+    compare.locator(".lm-TabBar-tab", has_text="Metrics").click()
     for name, selector in PANELS.items():
         path = _shoot(pg, shots, f"panel_{name}", selector)
         assert path.stat().st_size > 5000

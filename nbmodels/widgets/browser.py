@@ -289,7 +289,7 @@ class ModelBrowser(W.VBox):
         except Exception as exc:
             plots = []
             self.status.value = error_html(exc, "reading the evaluation plots")
-        set_images(self.plots, plots, width=380)
+        set_images(self.plots, plots)
         if not plots:
             self.plots.outputs = ({"output_type": "display_data", "metadata": {},
                                    "data": {"text/plain": "no saved evaluation plots: run "

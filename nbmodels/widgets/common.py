@@ -27,6 +27,7 @@ __all__ = [
     "fmt",
     "html_table",
     "message_html",
+    "png_width",
     "set_images",
     "store_of",
     "user_namespace",
@@ -132,14 +133,24 @@ def figure_png(fig: Any, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def set_images(out: W.Output, images: Sequence[tuple[str, bytes]], *, width: int = 420) -> None:
-    """Show PNG images in ``out``, replacing what it showed.
+def png_width(png: bytes) -> int | None:
+    """The pixel width a PNG's header gives, or None if these are not PNG bytes."""
+    if len(png) >= 24 and png[:8] == b"\x89PNG\r\n\x1a\n":
+        return int.from_bytes(png[16:20], "big")
+    return None
+
+
+def set_images(out: W.Output, images: Sequence[tuple[str, bytes]], *,
+               max_width: int = 900) -> None:
+    """Show PNG images in ``out`` at their own size (at most ``max_width`` pixels wide),
+    replacing what it showed.
 
     The outputs are set directly (not through ``with out:``), which works from a worker
     thread and without an IPython shell.
     """
     outputs = []
     for title, png in images:
+        width = min(png_width(png) or max_width, max_width)
         outputs.append({"output_type": "display_data",
                         "data": {"image/png": base64.b64encode(png).decode("ascii"),
                                  "text/plain": f"<{title}>"},

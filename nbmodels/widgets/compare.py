@@ -229,7 +229,7 @@ class CompareVersions(W.VBox):
         # The core draws them from the saved curves: metrics over versions (one axes per
         # metric), ROC and PR overlays, the change in the confusion matrix.
         images = [(plot.title, plot.png) for plot in comparison.figures.values()]
-        set_images(self.plots, images, width=520)
+        set_images(self.plots, images)
         if not images:
             self.plots.outputs = ({"output_type": "display_data", "metadata": {},
                                    "data": {"text/plain": "nothing to plot: evaluate the "

@@ -193,7 +193,7 @@ class EvaluationPanel(W.VBox):
         self._render(result)
         images = [(p.title, p.png) for key, p in result.figures.items()
                   if not key.startswith("confusion_matrix")]
-        set_images(self.plots, images, width=420)
+        set_images(self.plots, images)
         notes = "; ".join(result.notes)
         self.status.value = message_html(notes, "muted") if notes else ""
         if binary and not self.supports_threshold:
@@ -304,7 +304,7 @@ class EvaluationPanel(W.VBox):
         t = view.threshold
         title = "Confusion matrix" + (f" at threshold {t:.2f}" if t is not None else "")
         set_images(self.confusion, [(title, figure_png(confusion_figure(
-            matrix, list(view.labels), title=title)))], width=400)
+            matrix, list(view.labels), title=title)))])
 
     # -- saving ---------------------------------------------------------------------------
     def _save(self) -> None:
