@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..display import format_size, parse_tags
 from .common import (
     PANEL_CSS,
     error_html,
@@ -218,8 +219,6 @@ class ModelBrowser(W.VBox):
                 if k not in metric_names:
                     metric_names.append(k)
         metric_names = metric_names[:4]
-        from ..record.record import format_size
-
         rows = []
         for v in newest_first:
             rec = self._records[v]
@@ -333,7 +332,7 @@ class ModelBrowser(W.VBox):
         return f"{self.model_list.value}@{alias} -> {exact}"
 
     def _edit(self) -> str:
-        tags = [t.strip() for t in self.edit_tags.value.split(",") if t.strip()]
+        tags = parse_tags(self.edit_tags.value)
         ref = self.selected
         self.store.edit(self.model_list.value, self.version_picker.value,
                         description=self.edit_description.value, tags=tags)

@@ -17,6 +17,8 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..display import format_metric
+
 __all__ = [
     "PANEL_CSS",
     "ProgressBar",
@@ -24,7 +26,6 @@ __all__ = [
     "data_variables",
     "error_html",
     "figure_png",
-    "fmt",
     "html_table",
     "message_html",
     "png_width",
@@ -68,17 +69,6 @@ PANEL_CSS = """<style>
 </style>"""
 
 
-def fmt(value: Any) -> str:
-    """A number for a table: 4 significant digits; ``-`` for nothing."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return "nan" if value != value else f"{value:.4g}"
-    return str(value)
-
-
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
                numeric: Sequence[int] = (), raw: bool = False,
                row_classes: Sequence[str] | None = None, scroll: bool = True) -> str:
@@ -86,7 +76,7 @@ def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
 
     Wide or long tables scroll inside their own box instead of overflowing the panel.
     """
-    esc = (lambda c: str(c)) if raw else (lambda c: html.escape(fmt(c)))
+    esc = (lambda c: str(c)) if raw else (lambda c: html.escape(format_metric(c)))
     head = "".join(f"<th class='num'>{html.escape(h)}</th>" if i in numeric else
                    f"<th>{html.escape(h)}</th>" for i, h in enumerate(headers))
     body = []

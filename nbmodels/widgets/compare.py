@@ -13,13 +13,13 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..display import format_metric, format_size
 from .common import (
     PANEL_CSS,
     ProgressBar,
     Worker,
     data_variables,
     error_html,
-    fmt,
     html_table,
     message_html,
     set_images,
@@ -187,7 +187,7 @@ class CompareVersions(W.VBox):
             cells = [html.escape(comparison.metric_label(row.metric))]
             up = higher_is_better(row.metric)
             for i, value in enumerate(row.values):
-                text = html.escape(fmt(value))
+                text = html.escape(format_metric(value))
                 delta = row.deltas[i]
                 if delta:
                     cls = "nbm-up" if (delta > 0) == up else "nbm-down"
@@ -196,8 +196,6 @@ class CompareVersions(W.VBox):
                     text = f"<span class='nbm-best'>{text} &#9733;</span>"
                 cells.append(text)
             rows.append(cells)
-        from ..record.record import format_size
-
         rows.append(["<i>size</i>", *[html.escape(format_size(e.record.get("size_bytes")))
                                       for e in comparison.entries]])
         where = (f" on <code>{html.escape(comparison.dataset)}</code>"

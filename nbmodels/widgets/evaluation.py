@@ -15,13 +15,13 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..display import format_metric
 from .common import (
     PANEL_CSS,
     ProgressBar,
     Worker,
     error_html,
     figure_png,
-    fmt,
     html_table,
     message_html,
     set_images,
@@ -260,8 +260,9 @@ class EvaluationPanel(W.VBox):
         head = [k for k in _LIVE if k in metrics]
         rest = [k for k in metrics if k not in head]
         name = view.metric_label
-        rows = [[f"<b>{html.escape(name(k))}</b>", html.escape(fmt(metrics[k]))] for k in head]
-        rows += [[html.escape(name(k)), html.escape(fmt(metrics[k]))] for k in rest]
+        value = {k: html.escape(format_metric(v)) for k, v in metrics.items()}
+        rows = [[f"<b>{html.escape(name(k))}</b>", value[k]] for k in head]
+        rows += [[html.escape(name(k)), value[k]] for k in rest]
         pos = view.pos_label
         caption = ""
         if self.result is not None and self.result.task == "binary":

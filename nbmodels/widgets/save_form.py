@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..display import parse_tags
 from .common import (
     PANEL_CSS,
     ProgressBar,
@@ -170,7 +171,7 @@ class SaveModelForm(W.VBox):
                 raise ValueError("type a model name first")
             kwargs: dict[str, Any] = {
                 "bump": self.bump.value or None, "description": self.description.value,
-                "tags": [t.strip() for t in self.tags.value.split(",") if t.strip()],
+                "tags": parse_tags(self.tags.value),
                 "X": self._data(self.data_picker), "y": self._data(self.target_picker)}
         except Exception as exc:
             self.status.value = error_html(exc, "save")
