@@ -305,9 +305,9 @@ class ModelMagics(Magics):
                                  "--no-save")
             from .widgets import EvaluationPanel
 
-            return self._run(lambda: EvaluationPanel(model, X, y, store, name=args.name,
-                                                     version=args.version,
-                                                     dataset=args.dataset))
+            return self._run(lambda: EvaluationPanel(
+                model, X, y, store, name=args.name, version=args.version,
+                dataset=args.dataset, pos_label=args.pos_label, threshold=args.threshold))
         kwargs: dict[str, Any] = {"name": args.name, "version": args.version, "store": store,
                                   "dataset": args.dataset, "require": args.require,
                                   "pos_label": args.pos_label, "threshold": args.threshold}

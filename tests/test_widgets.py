@@ -461,6 +461,9 @@ def test_magics_open_the_panels(ip, filled):
     ip.run_line_magic("load_model", "churn@1.9.0 --as m")
     panel = ip.run_line_magic("evaluate", "m X_test y_test --ui")
     assert isinstance(panel, EvaluationPanel) and panel.result.version == "1.9.0"
+    at = ip.run_line_magic("evaluate", "m X_test y_test --ui --threshold 0.3 --pos-label 1")
+    assert at.result.threshold == 0.3 and at.threshold.value == 0.3
+    assert at.result.pos_label == 1
     for panel_ in (browser, cmp, panel):  # what a notebook shows as text/plain
         assert type(panel_).__name__ in repr(panel_)
     with pytest.raises(UsageError, match="no model named 'nope'"):

@@ -67,6 +67,9 @@ class EvaluationPanel(W.VBox):
         Which stored version the model is (taken from a model loaded from the store).
     dataset : str, optional
         The evaluation data's label (kept apart from other data sets when saved).
+    pos_label, threshold : optional
+        The positive class and the decision threshold to start with (a binary task);
+        by default the core's (the greater label; the model's own labels).
     background : bool, optional
         Predict in a worker thread (the default inside a kernel); ``wait()`` blocks
         until the evaluation is shown.
@@ -77,7 +80,8 @@ class EvaluationPanel(W.VBox):
 
     def __init__(self, model: Any, X: Any, y: Any, store: Any = None, *,
                  name: str | None = None, version: str | None = None,
-                 dataset: str | None = None, background: bool | None = None) -> None:
+                 dataset: str | None = None, pos_label: Any = None,
+                 threshold: float | None = None, background: bool | None = None) -> None:
         self.model, self.X, self.y = model, X, y
         self.store = store_of(store) if store is not None else None
         self.name, self.version = name, version
@@ -112,7 +116,8 @@ class EvaluationPanel(W.VBox):
         self._drawer: threading.Thread | None = None
         self._quiet = False  # set while the panel itself sets the slider and picker
         self._moved = False  # the threshold was moved since the last evaluation
-        self._pos_choice: Any = None  # the positive class picked here (None: the core's)
+        self._pos_choice: Any = pos_label  # the positive class picked (None: the core's)
+        self._threshold_choice = threshold  # the threshold to evaluate at (None: the model's)
         self.threshold.observe(lambda _: self._quiet or self._threshold_moved(), names="value")
         self.pos_label.observe(lambda _: self._quiet or self._positive_picked(), names="value")
         self.save_button.on_click(lambda _: self._save())
@@ -141,6 +146,8 @@ class EvaluationPanel(W.VBox):
         if self.worker.busy:
             self.status.value = message_html("an evaluation is still running", "warn")
             return
+        if self.view is not None and self.view.threshold is not None:
+            self._threshold_choice = self.view.threshold  # keep the threshold shown
         self.progress.start("evaluating")
         self._busy(True)
         self.status.value = message_html("evaluating...", "muted")
@@ -166,8 +173,8 @@ class EvaluationPanel(W.VBox):
                                   "progress": self.progress}
         if self._pos_choice is not None:
             kwargs["pos_label"] = self._pos_choice
-        if save and self.view is not None and self.view.threshold is not None:
-            kwargs["threshold"] = self.view.threshold  # what the panel shows is what is saved
+        if self._threshold_choice is not None:
+            kwargs["threshold"] = self._threshold_choice
         return kwargs
 
     def _evaluate(self, *, save: bool) -> Any:
@@ -248,6 +255,8 @@ class EvaluationPanel(W.VBox):
         self._pos_choice = self.result.labels[self.pos_label.value]
         if self._pos_choice == self.result.pos_label:
             return
+        # a threshold on one class's score means nothing for the other's: start afresh
+        self.view, self._threshold_choice = None, None
         self.refresh()
 
     @property
@@ -312,6 +321,8 @@ class EvaluationPanel(W.VBox):
         if self.worker.busy:
             self.status.value = message_html("an evaluation is still running", "warn")
             return
+        if self.view is not None:
+            self._threshold_choice = self.view.threshold  # what is shown is what is saved
         self.progress.start("saving")
         self._busy(True)
         self.status.value = message_html("saving...", "muted")
