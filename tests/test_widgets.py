@@ -385,7 +385,7 @@ def test_positive_class_picker_evaluates_for_that_class(filled, binary_data):
     model = filled.load("churn", "1.9.0")
     p = EvaluationPanel(model, X_test, y_test)
     assert p.result.pos_label == 1 and p.threshold_box.layout.display == "flex"
-    p.pos_label.value = 0  # the index of class 0 among the labels
+    p.pos_label.value = 0  # class 0 is now the positive one
     direct = evaluate(model, X_test, y_test, pos_label=0, save=False)
     assert p.result.pos_label == 0
     assert p.live_metrics["recall"] == pytest.approx(direct["recall"])

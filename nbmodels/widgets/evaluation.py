@@ -75,7 +75,8 @@ class EvaluationPanel(W.VBox):
         until the evaluation is shown.
 
     Drive it from Python: ``panel.threshold.value = 0.3`` (then ``panel.live_metrics``
-    holds the numbers shown), ``panel.pos_label.value = 0``, ``panel.save_button.click()``.
+    holds the numbers shown), ``panel.pos_label.value = 0`` (a class label),
+    ``panel.save_button.click()``.
     """
 
     def __init__(self, model: Any, X: Any, y: Any, store: Any = None, *,
@@ -85,7 +86,7 @@ class EvaluationPanel(W.VBox):
         self.model, self.X, self.y = model, X, y
         self.store = store_of(store) if store is not None else None
         self.name, self.version = name, version
-        self.result: Any = None  # the EvaluationResult at the model's own threshold
+        self.result: Any = None  # the EvaluationResult of the last prediction
         self.view: Any = None  # what is shown: ``result`` or ``result.at_threshold(t)``
         self.saved: Any = None
         self.worker = Worker(background)
@@ -115,7 +116,6 @@ class EvaluationPanel(W.VBox):
         self._pending: tuple[Any] | None = None  # the latest figure request
         self._drawer: threading.Thread | None = None
         self._quiet = False  # set while the panel itself sets the slider and picker
-        self._moved = False  # the threshold was moved since the last evaluation
         self._pos_choice: Any = pos_label  # the positive class picked (None: the core's)
         self._threshold_choice = threshold  # the threshold to evaluate at (None: the model's)
         self.threshold.observe(lambda _: self._quiet or self._threshold_moved(), names="value")
@@ -184,7 +184,6 @@ class EvaluationPanel(W.VBox):
 
     def _shown(self, result: Any) -> None:
         self.result = result
-        self._moved = False
         self.progress.finish(True)
         self._busy(False)
         label = html.escape(result.label)
@@ -215,10 +214,8 @@ class EvaluationPanel(W.VBox):
         own = result.threshold
         self._quiet = True
         try:
-            self.pos_label.options = [(str(x), i) for i, x in enumerate(result.labels)]
-            self.pos_label.value = (result.labels.index(result.pos_label)
-                                    if result.pos_label in result.labels
-                                    else len(result.labels) - 1)
+            self.pos_label.options = [(str(x), x) for x in result.labels]
+            self.pos_label.value = result.pos_label
             # Scores that are not probabilities (decision_function) centre on 0.
             lo, hi, step, default = (0.0, 1.0, 0.01, 0.5) if probabilities else \
                 (-5.0, 5.0, 0.05, 0.0)
@@ -239,7 +236,6 @@ class EvaluationPanel(W.VBox):
     def _threshold_moved(self) -> None:
         if not self.supports_threshold:
             return
-        self._moved = True
         try:
             self.view = self.result.at_threshold(self.threshold.value)
         except Exception as exc:
@@ -252,7 +248,7 @@ class EvaluationPanel(W.VBox):
         evaluation runs again with ``pos_label`` (the model predicts once more)."""
         if self.result is None or self.pos_label.value is None:
             return
-        self._pos_choice = self.result.labels[self.pos_label.value]
+        self._pos_choice = self.pos_label.value
         if self._pos_choice == self.result.pos_label:
             return
         # a threshold on one class's score means nothing for the other's: start afresh
