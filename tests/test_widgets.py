@@ -385,9 +385,11 @@ def test_positive_class_picker_evaluates_for_that_class(filled, binary_data):
     model = filled.load("churn", "1.9.0")
     p = EvaluationPanel(model, X_test, y_test)
     assert p.result.pos_label == 1 and p.threshold_box.layout.display == "flex"
-    p.pos_label.value = 0  # class 0 is now the positive one
+    first = p.result
+    p.pos_label.value = 0  # class 0 is now the positive one: from the kept scores
     direct = evaluate(model, X_test, y_test, pos_label=0, save=False)
-    assert p.result.pos_label == 0
+    assert p.result is first, "picking the positive class predicted again"
+    assert p.view.pos_label == 0
     assert p.live_metrics["recall"] == pytest.approx(direct["recall"])
     assert p.live_metrics["recall"] != pytest.approx(
         evaluate(model, X_test, y_test, save=False)["recall"])

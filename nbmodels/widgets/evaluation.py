@@ -237,23 +237,23 @@ class EvaluationPanel(W.VBox):
         if not self.supports_threshold:
             return
         try:
-            self.view = self.result.at_threshold(self.threshold.value)
+            self.view = self.result.at_threshold(self.threshold.value, self._pos_choice)
         except Exception as exc:
             self.status.value = error_html(exc, "threshold")
             return
         self._render(self.view)
 
     def _positive_picked(self) -> None:
-        """Another positive class: the scores are those of the other class, so the
-        evaluation runs again with ``pos_label`` (the model predicts once more)."""
+        """Another positive class: recomputed from the kept scores (the other class's
+        score is their complement), never by predicting again."""
         if self.result is None or self.pos_label.value is None:
             return
         self._pos_choice = self.pos_label.value
-        if self._pos_choice == self.result.pos_label:
-            return
-        # a threshold on one class's score means nothing for the other's: start afresh
-        self.view, self._threshold_choice = None, None
-        self.refresh()
+        if self.supports_threshold:
+            self._threshold_moved()
+        elif self._pos_choice != self.result.pos_label:
+            self.view, self._threshold_choice = None, None
+            self.refresh()  # no kept scores: only a new evaluation can say
 
     @property
     def live_metrics(self) -> dict[str, Any]:
