@@ -65,6 +65,8 @@ _HELP = {
     "delete": "delete one version, NAME@VERSION: its record, artifacts and evaluation",
     "evaluate": "evaluate NAME[@VERSION] on a CSV or Parquet file; exit 1 if a gate fails",
     "compare": "compare versions: metrics with deltas and what differs",
+    "edit": "change the description or tags of NAME@VERSION (recorded as an edit; artifacts "
+            "and hashes untouched)",
     "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",
     "quickstart": "train, save, load and list a model to see the store at work",
     "enable-magics": "load the magics in every IPython session and kernel (edits the "
@@ -135,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("refs", nargs="+", metavar="NAME[@VERSION]",
                    help="one model (all its versions) or several NAME@VERSION")
     s.add_argument("--dataset", metavar="LABEL", help="compare the evaluations on this label")
+    _add_edit_parser(add("edit"))
     add("rebuild-index")
     for verb in ("enable-magics", "disable-magics"):
         s = add(verb)
@@ -161,7 +164,7 @@ def _existing_store(store: Any) -> Any:
 
     if not is_store(store.root):
         what = "does not exist" if not store.root.exists() else "is not a store (it has no " \
-            "metadata/ or registry/ folder)"
+            "metadata/, registry/ or trained/ folder)"
         raise StoreNotFoundError(f"{store.root} {what}; save a model first, or point "
                                  f"--store (or $NBMODELS_HOME) at your store", store.root)
     return store
@@ -341,6 +344,37 @@ def _cmd_compare(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_edit_parser(s: argparse.ArgumentParser) -> None:
+    s.add_argument("ref", metavar="NAME@VERSION", help="the version to edit (or NAME@ALIAS)")
+    s.add_argument("--description", help="the new description")
+    s.add_argument("--tags", help="comma-separated tags that replace the current ones")
+    s.add_argument("--add-tags", default="", help="comma-separated tags to add")
+    s.add_argument("--remove-tags", default="", help="comma-separated tags to remove")
+
+
+def _cmd_edit(store: Any, args: argparse.Namespace) -> int:
+    name, sep, version = args.ref.partition("@")
+    if not sep or not version:
+        raise _Usage(f"edit needs NAME@VERSION (got {args.ref!r}); e.g. churn_rf@1.2.0")
+    if args.description is None and args.tags is None and not args.add_tags \
+            and not args.remove_tags:
+        raise _Usage("nothing to edit: give --description, --tags, --add-tags or "
+                     "--remove-tags")
+    before = len(store.record(name, version).get("edits") or [])
+    rec = store.edit(name, version, description=args.description, tags=args.tags,
+                     add_tags=args.add_tags, remove_tags=args.remove_tags)
+    edits = rec.get("edits") or []
+    edit = edits[-1] if len(edits) > before else None
+    if edit is None:
+        human = f"nothing to change: {rec.ref} already has that description and tags"
+    else:
+        shown = [f"{field}: {change['from']!r} -> {change['to']!r}"
+                 for field, change in edit["changes"].items()]
+        human = f"edited {rec.ref}: {'; '.join(shown)}"
+    _emit(args, human, {"name": rec.name, "version": rec.version, "edit": edit})
+    return EXIT_OK
+
+
 def _cmd_rebuild(store: Any, args: argparse.Namespace) -> int:
     report = store.rebuild_index()
     _emit(args, report, report.to_dict())
@@ -372,7 +406,7 @@ def _cmd_magics(store: Any, args: argparse.Namespace) -> int:
 _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
              "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
-             "rebuild-index": _cmd_rebuild, "quickstart": _cmd_quickstart,
+             "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
              "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
 
 

@@ -247,7 +247,8 @@ def test_save_form_identical_model_and_bad_name(tmp_path, binary_data):
     form.save_button.click()
     form.save_button.click()
     assert store.versions("m") == ["1.0.0"]
-    assert "nothing new" in form.status.value and "nbm-warn" in form.status.value
+    assert "unchanged: already saved as m@1.0.0" in form.status.value
+    assert "nbm-warn" in form.status.value
     form.name.value = "../escape"
     assert "nbm-err" in form.suggestion.value
     form.save_button.click()

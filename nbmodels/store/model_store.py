@@ -14,6 +14,7 @@ from ..errors import (
     InvalidVersionError,
     ModelNotFoundError,
     NBModelsError,
+    UnfittedModelError,
 )
 from ..formats import (
     ArtifactSource,
@@ -22,8 +23,14 @@ from ..formats import (
     get_format,
 )
 from ..record.bumps import choose_bump
-from ..record.capture import capture, note_saved_by_value, utc_now
-from ..record.record import ModelRecord, bad_file_entry
+from ..record.capture import (
+    capture,
+    current_author,
+    note_saved_by_value,
+    unfitted_reason,
+    utc_now,
+)
+from ..record.record import ModelRecord, bad_file_entry, record_tags
 from ..storage import StorageBackend, open_backend
 from ..storage.layout import (
     EVALUATION,
@@ -73,6 +80,13 @@ def _remember(model: Any, where: tuple[str, str, str]) -> None:
         _PROVENANCE_BY_ID[id(model)] = (model, where)
         while len(_PROVENANCE_BY_ID) > _PROVENANCE_BY_ID_MAX:
             del _PROVENANCE_BY_ID[next(iter(_PROVENANCE_BY_ID))]
+
+
+def _tag_list(tags: Any) -> list[str]:
+    """Tags given as ``"a,b"`` or as a list, as a list of distinct non-empty strings."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    return list(dict.fromkeys(str(t).strip() for t in tags or () if str(t).strip()))
 
 
 def _split_ref(name: str, version: str) -> tuple[str, str]:
@@ -232,8 +246,15 @@ class ModelStore:
              X: Any = None, y: Any = None, training_dataset: str | None = None,
              metrics: dict[str, Any] | None = None, author: str | None = None,
              overwrite: bool = False, format: str | None = None, force_new: bool = False,
-             check_load: bool | None = None, **format_options: Any) -> ModelRecord:
+             check_load: bool | None = None, allow_unfitted: bool = False,
+             **format_options: Any) -> ModelRecord:
         """Save ``model`` as a new version of ``name`` and return its record.
+
+        A model whose bytes are identical to a version already saved under ``name``
+        (any version, not only the latest) is not saved again: that version's record is
+        returned, with :attr:`ModelRecord.unchanged` saying so and listing what this
+        save described differently (record a new description or tags on it with
+        :meth:`edit`).
 
         Parameters
         ----------
@@ -266,12 +287,16 @@ class ModelStore:
             for torch, ``save_format="h5"`` for keras, ``target_opset`` for onnx. An
             option the format does not take is an error.
         force_new : bool
-            Write a new version even when the model and its inputs are identical to the
-            latest version's. By default such a save (a re-run notebook cell) writes
-            nothing and returns the latest version's record.
+            Write a new version even when the model's bytes are identical to a saved
+            version's. By default such a save (a re-run notebook cell, the same model
+            with another description) writes nothing and returns that version's record.
         check_load : bool, optional
             Load the new version in a fresh Python process and compare its predictions on
             a few rows of ``X`` before publishing it. Defaults to the store's setting.
+        allow_unfitted : bool
+            Save a scikit-learn estimator that was never fitted; refused by default
+            (:class:`~nbmodels.errors.UnfittedModelError`), since it is almost always a
+            mistake.
 
         Notebook-defined classes and functions (``__main__``) in the model are saved by
         value with cloudpickle, or the save is refused with a message naming them.
@@ -285,6 +310,12 @@ class ModelStore:
             raise InvalidVersionError(f"bump must be one of {', '.join(BUMPS)}, got {bump!r}")
         if isinstance(tags, str):
             tags = [t.strip() for t in tags.split(",") if t.strip()]
+        if not allow_unfitted:
+            unfitted = unfitted_reason(model)
+            if unfitted:
+                raise UnfittedModelError(
+                    f"refusing to save {name!r}: {unfitted}; fit it first, or pass "
+                    f"allow_unfitted=True to save it unfitted", type(model).__name__)
         fmt = get_format(format) if format else format_for(model)
         fmt.check_available()
         fmt.check_options("save", format_options)
@@ -317,12 +348,19 @@ class ModelStore:
                 reason = "given"
             record["version"] = version
             record["version_reason"] = reason
-            return write_version(
+            saved = write_version(
                 self._tree, model, fmt, record, overwrite=overwrite, head=head,
                 save_options={"X": X, **format_options},
-                same_as=None if force_new or overwrite else previous,
+                dedup=not (force_new or overwrite), previous=previous,
+                explicit_version=reason == "given",
                 check_load=self.check_load if check_load is None else check_load,
                 sample_rows=captured.sample_rows, diagram=captured.diagram)
+        if saved.unchanged is not None and saved.unchanged.requested:
+            import warnings
+
+            # Code that named the version may go on to read its folder: say it is absent.
+            warnings.warn(str(saved.unchanged), UserWarning, stacklevel=2)
+        return saved
 
     def card(self, name: str, version: str = "latest") -> Any:
         """The model card of a version (:class:`~nbmodels.record.card.ModelCard`), with the
@@ -332,6 +370,52 @@ class ModelStore:
         name, exact, rec = self._located_record(name, version)
         return ModelCard(rec.to_dict(), self._tree.read_card_diagram(
             self._tree.meta_dir(name, exact)))
+
+    def edit(self, name: str, version: str, *, description: str | None = None,
+             tags: Any = None, add_tags: Any = (), remove_tags: Any = ()) -> ModelRecord:
+        """Change the description or tags of a saved version, recorded as an edit.
+
+        ``tags`` replaces the tags; ``add_tags`` and ``remove_tags`` change them one by
+        one (after ``tags``). The record gains an entry in its ``edits`` list (``at``,
+        ``author`` and each change as ``{"from": ..., "to": ...}``) and the model card is
+        rewritten; the artifacts, their hashes and every other key are left as they are.
+        An edit that changes nothing records nothing. ``name@version`` works too.
+        """
+        name, version = _split_ref(name, version)
+        validate_name(name)
+        if description is not None and not isinstance(description, str):
+            raise NBModelsError(f"description must be a string, got "
+                                f"{type(description).__name__}")
+        new, added, removed = (None if tags is None else _tag_list(tags)), \
+            _tag_list(add_tags), _tag_list(remove_tags)
+        if description is None and new is None and not added and not removed:
+            raise NBModelsError("nothing to edit: give description=, tags=, add_tags= or "
+                                "remove_tags=")
+        with self._registry.lock(name):
+            exact = self.resolve(name, version)
+            data = self._registry.read_record(name, exact)
+            if data is None:
+                raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable")
+            before = record_tags(data.get("tags"))
+            after = [t for t in (before if new is None else new) if t not in removed]
+            after += [t for t in dict.fromkeys(added) if t not in after]
+            changes: dict[str, Any] = {}
+            if description is not None and description != (data.get("description") or ""):
+                changes["description"] = {"from": data.get("description"), "to": description}
+                data["description"] = description
+            if after != before:
+                changes["tags"] = {"from": before, "to": after}
+                data["tags"] = after
+            if not changes:
+                return ModelRecord(data)
+            edits = data.get("edits") if isinstance(data.get("edits"), list) else []
+            data["edits"] = [*edits, {"at": utc_now(), "author": current_author(),
+                                      "changes": changes}]
+            data["updated_at"] = data["edits"][-1]["at"]
+            self._tree.write_card(self._tree.meta_dir(name, exact), data)
+            self.fs.write_json(self._tree.meta_file(name, exact), data)
+            self._registry.refresh(name)
+        return ModelRecord(data)
 
     def update_record(self, name: str, version: str, updates: dict[str, Any]) -> ModelRecord:
         """Merge ``updates`` into a version's record atomically and return the new record.
@@ -437,6 +521,11 @@ class ModelStore:
                           "format": s.get("format"), "metrics": s.get("metrics") or {},
                           "description": s.get("description") or "",
                           "tags": s.get("tags") or []})
+        from .maintenance import loose_fix, loose_folders
+
+        # Hand-made folders that are not versions yet are said, not skipped silently.
+        table.unadopted = [f"{top}/{entry}: {loose_fix(self._tree, top, entry)}"
+                           for top, entry, _, _ in loose_folders(self._tree, (TRAINED,))]
         return table
 
     # -- aliases -------------------------------------------------------------------------

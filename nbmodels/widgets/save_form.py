@@ -178,10 +178,6 @@ class SaveModelForm(W.VBox):
             return
         if "progress" in inspect.signature(self.store.save).parameters:
             kwargs["progress"] = self.progress
-        try:
-            before = self.store.latest(name)
-        except Exception:
-            before = None
         self.progress.start("saving")
         self.save_button.disabled = True
         self.status.value = message_html(f"saving {name}...", "muted")
@@ -190,10 +186,9 @@ class SaveModelForm(W.VBox):
             self.saved = record
             self.progress.finish(True)
             self.save_button.disabled = False
-            if record.version == before:
-                text = (f"nothing new: the model is identical to {record.ref}, the latest "
-                        f"version (change it or its description to save a new version)")
-                self.status.value = message_html(text, "warn")
+            unchanged = getattr(record, "unchanged", None)
+            if unchanged is not None:  # its bytes were saved already, as this version
+                self.status.value = message_html(unchanged.message(None), "warn")
             else:
                 why = record.get("version_reason") or ""
                 self.status.value = message_html(f"saved {record.ref} ({why})", "ok")
