@@ -214,6 +214,14 @@ class _Writer:
     def add_bytes(self, path: str, data: bytes, *, listed: bool = True) -> str:
         return self.add(path, len(data), io.BytesIO(data), listed=listed)
 
+    def discard(self) -> None:
+        """Forget an unfinished archive (its file is removed by the caller)."""
+        if self.kind == "zip":
+            self.zip.fp = None  # nothing more is written, not even at garbage collection
+        else:
+            self.tar.closed = True
+            self.gz.fileobj = None
+
     def close(self) -> None:
         manifest = "".join(sorted(self.lines, key=lambda line: line[66:])).encode("utf-8")
         self.add_bytes(MANIFEST, manifest, listed=False)
@@ -253,6 +261,7 @@ def export_archive(tree: StoreTree, refs: list[tuple[str, str]], path: str | os.
     raw = dfs.hashing_writer(tmp, tmp.name)
     stream = io.BufferedWriter(raw, 1 << 20)
     report = ExportReport(shown)
+    writer = None
     try:
         writer = _Writer(kind, stream, when)  # type: ignore[arg-type]
         for name, version in refs:
@@ -278,6 +287,8 @@ def export_archive(tree: StoreTree, refs: list[tuple[str, str]], path: str | os.
         report.size_bytes = raw.digest.size
         dfs.rename(tmp, rel)
     except BaseException:
+        if writer is not None:
+            writer.discard()
         with contextlib.suppress(Exception):
             raw.abort()
         dfs.remove_file(tmp)
@@ -380,9 +391,9 @@ class _Reader:
                 if info.is_dir():
                     self._check_name(info.filename.rstrip("/"))
                     continue
-                if mode and not stat.S_ISREG(mode):
-                    raise ArchiveError(f"member {info.filename!r} is "
-                                       f"{_kind_of_mode(mode)}, not a regular file")
+                if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # 0: no type recorded
+                    raise ArchiveError(f"member {info.filename!r} is {_kind_of_mode(mode)}; "
+                                       f"archives may hold regular files only")
                 self._add(info.filename, info.file_size, info, seen)
         else:
             import gzip
