@@ -237,3 +237,28 @@ def test_cli_prune_and_du(tmp_path, iris):
     assert data["store_bytes"] >= data["versions_bytes"] > 0
     human = _cli("--store", "m", "du", cwd=tmp_path)
     assert "store total" in human.stdout
+
+
+def test_the_save_magic_shows_the_size_warning_as_one_line(tmp_path, monkeypatch, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("NBMODELS_SIZE_WARNING", "1kB")
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nbmodels")
+    shell.run_line_magic("config", f"ModelMagics.store_dir = {str(tmp_path / 'models')!r}")
+    try:
+        shell.run_cell("from sklearn.datasets import load_iris\n"
+                       "from sklearn.ensemble import RandomForestClassifier\n"
+                       "X, y = load_iris(return_X_y=True, as_frame=True)\n"
+                       "rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)\n")
+        capsys.readouterr()
+        saved = shell.run_line_magic("save_model", "rf")
+        err = capsys.readouterr().err
+    finally:
+        shell.run_line_magic("unload_ext", "nbmodels")
+        shell.run_line_magic("config", "ModelMagics.store_dir = ''")
+        shell.reset()
+    assert saved.version == "1.0.0"
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ModelSizeWarning: rf@1.0.0 is ") and "compress=3" in lines[0]
