@@ -401,7 +401,7 @@ class _Reader:
 
             self.gz = gzip.GzipFile(fileobj=src, mode="rb")
             self.bounded = _Bounded(self.gz, limits.max_total_bytes
-                                    + 1024 * (limits.max_members + 16))
+                                    + 4096 * (limits.max_members + 16))
             self.tar = tarfile.open(  # noqa: SIM115 - lives as long as the reader
                 fileobj=self.bounded, mode="r:")  # type: ignore[arg-type]
             count = 0
