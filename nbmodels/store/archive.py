@@ -74,6 +74,9 @@ ALIASES = "aliases"
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 _FORMAT_VERSION = 1
 _CHUNK = 4 << 20
+# zlib level 1: most of an archive is artifacts (pickles, weights) that level 6 barely
+# shrinks more, at three times the time.
+_LEVEL = 1
 _MANIFEST_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 
 
@@ -174,12 +177,12 @@ class _Writer:
             import zipfile
 
             self.zip = zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED,
-                                       compresslevel=6)
+                                       compresslevel=_LEVEL)
         else:
             import gzip
             import tarfile
 
-            self.gz = gzip.GzipFile(fileobj=stream, mode="wb", compresslevel=6, mtime=0)
+            self.gz = gzip.GzipFile(fileobj=stream, mode="wb", compresslevel=_LEVEL, mtime=0)
             self.tar = tarfile.open(  # noqa: SIM115 - closed in close()
                 fileobj=self.gz, mode="w", format=tarfile.PAX_FORMAT)
 
