@@ -34,13 +34,21 @@ def _populate(root: Path, iris) -> ModelStore:
     X, y = iris
     store = ModelStore(root)
     store.save(LogisticRegression(max_iter=500).fit(X, y), "lr", X=X, y=y)
-    store.save(LogisticRegression(C=0.3, max_iter=500).fit(X, y), "lr", X=X, y=y,
-               tags="keep")
-    store.save(RandomForestClassifier(n_estimators=4, max_depth=2, random_state=0).fit(X, y),
-               "rf", X=X, y=y, compress=3)
+    store.save(LogisticRegression(C=0.3, max_iter=500).fit(X, y), "lr", X=X, y=y, tags="keep")
+    store.save(
+        RandomForestClassifier(n_estimators=4, max_depth=2, random_state=0).fit(X, y),
+        "rf",
+        X=X,
+        y=y,
+        compress=3,
+    )
     evaluate(store.load("lr@1.0.0"), X, y, store=store, plots=["confusion_matrix"])
-    store.write_evaluation("lr", "1.1.0", {"metrics.json": b'{"accuracy": 0.9}\n',
-                                           "notes.txt": b"holdout\n"}, dataset="holdout")
+    store.write_evaluation(
+        "lr",
+        "1.1.0",
+        {"metrics.json": b'{"accuracy": 0.9}\n', "notes.txt": b"holdout\n"},
+        dataset="holdout",
+    )
     store.set_alias("lr", "production", "1.0.0")
     return store
 
@@ -58,8 +66,11 @@ def archives(source, tmp_path_factory) -> dict[str, Path]:
 
 def _store_files(root: Path) -> dict[str, bytes]:
     """The files a version consists of (registry left out: it is derived or aliases)."""
-    return {k: v for k, v in tree_snapshot(root).items()
-            if v is not None and k.split("/")[0] in ("trained", "metadata", "evaluation")}
+    return {
+        k: v
+        for k, v in tree_snapshot(root).items()
+        if v is not None and k.split("/")[0] in ("trained", "metadata", "evaluation")
+    }
 
 
 def _without_import_keys(data: bytes) -> dict:
@@ -86,6 +97,7 @@ def _visible(store: ModelStore) -> list[str]:
 
 # -- round trips -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_export_import_round_trips_bit_for_bit(source, archives, tmp_path, kind, iris):
     target = ModelStore(tmp_path / "restored")
@@ -97,13 +109,16 @@ def test_export_import_round_trips_bit_for_bit(source, archives, tmp_path, kind,
     assert rec.get("imported")["original_origin"] == "saved"
     assert rec.get("imported")["from"] == f"all.{kind}"
     assert target.aliases("lr") == {"production": "1.0.0"}
-    assert target.evaluation_files("lr", "1.1.0", dataset="holdout") == ["metrics.json",
-                                                                         "notes.txt"]
+    assert target.evaluation_files("lr", "1.1.0", dataset="holdout") == [
+        "metrics.json",
+        "notes.txt",
+    ]
     assert target.verify().ok
     X, _ = iris
     for ref in ("lr@1.0.0", "lr@1.1.0", "rf@1.0.0"):
-        np.testing.assert_array_equal(target.load(ref).predict_proba(X),
-                                      source.load(ref).predict_proba(X))
+        np.testing.assert_array_equal(
+            target.load(ref).predict_proba(X), source.load(ref).predict_proba(X)
+        )
     # Importing again: every version is identical, nothing changes.
     before = tree_snapshot(target.root / "metadata")
     again = target.import_(archives[kind])
@@ -125,8 +140,9 @@ def test_manifest_is_checked_by_sha256sum(archives, tmp_path, kind):
     if shutil.which("sha256sum") is None:
         pytest.skip("sha256sum is not installed")
     _extract(archives[kind], tmp_path)
-    done = subprocess.run(["sha256sum", "-c", "MANIFEST.sha256"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["sha256sum", "-c", "MANIFEST.sha256"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "trained/rf_v1.0.0/model.joblib: OK" in done.stdout
     req = (tmp_path / "metadata/lr_v1.0.0/requirements.txt").read_text()
@@ -137,11 +153,16 @@ def test_manifest_is_checked_by_sha256sum(archives, tmp_path, kind):
     assert info["versions"] == ["lr@1.0.0", "lr@1.1.0", "rf@1.0.0"]
     # A changed file is caught by the same check.
     (tmp_path / "metadata/lr_v1.0.0/model_card.md").write_text("changed")
-    assert subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=tmp_path,
-                          capture_output=True).returncode != 0
+    assert (
+        subprocess.run(
+            ["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=tmp_path, capture_output=True
+        ).returncode
+        != 0
+    )
 
 
 # -- tampering -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_one_byte_change_anywhere_imports_nothing_new(archives, tmp_path, kind):
@@ -153,8 +174,9 @@ def test_one_byte_change_anywhere_imports_nothing_new(archives, tmp_path, kind):
     baseline.import_(archives[kind])
     expected = _store_files(baseline.root)
     step = max(1, len(data) // 300)
-    positions = sorted(set(range(0, len(data), step)) | set(range(64))
-                       | set(range(len(data) - 64, len(data))))
+    positions = sorted(
+        set(range(0, len(data), step)) | set(range(64)) | set(range(len(data) - 64, len(data)))
+    )
     refused = harmless = 0
     for i, pos in enumerate(positions):
         tampered = bytearray(data)
@@ -167,8 +189,7 @@ def test_one_byte_change_anywhere_imports_nothing_new(archives, tmp_path, kind):
         except NBModelsError:
             refused += 1
             assert _visible(target) == [], pos
-            assert not any((target.root / "trained").glob("*")) if target.root.exists() \
-                else True
+            assert not any((target.root / "trained").glob("*")) if target.root.exists() else True
         else:
             harmless += 1
             got = _store_files(target.root)
@@ -203,8 +224,9 @@ def _rewrite(src: Path, dest: Path, change) -> None:
         new = change(name, data)
         if new is not None:
             out[name] = new
-    out["MANIFEST.sha256"] = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n"
-                                     for n, d in sorted(out.items())).encode()
+    out["MANIFEST.sha256"] = "".join(
+        f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(out.items())
+    ).encode()
     _write_archive(dest, out)
 
 
@@ -239,8 +261,21 @@ def test_artifact_changed_with_a_matching_manifest_is_refused(archives, tmp_path
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("case", ["absolute", "dotdot", "dotdot_inside", "symlink", "hardlink",
-                                  "device", "fifo", "duplicate", "unexpected", "backslash"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "absolute",
+        "dotdot",
+        "dotdot_inside",
+        "symlink",
+        "hardlink",
+        "device",
+        "fifo",
+        "duplicate",
+        "unexpected",
+        "backslash",
+    ],
+)
 def test_hostile_members_are_refused(archives, tmp_path, kind, case):
     """Each hostile member is listed in a matching manifest, so the refusal comes from the
     member check itself."""
@@ -256,15 +291,22 @@ def test_hostile_members_are_refused(archives, tmp_path, kind, case):
     else:
         with tarfile.open(src) as t:
             members = {m.name: t.extractfile(m).read() for m in t.getmembers()}
-    evil = {"absolute": "/tmp/nbmodels-evil.txt", "dotdot": "../nbmodels-evil.txt",
-            "dotdot_inside": "trained/lr_v1.0.0/../../../nbmodels-evil.txt",
-            "symlink": "trained/lr_v1.0.0/link", "hardlink": "trained/lr_v1.0.0/hard",
-            "device": "trained/lr_v1.0.0/dev", "fifo": "trained/lr_v1.0.0/fifo",
-            "duplicate": "metadata/lr_v1.0.0/model_card.md", "unexpected": "evil.txt",
-            "backslash": "trained\\..\\..\\nbmodels-evil.txt"}[case]
+    evil = {
+        "absolute": "/tmp/nbmodels-evil.txt",
+        "dotdot": "../nbmodels-evil.txt",
+        "dotdot_inside": "trained/lr_v1.0.0/../../../nbmodels-evil.txt",
+        "symlink": "trained/lr_v1.0.0/link",
+        "hardlink": "trained/lr_v1.0.0/hard",
+        "device": "trained/lr_v1.0.0/dev",
+        "fifo": "trained/lr_v1.0.0/fifo",
+        "duplicate": "metadata/lr_v1.0.0/model_card.md",
+        "unexpected": "evil.txt",
+        "backslash": "trained\\..\\..\\nbmodels-evil.txt",
+    }[case]
     payload = b"evil\n"
-    manifest = members.pop("MANIFEST.sha256") + \
-        f"{hashlib.sha256(payload).hexdigest()}  {evil}\n".encode()
+    manifest = (
+        members.pop("MANIFEST.sha256") + f"{hashlib.sha256(payload).hexdigest()}  {evil}\n".encode()
+    )
 
     def extra(archive):
         if kind == "zip":
@@ -301,10 +343,18 @@ def test_hostile_members_are_refused(archives, tmp_path, kind, case):
     target = ModelStore(tmp_path / "t")
     with pytest.raises(ArchiveError) as caught:
         target.import_(bad)
-    expected = {"absolute": "absolute", "dotdot": "'..'", "dotdot_inside": "'..'",
-                "symlink": "symbolic link", "hardlink": "hard link", "device": "device",
-                "fifo": "regular", "duplicate": "twice", "unexpected": "not part",
-                "backslash": "backslash"}[case]
+    expected = {
+        "absolute": "absolute",
+        "dotdot": "'..'",
+        "dotdot_inside": "'..'",
+        "symlink": "symbolic link",
+        "hardlink": "hard link",
+        "device": "device",
+        "fifo": "regular",
+        "duplicate": "twice",
+        "unexpected": "not part",
+        "backslash": "backslash",
+    }[case]
     assert expected in str(caught.value)
     assert _visible(target) == []
     assert not Path("/tmp/nbmodels-evil.txt").exists()
@@ -314,8 +364,9 @@ def test_hostile_members_are_refused(archives, tmp_path, kind, case):
 def test_size_bounds_are_enforced(archives, tmp_path):
     target = ModelStore(tmp_path / "t")
     with pytest.raises(ArchiveError, match="more than"):
-        import_archive(StoreTree(target.fs), archives["tar.gz"],
-                       limits=ArchiveLimits(max_member_bytes=1000))
+        import_archive(
+            StoreTree(target.fs), archives["tar.gz"], limits=ArchiveLimits(max_member_bytes=1000)
+        )
     with pytest.raises(ArchiveError, match="members, more than 3"):
         import_archive(StoreTree(target.fs), archives["zip"], limits=ArchiveLimits(max_members=3))
     assert _visible(target) == []
@@ -329,8 +380,7 @@ def test_gzip_bomb_stops_at_the_bound(tmp_path):
         t.addfile(info, io.BytesIO(bytes(info.size)))
     target = ModelStore(tmp_path / "t")
     with pytest.raises(ArchiveError):
-        import_archive(StoreTree(target.fs), bomb,
-                       limits=ArchiveLimits(max_total_bytes=1 << 20))
+        import_archive(StoreTree(target.fs), bomb, limits=ArchiveLimits(max_total_bytes=1 << 20))
 
 
 def test_conflicting_version_refuses_the_whole_import(archives, tmp_path, iris):
@@ -369,11 +419,13 @@ def test_export_of_a_damaged_version_writes_nothing(tmp_path, iris):
     artifact.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="does not match its record"):
         store.export("all", tmp_path / "out.zip")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["home_models", "m"] or \
-        not any(p.suffix in (".zip", ".partial") for p in tmp_path.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home_models", "m"] or not any(
+        p.suffix in (".zip", ".partial") for p in tmp_path.iterdir()
+    )
 
 
 # -- backup and copy -------------------------------------------------------------------------
+
 
 def test_backup_restores_into_an_empty_folder(source, tmp_path, iris):
     report = source.backup(tmp_path / "backups")
@@ -388,8 +440,9 @@ def test_backup_restores_into_an_empty_folder(source, tmp_path, iris):
     for name in source.names():
         assert restored.versions(name) == source.versions(name)
         for v in source.versions(name):
-            np.testing.assert_array_equal(restored.load(name, v).predict(X),
-                                          source.load(name, v).predict(X))
+            np.testing.assert_array_equal(
+                restored.load(name, v).predict(X), source.load(name, v).predict(X)
+            )
     _assert_same_versions(source.root, restored.root)
 
 
@@ -400,8 +453,11 @@ def test_copy_to_keeps_versions_and_verifies(source, tmp_path):
     assert target.versions("lr") == ["1.0.0"]
     assert target.record("lr@1.0.0").get("origin") == "imported"
     assert target.record("lr@1.0.0").get("imported")["from"] == str(source.root)
-    for part in ("trained/lr_v1.0.0/model.joblib", "metadata/lr_v1.0.0/model_card.md",
-                 "evaluation/lr_v1.0.0/metrics.json"):
+    for part in (
+        "trained/lr_v1.0.0/model.joblib",
+        "metadata/lr_v1.0.0/model_card.md",
+        "evaluation/lr_v1.0.0/metrics.json",
+    ):
         assert (target.root / part).read_bytes() == (source.root / part).read_bytes()
     assert target.evaluation_files("lr", "1.0.0") == source.evaluation_files("lr", "1.0.0")
     again = source.copy_to(target, "lr@1.0.0")
@@ -434,17 +490,29 @@ def test_copy_to_refuses_other_bytes_and_damaged_sources(tmp_path, iris):
 
 # -- the CLI ---------------------------------------------------------------------------------
 
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "nbmodels.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nbmodels.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_export_import_backup_push_pull(source, tmp_path):
     src = str(source.root)
-    done = _cli("--store", src, "export", "lr@1.1.0", "rf", "--to", "two.zip", "--json",
-                cwd=tmp_path)
+    done = _cli(
+        "--store", src, "export", "lr@1.1.0", "rf", "--to", "two.zip", "--json", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["versions"] == ["lr@1.1.0", "rf@1.0.0"]
     again = _cli("--store", src, "export", "--all", "--to", "two.zip", cwd=tmp_path)

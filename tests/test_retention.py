@@ -28,24 +28,30 @@ def _dummy(X, y, i: int):
 
 
 def _disk_bytes(*folders: Path) -> int:
-    return sum(p.stat().st_size for f in folders if f.exists() for p in f.rglob("*")
-               if p.is_file())
+    return sum(p.stat().st_size for f in folders if f.exists() for p in f.rglob("*") if p.is_file())
 
 
 # -- prune: property-based over random stores ------------------------------------------------
 
-_version = st.fixed_dictionaries({"keep": st.booleans(),
-                                  "alias": st.sampled_from([None, None, "prod", "staging"])})
+_version = st.fixed_dictionaries(
+    {"keep": st.booleans(), "alias": st.sampled_from([None, None, "prod", "staging"])}
+)
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(models=st.lists(st.lists(_version, min_size=1, max_size=5), min_size=1, max_size=2),
-       keep_last=st.one_of(st.none(), st.integers(0, 4)),
-       older_than=st.sampled_from([None, "0s", "3650d"]),
-       dry_run=st.booleans())
-def test_prune_never_removes_aliased_keep_tagged_or_latest(iris, models, keep_last,
-                                                           older_than, dry_run):
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    models=st.lists(st.lists(_version, min_size=1, max_size=5), min_size=1, max_size=2),
+    keep_last=st.one_of(st.none(), st.integers(0, 4)),
+    older_than=st.sampled_from([None, "0s", "3650d"]),
+    dry_run=st.booleans(),
+)
+def test_prune_never_removes_aliased_keep_tagged_or_latest(
+    iris, models, keep_last, older_than, dry_run
+):
     if keep_last is None and older_than is None:
         keep_last = 1
     X, y = iris
@@ -56,15 +62,20 @@ def test_prune_never_removes_aliased_keep_tagged_or_latest(iris, models, keep_la
             name = f"model{m}"
             saved = []
             for i, spec in enumerate(versions):
-                rec = store.save(_dummy(X, y, i), name, version=f"1.{i}.0",
-                                 tags=["keep"] if spec["keep"] else [], force_new=True)
+                rec = store.save(
+                    _dummy(X, y, i),
+                    name,
+                    version=f"1.{i}.0",
+                    tags=["keep"] if spec["keep"] else [],
+                    force_new=True,
+                )
                 saved.append(rec.version)
                 if spec["alias"]:
                     store.set_alias(name, spec["alias"], rec.version)
             aliased = set(store.aliases(name).values())
             recent = set(saved[-keep_last:]) if keep_last else set()
             for i, v in enumerate(saved):
-                is_protected = (v == saved[-1] or v in aliased or versions[i]["keep"])
+                is_protected = v == saved[-1] or v in aliased or versions[i]["keep"]
                 if is_protected:
                     protected.add(f"{name}@{v}")
                 elif v not in recent and older_than != "3650d":
@@ -93,8 +104,7 @@ def test_prune_reports_bytes_and_deletes_evaluations_too(tmp_path, iris):
     for i in range(4):
         store.save(_dummy(X, y, i), "d", version=f"1.{i}.0", force_new=True)
     store.write_evaluation("d", "1.0.0", {"metrics.json": b'{"accuracy": 1}\n'})
-    folders = [store.version_path(k, "d", "1.0.0") for k in ("trained", "metadata",
-                                                             "evaluation")]
+    folders = [store.version_path(k, "d", "1.0.0") for k in ("trained", "metadata", "evaluation")]
     size = _disk_bytes(*folders)
     dry = store.prune("d", keep_last=3)
     assert [d["ref"] for d in dry.deleted] == ["d@1.0.0"]
@@ -125,6 +135,7 @@ def test_prune_older_than_and_bad_input(tmp_path, iris):
 
 # -- du ----------------------------------------------------------------------------------------
 
+
 def test_du_counts_every_byte(tmp_path, iris, small_model):
     model, X, y = small_model
     store = ModelStore(tmp_path / "m")
@@ -137,16 +148,17 @@ def test_du_counts_every_byte(tmp_path, iris, small_model):
         name, version = row["name"], row["version"]
         assert row["artifacts"] == _disk_bytes(store.version_path("trained", name, version))
         assert row["metadata"] == _disk_bytes(store.version_path("metadata", name, version))
-        assert row["evaluation"] == _disk_bytes(store.version_path("evaluation", name,
-                                                                   version))
+        assert row["evaluation"] == _disk_bytes(store.version_path("evaluation", name, version))
     assert usage.models["lr"] == sum(r["total"] for r in usage.versions if r["name"] == "lr")
-    assert usage.store_bytes == _disk_bytes(*(root / d for d in ("trained", "metadata",
-                                                                 "evaluation", "registry")))
+    assert usage.store_bytes == _disk_bytes(
+        *(root / d for d in ("trained", "metadata", "evaluation", "registry"))
+    )
     assert "store total" in repr(usage)
     assert [r["name"] for r in store.du("d").versions] == ["d"]
 
 
 # -- size warnings and compression -------------------------------------------------------------
+
 
 def test_size_warning_over_threshold_suggests_compression(tmp_path, forest, iris):
     X, y = iris
@@ -158,8 +170,7 @@ def test_size_warning_over_threshold_suggests_compression(tmp_path, forest, iris
     with warnings.catch_warnings():  # the same model again writes nothing: no warning
         warnings.simplefilter("error", ModelSizeWarning)
         store.save(forest, "rf", X=X, y=y)
-        ModelStore(tmp_path / "m", size_warning=0, size_growth=0).save(
-            forest, "rf2", X=X, y=y)
+        ModelStore(tmp_path / "m", size_warning=0, size_growth=0).save(forest, "rf2", X=X, y=y)
 
 
 def test_size_warning_on_growth_and_from_the_environment(tmp_path, iris, monkeypatch):
@@ -209,11 +220,22 @@ def test_bad_compress_values_are_refused(tmp_path, forest):
 
 # -- the CLI -----------------------------------------------------------------------------------
 
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "nbmodels.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nbmodels.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_prune_and_du(tmp_path, iris):
@@ -232,8 +254,7 @@ def test_cli_prune_and_du(tmp_path, iris):
     assert _cli("--store", "m", "prune", cwd=tmp_path).returncode == 2
     du = _cli("--store", "m", "du", "--json", cwd=tmp_path)
     data = json.loads(du.stdout)
-    assert [(r["name"], r["version"]) for r in data["versions"]] == [("d", "1.0.0"),
-                                                                      ("d", "1.2.0")]
+    assert [(r["name"], r["version"]) for r in data["versions"]] == [("d", "1.0.0"), ("d", "1.2.0")]
     assert data["store_bytes"] >= data["versions_bytes"] > 0
     human = _cli("--store", "m", "du", cwd=tmp_path)
     assert "store total" in human.stdout
@@ -247,10 +268,12 @@ def test_the_save_magic_shows_the_size_warning_as_one_line(tmp_path, monkeypatch
     shell.run_line_magic("load_ext", "nbmodels")
     shell.run_line_magic("config", f"ModelMagics.store_dir = {str(tmp_path / 'models')!r}")
     try:
-        shell.run_cell("from sklearn.datasets import load_iris\n"
-                       "from sklearn.ensemble import RandomForestClassifier\n"
-                       "X, y = load_iris(return_X_y=True, as_frame=True)\n"
-                       "rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)\n")
+        shell.run_cell(
+            "from sklearn.datasets import load_iris\n"
+            "from sklearn.ensemble import RandomForestClassifier\n"
+            "X, y = load_iris(return_X_y=True, as_frame=True)\n"
+            "rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)\n"
+        )
         capsys.readouterr()
         saved = shell.run_line_magic("save_model", "rf")
         err = capsys.readouterr().err

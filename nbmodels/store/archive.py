@@ -63,9 +63,18 @@ from .transfer import (
 )
 from .tree import StoreTree
 
-__all__ = ["ARCHIVE_SUFFIXES", "MANIFEST", "ArchiveError", "ArchiveLimits", "ExportReport",
-           "archive_kind", "backup_name", "export_archive", "import_archive",
-           "requirements_text"]
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "MANIFEST",
+    "ArchiveError",
+    "ArchiveLimits",
+    "ExportReport",
+    "archive_kind",
+    "backup_name",
+    "export_archive",
+    "import_archive",
+    "requirements_text",
+]
 
 MANIFEST = "MANIFEST.sha256"
 INFO = "nbmodels-archive.json"
@@ -107,12 +116,18 @@ class ExportReport:
     def __repr__(self) -> str:
         from ..display import format_size
 
-        return (f"exported {len(self.versions)} version(s) to {self.path} "
-                f"({self.members} files, {format_size(self.size_bytes)})")
+        return (
+            f"exported {len(self.versions)} version(s) to {self.path} "
+            f"({self.members} files, {format_size(self.size_bytes)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "versions": self.versions, "members": self.members,
-                "size_bytes": self.size_bytes}
+        return {
+            "path": self.path,
+            "versions": self.versions,
+            "members": self.members,
+            "size_bytes": self.size_bytes,
+        }
 
 
 def archive_kind(path: str | os.PathLike[str]) -> str:
@@ -122,8 +137,9 @@ def archive_kind(path: str | os.PathLike[str]) -> str:
         return "zip"
     if lower.endswith((".tar.gz", ".tgz")):
         return "tar.gz"
-    raise InvalidNameError(f"archive {str(path)!r} must end in .zip or .tar.gz (the suffix "
-                           f"chooses the format)")
+    raise InvalidNameError(
+        f"archive {str(path)!r} must end in .zip or .tar.gz (the suffix chooses the format)"
+    )
 
 
 def backup_name(store_url: str, kind: str = "tar.gz", when: datetime | None = None) -> str:
@@ -137,8 +153,9 @@ def requirements_text(record: dict[str, Any]) -> str:
     """A ``requirements.txt`` pinning the packages the record's environment lists."""
     env = record.get("environment") if isinstance(record.get("environment"), dict) else {}
     packages = env.get("packages") if isinstance(env.get("packages"), dict) else {}
-    lines = [f"# {record.get('model_name')}@{record.get('version')}: the environment it was "
-             f"saved in"]
+    lines = [
+        f"# {record.get('model_name')}@{record.get('version')}: the environment it was saved in"
+    ]
     if env.get("python"):
         lines.append(f"# python {' '.join(str(env['python']).split())}")
     plain = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
@@ -149,6 +166,7 @@ def requirements_text(record: dict[str, Any]) -> str:
 
 
 # -- writing ---------------------------------------------------------------------------------
+
 
 class _HashingReader:
     """Reads from ``src`` and hashes what went through."""
@@ -176,15 +194,17 @@ class _Writer:
         if kind == "zip":
             import zipfile
 
-            self.zip = zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED,
-                                       compresslevel=_LEVEL)
+            self.zip = zipfile.ZipFile(
+                stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_LEVEL
+            )
         else:
             import gzip
             import tarfile
 
             self.gz = gzip.GzipFile(fileobj=stream, mode="wb", compresslevel=_LEVEL, mtime=0)
             self.tar = tarfile.open(  # noqa: SIM115 - closed in close()
-                fileobj=self.gz, mode="w", format=tarfile.PAX_FORMAT)
+                fileobj=self.gz, mode="w", format=tarfile.PAX_FORMAT
+            )
 
     def add(self, path: str, size: int, src: BinaryIO, *, listed: bool = True) -> str:
         """Add ``size`` bytes read from ``src`` as ``path``; returns their sha256."""
@@ -240,9 +260,15 @@ def _destination(path: str | os.PathLike[str]) -> tuple[StorageBackend, PurePosi
     return open_backend(dest.parent), PurePosixPath(dest.name), str(dest)
 
 
-def export_archive(tree: StoreTree, refs: list[tuple[str, str]], path: str | os.PathLike[str],
-                   *, overwrite: bool = False, aliases: dict[str, dict[str, str]] | None = None,
-                   when: datetime | None = None) -> ExportReport:
+def export_archive(
+    tree: StoreTree,
+    refs: list[tuple[str, str]],
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    aliases: dict[str, dict[str, str]] | None = None,
+    when: datetime | None = None,
+) -> ExportReport:
     """Write the versions ``refs`` (exact) of ``tree`` to one archive at ``path``.
 
     Every artifact is hashed while it is copied and compared with its record (a damaged
@@ -255,8 +281,9 @@ def export_archive(tree: StoreTree, refs: list[tuple[str, str]], path: str | os.
     if not dfs.root_exists():
         raise NBModelsError(f"the folder of {shown} does not exist; create it first")
     if dfs.exists(rel) and not overwrite:
-        raise NBModelsError(f"{shown} exists; pass overwrite=True to replace it",
-                            options=("overwrite",))
+        raise NBModelsError(
+            f"{shown} exists; pass overwrite=True to replace it", options=("overwrite",)
+        )
     if not refs:
         raise NBModelsError("nothing to export: the store has no versions")
     when = (when or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -274,16 +301,27 @@ def export_archive(tree: StoreTree, refs: list[tuple[str, str]], path: str | os.
         for name, version in refs:
             exported.setdefault(name, set()).add(version)
         for name in sorted(exported):
-            kept = {a: v for a, v in sorted((aliases or {}).get(name, {}).items())
-                    if v in exported[name]}
+            kept = {
+                a: v
+                for a, v in sorted((aliases or {}).get(name, {}).items())
+                if v in exported[name]
+            }
             if kept:
                 writer.add_bytes(f"{ALIASES}/{name}.json", json_bytes(kept))
         from .. import __version__
 
-        writer.add_bytes(INFO, json_bytes({
-            "format": "nbmodels-archive", "format_version": _FORMAT_VERSION,
-            "created_at": when.isoformat().replace("+00:00", "Z"),
-            "nbmodels_version": __version__, "versions": report.versions}))
+        writer.add_bytes(
+            INFO,
+            json_bytes(
+                {
+                    "format": "nbmodels-archive",
+                    "format_version": _FORMAT_VERSION,
+                    "created_at": when.isoformat().replace("+00:00", "Z"),
+                    "nbmodels_version": __version__,
+                    "versions": report.versions,
+                }
+            ),
+        )
         writer.close()
         report.members = writer.count
         stream.close()  # fsyncs the file
@@ -306,29 +344,36 @@ def _export_version(tree: StoreTree, writer: _Writer, name: str, version: str) -
     try:
         record = check_incoming_record(name, version, json.loads(raw_record))
     except ValueError as exc:
-        raise IntegrityError(f"the record of {name}@{version} is not valid JSON ({exc}); "
-                             f"run `nbmodels verify`") from None
+        raise IntegrityError(
+            f"the record of {name}@{version} is not valid JSON ({exc}); run `nbmodels verify`"
+        ) from None
     prefix = version_dir(name, version)
     writer.add_bytes(f"{METADATA}/{prefix}/{METADATA_FILE}", raw_record)
     if fs.is_file(meta_dir / MODEL_CARD):
-        writer.add_bytes(f"{METADATA}/{prefix}/{MODEL_CARD}",
-                         fs.read_bytes(meta_dir / MODEL_CARD, limit=MAX_SMALL_FILE))
-    writer.add_bytes(f"{METADATA}/{prefix}/{REQUIREMENTS}",
-                     requirements_text(record).encode("utf-8"))
+        writer.add_bytes(
+            f"{METADATA}/{prefix}/{MODEL_CARD}",
+            fs.read_bytes(meta_dir / MODEL_CARD, limit=MAX_SMALL_FILE),
+        )
+    writer.add_bytes(
+        f"{METADATA}/{prefix}/{REQUIREMENTS}", requirements_text(record).encode("utf-8")
+    )
     for entry in sorted(record["files"], key=lambda f: f["name"]):
         member = f"{TRAINED}/{prefix}/{entry['name']}"
         with fs.open_read(trained / entry["name"]) as src:
             digest = writer.add(member, entry["size"], src)
         if digest != entry["sha256"]:
-            raise IntegrityError(f"artifact {fs.display(trained / entry['name'])} does not "
-                                 f"match its record (sha256 {digest}, expected "
-                                 f"{entry['sha256']}); nothing was exported: run `nbmodels "
-                                 f"verify`")
+            raise IntegrityError(
+                f"artifact {fs.display(trained / entry['name'])} does not "
+                f"match its record (sha256 {digest}, expected "
+                f"{entry['sha256']}); nothing was exported: run `nbmodels "
+                f"verify`"
+            )
     for rel, data in read_evaluation_files(tree, name, version):
         writer.add_bytes(f"{EVALUATION}/{prefix}/{rel}", data)
 
 
 # -- reading ---------------------------------------------------------------------------------
+
 
 @dataclass
 class _Member:
@@ -358,8 +403,7 @@ class _Bounded(io.RawIOBase):
             size = max(0, self.limit + 1 - pos)
         data = self.inner.read(size)
         if pos + len(data) > self.limit:
-            raise ArchiveError(f"the archive expands to more than {self.limit} bytes; "
-                               f"refusing it")
+            raise ArchiveError(f"the archive expands to more than {self.limit} bytes; refusing it")
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -383,8 +427,9 @@ class _Reader:
             self.zip = zipfile.ZipFile(src)
             entries = self.zip.infolist()
             if len(entries) > limits.max_members:
-                raise ArchiveError(f"the archive has {len(entries)} members, more than "
-                                   f"{limits.max_members}")
+                raise ArchiveError(
+                    f"the archive has {len(entries)} members, more than {limits.max_members}"
+                )
             for info in entries:
                 mode = info.external_attr >> 16
                 if "\0" in info.orig_filename:
@@ -395,33 +440,43 @@ class _Reader:
                     self._check_name(info.filename.rstrip("/"))
                     continue
                 if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # 0: no type recorded
-                    raise ArchiveError(f"member {info.filename!r} is {_kind_of_mode(mode)}; "
-                                       f"archives may hold regular files only")
+                    raise ArchiveError(
+                        f"member {info.filename!r} is {_kind_of_mode(mode)}; "
+                        f"archives may hold regular files only"
+                    )
                 self._add(info.filename, info.file_size, info, seen)
         else:
             import gzip
             import tarfile
 
             self.gz = gzip.GzipFile(fileobj=src, mode="rb")
-            self.bounded = _Bounded(self.gz, limits.max_total_bytes
-                                    + 4096 * (limits.max_members + 16))
+            self.bounded = _Bounded(
+                self.gz, limits.max_total_bytes + 4096 * (limits.max_members + 16)
+            )
             self.tar = tarfile.open(  # noqa: SIM115 - lives as long as the reader
-                fileobj=self.bounded, mode="r:")  # type: ignore[arg-type]
+                fileobj=self.bounded, mode="r:"
+            )  # type: ignore[arg-type]
             count = 0
             for info in self.tar:
                 count += 1
                 if count > limits.max_members:
-                    raise ArchiveError(f"the archive has more than {limits.max_members} "
-                                       f"members")
+                    raise ArchiveError(f"the archive has more than {limits.max_members} members")
                 if info.isdir():
                     self._check_name(info.name.rstrip("/"))
                     continue
                 if not info.isreg():
-                    what = ("a symbolic link" if info.issym() else "a hard link"
-                            if info.islnk() else "a device" if info.isdev() else
-                            "not a regular file")
-                    raise ArchiveError(f"member {info.name!r} is {what}; archives may hold "
-                                       f"regular files only")
+                    what = (
+                        "a symbolic link"
+                        if info.issym()
+                        else "a hard link"
+                        if info.islnk()
+                        else "a device"
+                        if info.isdev()
+                        else "not a regular file"
+                    )
+                    raise ArchiveError(
+                        f"member {info.name!r} is {what}; archives may hold regular files only"
+                    )
                 if info.sparse is not None:
                     raise ArchiveError(f"member {info.name!r} is a sparse file")
                 self._add(info.name, info.size, info, seen)
@@ -449,12 +504,12 @@ class _Reader:
             raise ArchiveError(f"member {name!r} appears twice; refusing the archive")
         seen.add(name)
         if size < 0 or size > self.limits.max_member_bytes:
-            raise ArchiveError(f"member {name!r} is {size} bytes, more than "
-                               f"{self.limits.max_member_bytes}")
+            raise ArchiveError(
+                f"member {name!r} is {size} bytes, more than {self.limits.max_member_bytes}"
+            )
         total = sum(m.size for m in self.members) + size
         if total > self.limits.max_total_bytes:
-            raise ArchiveError(f"the archive holds more than {self.limits.max_total_bytes} "
-                               f"bytes")
+            raise ArchiveError(f"the archive holds more than {self.limits.max_total_bytes} bytes")
         self.members.append(_Member(name, size, handle))
 
     @contextlib.contextmanager
@@ -538,8 +593,11 @@ def _classify(path: str) -> tuple[str, tuple[str, str] | None, str]:
         if len(parts) >= 3 and parts[0] in (METADATA, TRAINED, EVALUATION):
             key = _split_version_dir(parts[1], path)
             rest = parts[2:]
-            if parts[0] == METADATA and len(rest) == 1 and rest[0] in (
-                    METADATA_FILE, MODEL_CARD, REQUIREMENTS):
+            if (
+                parts[0] == METADATA
+                and len(rest) == 1
+                and rest[0] in (METADATA_FILE, MODEL_CARD, REQUIREMENTS)
+            ):
                 return rest[0], key, ""
             if parts[0] == TRAINED and len(rest) == 1 and not rest[0].startswith("."):
                 return "artifact", key, rest[0]
@@ -560,8 +618,9 @@ def _small_limit(kind: str) -> int | None:
     return None
 
 
-def import_archive(tree: StoreTree, path: str | os.PathLike[str], *,
-                   limits: ArchiveLimits | None = None) -> TransferReport:
+def import_archive(
+    tree: StoreTree, path: str | os.PathLike[str], *, limits: ArchiveLimits | None = None
+) -> TransferReport:
     """Import every version of the archive at ``path`` into ``tree``.
 
     Verifies the whole archive first (names, kinds, sizes, every sha256 against the
@@ -573,8 +632,10 @@ def import_archive(tree: StoreTree, path: str | os.PathLike[str], *,
     kind = archive_kind(path)
     sfs, rel, shown = _destination(path)
     if not sfs.is_file(rel):
-        raise NBModelsError(f"{shown} is not a file; give the path of an archive made by "
-                            f"`nbmodels export` or `nbmodels backup`")
+        raise NBModelsError(
+            f"{shown} is not a file; give the path of an archive made by "
+            f"`nbmodels export` or `nbmodels backup`"
+        )
     limits = limits or ArchiveLimits()
     with sfs.open_read(rel) as src:
         try:
@@ -583,13 +644,18 @@ def import_archive(tree: StoreTree, path: str | os.PathLike[str], *,
         except ArchiveError:
             raise
         except (OSError, EOFError, ValueError, RuntimeError) as exc:
-            raise ArchiveError(f"{shown} is damaged ({type(exc).__name__}: {exc}); nothing "
-                               f"was imported") from None
+            raise ArchiveError(
+                f"{shown} is damaged ({type(exc).__name__}: {exc}); nothing was imported"
+            ) from None
         except Exception as exc:  # zlib.error, tarfile.ReadError, zipfile.BadZipFile
-            raise ArchiveError(f"{shown} is damaged ({type(exc).__name__}: {exc}); nothing "
-                               f"was imported") from None
-        conflicts = [v.ref for v in versions
-                     if version_state(tree, v.name, v.version, v.record or {}) == "different"]
+            raise ArchiveError(
+                f"{shown} is damaged ({type(exc).__name__}: {exc}); nothing was imported"
+            ) from None
+        conflicts = [
+            v.ref
+            for v in versions
+            if version_state(tree, v.name, v.version, v.record or {}) == "different"
+        ]
         if conflicts:
             raise conflict_error(conflicts, tree.fs.url)
         report = TransferReport(tree.fs.url, source=shown)
@@ -601,8 +667,9 @@ def import_archive(tree: StoreTree, path: str | os.PathLike[str], *,
     return report
 
 
-def _verify(reader: _Reader, shown: str) -> tuple[list[_Version], dict[str, dict[str, str]],
-                                                  dict[str, str]]:
+def _verify(
+    reader: _Reader, shown: str
+) -> tuple[list[_Version], dict[str, dict[str, str]], dict[str, str]]:
     """Pass one: hash every member, check the manifest and the records. Nothing written."""
     hashes: dict[str, str] = {}
     small: dict[str, bytes] = {}
@@ -612,8 +679,10 @@ def _verify(reader: _Reader, shown: str) -> tuple[list[_Version], dict[str, dict
         kind, key, rest = _classify(member.path)
         limit = _small_limit(kind)
         if limit is not None and member.size > limit:
-            raise ArchiveError(f"member {member.path!r} is {member.size} bytes, more than "
-                               f"the {limit} a file of its kind may have")
+            raise ArchiveError(
+                f"member {member.path!r} is {member.size} bytes, more than "
+                f"the {limit} a file of its kind may have"
+            )
         digest = hashlib.sha256()
         keep = kind in (METADATA_FILE, MODEL_CARD, MANIFEST, INFO, "aliases")
         chunks = []
@@ -638,8 +707,9 @@ def _verify(reader: _Reader, shown: str) -> tuple[list[_Version], dict[str, dict
                 try:
                     v.record = json.loads(small[member.path])
                 except ValueError as exc:
-                    raise ArchiveError(f"the record {member.path!r} is not valid JSON "
-                                       f"({exc})") from None
+                    raise ArchiveError(
+                        f"the record {member.path!r} is not valid JSON ({exc})"
+                    ) from None
             elif kind == MODEL_CARD:
                 v.card = small[member.path]
     _check_manifest(small.get(MANIFEST), hashes, shown)
@@ -652,15 +722,19 @@ def _verify(reader: _Reader, shown: str) -> tuple[list[_Version], dict[str, dict
             raise ArchiveError(str(exc)) from None
         listed = {f["name"]: f for f in v.record["files"]}
         if set(listed) != set(v.artifacts):
-            raise ArchiveError(f"the artifacts of {v.ref} in the archive "
-                               f"({', '.join(sorted(v.artifacts)) or 'none'}) are not the "
-                               f"ones its record lists ({', '.join(sorted(listed))})")
+            raise ArchiveError(
+                f"the artifacts of {v.ref} in the archive "
+                f"({', '.join(sorted(v.artifacts)) or 'none'}) are not the "
+                f"ones its record lists ({', '.join(sorted(listed))})"
+            )
         for filename, entry in listed.items():
             member = v.artifacts[filename]
             if member.size != entry["size"] or hashes[member.path] != entry["sha256"]:
-                raise ArchiveError(f"artifact {member.path!r} does not match its record "
-                                   f"(sha256 {hashes[member.path]}, expected "
-                                   f"{entry['sha256']}); nothing was imported")
+                raise ArchiveError(
+                    f"artifact {member.path!r} does not match its record "
+                    f"(sha256 {hashes[member.path]}, expected "
+                    f"{entry['sha256']}); nothing was imported"
+                )
     aliases: dict[str, dict[str, str]] = {}
     for name, data in alias_files.items():
         try:
@@ -670,8 +744,9 @@ def _verify(reader: _Reader, shown: str) -> tuple[list[_Version], dict[str, dict
             for alias, target in table.items():
                 validate_alias(alias)
                 if (name, target) not in versions:
-                    raise ValueError(f"alias {alias} points to {target!r}, which the "
-                                     f"archive does not hold")
+                    raise ValueError(
+                        f"alias {alias} points to {target!r}, which the archive does not hold"
+                    )
         except ValueError as exc:
             raise ArchiveError(f"{ALIASES}/{name}.json: {exc}") from None
         aliases[name] = table
@@ -696,13 +771,17 @@ def _check_manifest(manifest: bytes | None, hashes: dict[str, str], shown: str) 
     missing = sorted(set(listed) - set(members))
     unlisted = sorted(set(members) - set(listed))
     changed = sorted(p for p in set(listed) & set(members) if listed[p] != members[p])
-    for problem, paths in (("missing from the archive", missing),
-                           ("not in the manifest", unlisted),
-                           ("changed (sha256 differs from the manifest)", changed)):
+    for problem, paths in (
+        ("missing from the archive", missing),
+        ("not in the manifest", unlisted),
+        ("changed (sha256 differs from the manifest)", changed),
+    ):
         if paths:
-            raise ArchiveError(f"{shown}: {', '.join(paths[:5])} "
-                               f"{'is' if len(paths) == 1 else 'are'} {problem}; nothing "
-                               f"was imported")
+            raise ArchiveError(
+                f"{shown}: {', '.join(paths[:5])} "
+                f"{'is' if len(paths) == 1 else 'are'} {problem}; nothing "
+                f"was imported"
+            )
 
 
 def _incoming(reader: _Reader, v: _Version, hashes: dict[str, str]) -> IncomingVersion:
@@ -721,8 +800,9 @@ def _incoming(reader: _Reader, v: _Version, hashes: dict[str, str]) -> IncomingV
     return IncomingVersion(v.name, v.version, v.record, v.card, evaluation, open_artifact)
 
 
-def _apply_aliases(tree: StoreTree, aliases: dict[str, dict[str, str]],
-                   report: TransferReport) -> None:
+def _apply_aliases(
+    tree: StoreTree, aliases: dict[str, dict[str, str]], report: TransferReport
+) -> None:
     for name, table in sorted(aliases.items()):
         with tree.registry.lock(name):
             current = tree.registry.aliases(name)

@@ -33,9 +33,19 @@ from ..storage.layout import (
 from . import evaluations
 from .tree import StoreTree
 
-__all__ = ["MAX_EVALUATION_FILE", "IncomingVersion", "TransferReport", "check_incoming_record",
-           "conflict_error", "copy_versions", "file_set", "publish_incoming",
-           "read_evaluation_files", "same_artifacts", "version_state"]
+__all__ = [
+    "MAX_EVALUATION_FILE",
+    "IncomingVersion",
+    "TransferReport",
+    "check_incoming_record",
+    "conflict_error",
+    "copy_versions",
+    "file_set",
+    "publish_incoming",
+    "read_evaluation_files",
+    "same_artifacts",
+    "version_state",
+]
 
 _CHUNK = 4 << 20
 #: One evaluation file (a plot, report.html) is at most this large.
@@ -74,19 +84,28 @@ class TransferReport:
     source: str = ""
 
     def __repr__(self) -> str:
-        lines = [f"into {self.target}: {len(self.imported)} version(s) written, "
-                 f"{len(self.identical)} identical skipped"]
+        lines = [
+            f"into {self.target}: {len(self.imported)} version(s) written, "
+            f"{len(self.identical)} identical skipped"
+        ]
         lines += [f"  + {ref}" for ref in self.imported]
         lines += [f"  = {ref} (identical, skipped)" for ref in self.identical]
         lines += [f"  alias {a} set" for a in self.aliases_set]
-        lines += [f"  alias {a} kept as it was in the target (differs in the source)"
-                  for a in self.aliases_kept]
+        lines += [
+            f"  alias {a} kept as it was in the target (differs in the source)"
+            for a in self.aliases_kept
+        ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "source": self.source, "imported": self.imported,
-                "identical": self.identical, "aliases_set": self.aliases_set,
-                "aliases_kept": self.aliases_kept}
+        return {
+            "target": self.target,
+            "source": self.source,
+            "imported": self.imported,
+            "identical": self.identical,
+            "aliases_set": self.aliases_set,
+            "aliases_kept": self.aliases_kept,
+        }
 
 
 def file_set(record: dict[str, Any]) -> set[tuple[str, int, str]]:
@@ -99,8 +118,7 @@ def same_artifacts(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bool(a.get("files")) and file_set(a) == file_set(b)
 
 
-def version_state(tree: StoreTree, name: str, version: str,
-                  record: dict[str, Any]) -> str:
+def version_state(tree: StoreTree, name: str, version: str, record: dict[str, Any]) -> str:
     """``"absent"``, ``"identical"`` or ``"different"``: ``name@version`` in ``tree``
     compared with ``record``."""
     if not tree.fs.exists(tree.meta_file(name, version)):
@@ -118,16 +136,19 @@ def check_incoming_record(name: str, version: str, record: Any) -> dict[str, Any
         raise IntegrityError(f"the record of {name}@{version} is not a JSON object")
     for key, expected in (("model_name", name), ("version", version)):
         if record.get(key, expected) != expected:
-            raise IntegrityError(f"the record of {name}@{version} says {key} is "
-                                 f"{record.get(key)!r}; refusing it")
+            raise IntegrityError(
+                f"the record of {name}@{version} says {key} is {record.get(key)!r}; refusing it"
+            )
     bad = bad_file_entry(record.get("files"))
     if bad or not record.get("files"):
-        raise IntegrityError(f"the record of {name}@{version} is damaged: "
-                             f"{bad or 'it lists no artifact files'}")
+        raise IntegrityError(
+            f"the record of {name}@{version} is damaged: {bad or 'it lists no artifact files'}"
+        )
     names = [f["name"] for f in record["files"]]
     if len(names) != len(set(names)) or any(n.startswith(".") for n in names):
-        raise IntegrityError(f"the record of {name}@{version} lists an artifact twice or "
-                             f"a hidden file name")
+        raise IntegrityError(
+            f"the record of {name}@{version} lists an artifact twice or a hidden file name"
+        )
     return record
 
 
@@ -136,11 +157,11 @@ def conflict_error(refs: list[str], target: str) -> VersionExistsError:
     return VersionExistsError(
         f"{', '.join(refs)} already exist{'s' if len(refs) == 1 else ''} in {target} with "
         f"different artifacts; versions are immutable, so nothing was copied: delete "
-        f"{'it' if len(refs) == 1 else 'them'} there first or save under a new version")
+        f"{'it' if len(refs) == 1 else 'them'} there first or save under a new version"
+    )
 
 
-def publish_incoming(tree: StoreTree, incoming: IncomingVersion,
-                     provenance: dict[str, Any]) -> str:
+def publish_incoming(tree: StoreTree, incoming: IncomingVersion, provenance: dict[str, Any]) -> str:
     """Publish ``incoming`` into ``tree``; returns ``"imported"`` or ``"identical"``.
 
     The record gets ``origin: imported`` and ``imported`` (``provenance`` plus the
@@ -162,10 +183,12 @@ def publish_incoming(tree: StoreTree, incoming: IncomingVersion,
         trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
         _clear_leftovers(tree, name, version)
         record["origin"] = "imported"
-        record["imported"] = {**provenance, "original_origin": incoming.record.get("origin"),
-                              "imported_at": utc_now()}
-        tmp = fs.new_temp_dir(PurePosixPath(TRAINED),
-                              f"{TMP_PREFIX}{version_dir(name, version)}-")
+        record["imported"] = {
+            **provenance,
+            "original_origin": incoming.record.get("origin"),
+            "imported_at": utc_now(),
+        }
+        tmp = fs.new_temp_dir(PurePosixPath(TRAINED), f"{TMP_PREFIX}{version_dir(name, version)}-")
         moved = False
         try:
             fs.touch(tmp / INCOMPLETE_MARKER)
@@ -200,9 +223,11 @@ def _clear_leftovers(tree: StoreTree, name: str, version: str) -> None:
     trained = tree.trained(name, version)
     if fs.exists(trained):
         if not fs.exists(trained / INCOMPLETE_MARKER):
-            raise VersionExistsError(f"{fs.display(trained)} exists but was not saved by "
-                                     f"nbmodels; run `nbmodels rebuild-index` to adopt it or "
-                                     f"move it away, then import again")
+            raise VersionExistsError(
+                f"{fs.display(trained)} exists but was not saved by "
+                f"nbmodels; run `nbmodels rebuild-index` to adopt it or "
+                f"move it away, then import again"
+            )
         tree.remove_artifacts(trained)
     meta_dir = tree.meta_dir(name, version)
     if fs.exists(meta_dir) and tree.is_crash_leftover_meta(name, version):
@@ -211,8 +236,9 @@ def _clear_leftovers(tree: StoreTree, name: str, version: str) -> None:
     fs.remove_tree(tree.evaluation(name, version))
 
 
-def _copy_artifact(fs: StorageBackend, incoming: IncomingVersion, entry: dict[str, Any],
-                   dest: PurePosixPath) -> None:
+def _copy_artifact(
+    fs: StorageBackend, incoming: IncomingVersion, entry: dict[str, Any], dest: PurePosixPath
+) -> None:
     """Stream one artifact into ``dest``, hashing it, and compare with the record."""
     writer = fs.hashing_writer(dest, entry["name"])
     try:
@@ -229,10 +255,12 @@ def _copy_artifact(fs: StorageBackend, incoming: IncomingVersion, entry: dict[st
         raise
     digest = writer.digest
     if digest.size != entry["size"] or digest.sha256 != entry["sha256"]:
-        raise IntegrityError(f"artifact {entry['name']} of {incoming.ref} does not match its "
-                             f"record (sha256 {digest.sha256}, {digest.size} bytes; record: "
-                             f"{entry['sha256']}, {entry['size']} bytes); nothing of this "
-                             f"version was published")
+        raise IntegrityError(
+            f"artifact {entry['name']} of {incoming.ref} does not match its "
+            f"record (sha256 {digest.sha256}, {digest.size} bytes; record: "
+            f"{entry['sha256']}, {entry['size']} bytes); nothing of this "
+            f"version was published"
+        )
 
 
 def _fill_evaluation(tree: StoreTree, incoming: IncomingVersion) -> None:
@@ -252,17 +280,22 @@ def _fill_evaluation(tree: StoreTree, incoming: IncomingVersion) -> None:
             evaluations.write_files(tree, name, version, missing, dataset=dataset)
 
 
-def read_evaluation_files(tree: StoreTree, name: str,
-                          version: str) -> Iterator[tuple[str, bytes]]:
+def read_evaluation_files(tree: StoreTree, name: str, version: str) -> Iterator[tuple[str, bytes]]:
     """``(path inside the evaluation folder, bytes)`` of every evaluation file of a
     version: the default data set's, then each named data set's."""
     for filename in evaluations.list_files(tree, name, version):
-        yield filename, evaluations.read_file(tree, name, version, filename,
-                                              limit=MAX_EVALUATION_FILE)
+        yield (
+            filename,
+            evaluations.read_file(tree, name, version, filename, limit=MAX_EVALUATION_FILE),
+        )
     for dataset in evaluations.list_datasets(tree, name, version):
         for filename in evaluations.list_files(tree, name, version, dataset):
-            yield f"{dataset}/{filename}", evaluations.read_file(
-                tree, name, version, filename, dataset=dataset, limit=MAX_EVALUATION_FILE)
+            yield (
+                f"{dataset}/{filename}",
+                evaluations.read_file(
+                    tree, name, version, filename, dataset=dataset, limit=MAX_EVALUATION_FILE
+                ),
+            )
 
 
 def _store_version(tree: StoreTree, name: str, version: str) -> IncomingVersion:
@@ -270,19 +303,24 @@ def _store_version(tree: StoreTree, name: str, version: str) -> IncomingVersion:
     fs = tree.fs
     data = tree.registry.read_record(name, version)
     if data is None:
-        raise IntegrityError(f"the record of {name}@{version} is unreadable; run "
-                             f"`nbmodels verify`")
+        raise IntegrityError(f"the record of {name}@{version} is unreadable; run `nbmodels verify`")
     record = check_incoming_record(name, version, data)
     meta_dir = tree.meta_dir(name, version)
     card = fs.read_bytes(meta_dir / MODEL_CARD) if fs.is_file(meta_dir / MODEL_CARD) else None
     trained = tree.trained(name, version)
-    return IncomingVersion(name, version, record, card,
-                           dict(read_evaluation_files(tree, name, version)),
-                           lambda artifact: fs.open_read(trained / artifact))
+    return IncomingVersion(
+        name,
+        version,
+        record,
+        card,
+        dict(read_evaluation_files(tree, name, version)),
+        lambda artifact: fs.open_read(trained / artifact),
+    )
 
 
-def copy_versions(source: StoreTree, target: StoreTree,
-                  refs: list[tuple[str, str]]) -> TransferReport:
+def copy_versions(
+    source: StoreTree, target: StoreTree, refs: list[tuple[str, str]]
+) -> TransferReport:
     """Copy exact versions from ``source`` to ``target``, keeping their numbers.
 
     Every version the target already holds is compared first: identical ones are
@@ -295,16 +333,20 @@ def copy_versions(source: StoreTree, target: StoreTree,
     for name, version in refs:
         data = source.registry.read_record(name, version)
         if data is None:
-            raise IntegrityError(f"the record of {name}@{version} is unreadable; run "
-                                 f"`nbmodels verify`")
+            raise IntegrityError(
+                f"the record of {name}@{version} is unreadable; run `nbmodels verify`"
+            )
         records[(name, version)] = data
-    conflicts = [f"{n}@{v}" for (n, v), rec in records.items()
-                 if version_state(target, n, v, rec) == "different"]
+    conflicts = [
+        f"{n}@{v}"
+        for (n, v), rec in records.items()
+        if version_state(target, n, v, rec) == "different"
+    ]
     if conflicts:
         raise conflict_error(conflicts, target.fs.url)
     for name, version in refs:
-        outcome = publish_incoming(target, _store_version(source, name, version),
-                                   {"from": source.fs.url, "how": "copy"})
-        (report.imported if outcome == "imported" else report.identical).append(
-            f"{name}@{version}")
+        outcome = publish_incoming(
+            target, _store_version(source, name, version), {"from": source.fs.url, "how": "copy"}
+        )
+        (report.imported if outcome == "imported" else report.identical).append(f"{name}@{version}")
     return report
