@@ -144,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--profile", default="default", help="IPython profile (default: default)")
     s = add("quickstart")
     s.add_argument("--name", default="quickstart_rf", help="model name to save under")
+    _add_transfer_parsers(add)
     return p
 
 
@@ -408,6 +409,101 @@ _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
              "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
              "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
+
+
+# -- export, import, backup, push/pull, prune, du (issue 15) ----------------------------------
+_HELP.update({
+    "export": "write versions (or --all) to one .zip or .tar.gz with a MANIFEST.sha256",
+    "import": "import an archive made by export or backup (every hash checked first)",
+    "backup": "export the whole store to DEST/nbmodels-backup-STORE-TIME.tar.gz",
+    "push": "copy versions from this store to another (--to STORE), keeping versions",
+    "pull": "copy versions from another store (--from STORE) into this one",
+    "prune": "delete old versions (never aliased, keep-tagged or latest); dry run unless "
+             "--yes",
+    "du": "disk usage per model and version, and the store total",
+})
+
+
+def _add_transfer_parsers(add: Any) -> None:
+    s = add("export", epilog="REF: NAME (every version), NAME@VERSION or NAME@ALIAS. "
+            "The suffix of --to picks the format.")
+    s.add_argument("refs", nargs="*", metavar=_REF)
+    s.add_argument("--to", required=True, metavar="FILE", help="archive to write (.zip, "
+                   ".tar.gz)")
+    s.add_argument("--all", action="store_true", help="every version of every model")
+    s.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    s = add("import")
+    s.add_argument("archive", metavar="FILE")
+    s = add("backup")
+    s.add_argument("dest", metavar="DEST", help="folder for the backup file (created)")
+    s.add_argument("--zip", action="store_true", help="write a .zip instead of .tar.gz")
+    for verb, flag in (("push", "--to"), ("pull", "--from")):
+        s = add(verb)
+        s.add_argument("refs", nargs="+", metavar=_REF)
+        s.add_argument(flag, dest="other", required=True, metavar="STORE",
+                       help="the other store's folder")
+    s = add("prune", epilog="Without --yes nothing is deleted: the report says what would "
+            "go and the bytes it would reclaim.")
+    s.add_argument("name", nargs="?", help="only this model (default: every model)")
+    s.add_argument("--keep-last", type=int, metavar="N", help="keep the N highest versions "
+                   "of each model")
+    s.add_argument("--older-than", metavar="AGE", help="only versions created before AGE "
+                   "ago (30d, 12h, 2w) or before an ISO date")
+    s.add_argument("--yes", action="store_true", help="delete (default: dry run)")
+    s = add("du")
+    s.add_argument("name", nargs="?", help="only this model")
+
+
+def _cmd_export(store: Any, args: argparse.Namespace) -> int:
+    if bool(args.refs) == bool(args.all):
+        raise _Usage("give REF... or --all (not both)")
+    report = _existing_store(store).export("all" if args.all else args.refs, args.to,
+                                           overwrite=args.force)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_import(store: Any, args: argparse.Namespace) -> int:
+    report = store.import_(args.archive)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_backup(store: Any, args: argparse.Namespace) -> int:
+    report = _existing_store(store).backup(args.dest, kind="zip" if args.zip else "tar.gz")
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_push_pull(store: Any, args: argparse.Namespace) -> int:
+    from .store import ModelStore
+
+    other = ModelStore(args.other)
+    source, target = (store, other) if args.command == "push" else (other, store)
+    report = _existing_store(source).copy_to(target, *args.refs)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_prune(store: Any, args: argparse.Namespace) -> int:
+    if args.keep_last is None and args.older_than is None:
+        raise _Usage("prune needs --keep-last N and/or --older-than AGE")
+    report = _existing_store(store).prune(args.name, keep_last=args.keep_last,
+                                          older_than=args.older_than, dry_run=not args.yes)
+    human = repr(report).replace("pass dry_run=False to delete", "add --yes to delete")
+    _emit(args, human, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_du(store: Any, args: argparse.Namespace) -> int:
+    report = _existing_store(store).du(args.name)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+_COMMANDS.update({"export": _cmd_export, "import": _cmd_import, "backup": _cmd_backup,
+                  "push": _cmd_push_pull, "pull": _cmd_push_pull, "prune": _cmd_prune,
+                  "du": _cmd_du})
 
 
 def _unknown_command(argv: Sequence[str]) -> str | None:

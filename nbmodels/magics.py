@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import html
 import re
+import sys
 import types
 import weakref
 from collections.abc import Callable
@@ -314,11 +315,23 @@ class ModelMagics(Magics):
         y = self._var(args.target, "target variable") if args.target else None
         tags = [t.strip() for t in args.tags.split(",") if t.strip()]
         store = self.store
-        record = self._run(lambda: _quietly_unchanged(lambda: store.save(
-            model, name, version=args.version, bump=args.bump, description=args.description,
-            tags=tags, X=X, y=y, training_dataset=args.dataset_path, format=args.format,
-            overwrite=args.overwrite, allow_unfitted=args.allow_unfitted,
-            force_new=args.force_new)))
+        import warnings
+
+        from .store.retention import ModelSizeWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelSizeWarning)
+            record = self._run(lambda: _quietly_unchanged(lambda: store.save(
+                model, name, version=args.version, bump=args.bump,
+                description=args.description, tags=tags, X=X, y=y,
+                training_dataset=args.dataset_path, format=args.format,
+                overwrite=args.overwrite, allow_unfitted=args.allow_unfitted,
+                force_new=args.force_new)))
+        for w in caught:  # ours as one line; anything else as Python shows it
+            if issubclass(w.category, ModelSizeWarning):
+                print(f"ModelSizeWarning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         files = record.files
         main = files[0]["name"] if files else ""
         path = store.version_path("trained", record.name, record.version) / main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import weakref
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..config import resolve_store_root
@@ -112,10 +112,18 @@ class ModelStore:
     check_load : bool
         The default of ``save(check_load=...)``: load every new version in a fresh
         Python process before publishing it.
+    size_warning : int or str, optional
+        A save that writes a version larger than this (``"100MB"``, bytes) issues a
+        :class:`~nbmodels.store.retention.ModelSizeWarning`; default
+        ``$NBMODELS_SIZE_WARNING``, else 100 MB; ``0`` turns it off.
+    size_growth : float, optional
+        The same warning when a version is more than this many percent larger than the
+        previous one; default ``$NBMODELS_SIZE_GROWTH``, else 100 (doubled).
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
-                 check_load: bool = False) -> None:
+                 check_load: bool = False, size_warning: int | str | None = None,
+                 size_growth: float | str | None = None) -> None:
         self.root, self.root_reason = ((Path(root), "given") if root is not None
                                        else resolve_store_root())
         self.root = self.root.expanduser().absolute()
@@ -123,6 +131,10 @@ class ModelStore:
             raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
                                 f"the store at a folder (it is created on the first save)")
         self.check_load = check_load
+        from .retention import size_settings
+
+        #: ``(bytes, percent)`` above which a save warns (:class:`ModelSizeWarning`).
+        self.size_limits = size_settings(size_warning, size_growth)
         #: The storage backend every byte of this store goes through.
         self.fs: StorageBackend = open_backend(self.root)
         self._tree = StoreTree(self.fs)
@@ -360,6 +372,13 @@ class ModelStore:
 
             # Code that named the version may go on to read its folder: say it is absent.
             warnings.warn(str(saved.unchanged), UserWarning, stacklevel=2)
+        elif saved.version == version and saved.unchanged is None:
+            # A new version was written (not a re-run cell): is it unusually large?
+            from .retention import warn_size
+
+            before = (head or {}).get("summary", {}).get("size_bytes") \
+                if head and head.get("latest") != version else None
+            warn_size(saved.to_dict(), before, *self.size_limits)
         return saved
 
     def card(self, name: str, version: str = "latest") -> Any:
@@ -695,6 +714,105 @@ class ModelStore:
         metrics come from."""
         name, exact, rec = self._located_record(name, version)
         return evaluations.saved_metrics(self._tree, name, exact, rec.to_dict(), dataset)
+
+    # -- moving versions between stores, archives and backups ------------------------------
+    def _refs(self, refs: Any) -> list[tuple[str, str]]:
+        """Exact ``(name, version)`` pairs: ``"all"``/``None`` is every committed version;
+        ``name`` alone every version of it; ``name@ref`` one version (alias, latest)."""
+        if refs is None or refs == "all":
+            return [(n, v) for n in self.names() for v in self._all_versions(n)]
+        if isinstance(refs, str):
+            refs = [refs]
+        out: list[tuple[str, str]] = []
+        for ref in refs:
+            name, sep, version = str(ref).partition("@")
+            pairs = ([(name, self.resolve(name, version))] if sep
+                     else [(name, v) for v in self.versions(name)])
+            out += [p for p in pairs if p not in out]
+        return out
+
+    def _all_versions(self, name: str) -> list[str]:
+        head = self._registry.head(name)
+        return list(head["versions"]) if head else []
+
+    def export(self, refs: Any, path: str | os.PathLike[str], *,
+               overwrite: bool = False) -> Any:
+        """Write versions to one archive (``.zip`` or ``.tar.gz``, by ``path``'s suffix).
+
+        ``refs``: ``"all"``, a name (every version), ``name@version``/``name@alias``, or a
+        list of those. The archive holds each version's artifacts, record, card,
+        evaluations and a ``requirements.txt``, the aliases of those versions, and a
+        ``MANIFEST.sha256`` that ``sha256sum -c`` checks. Returns an
+        :class:`~nbmodels.store.archive.ExportReport`.
+        """
+        from .archive import export_archive
+
+        pairs = self._refs(refs)
+        aliases = {n: self.aliases(n) for n in sorted({n for n, _ in pairs})}
+        return export_archive(self._tree, pairs, path, overwrite=overwrite, aliases=aliases)
+
+    def import_(self, path: str | os.PathLike[str]) -> Any:
+        """Import an archive made by :meth:`export` or :meth:`backup`.
+
+        Every member and hash is verified before anything is registered; a damaged,
+        tampered or hostile archive imports nothing. Versions keep their numbers,
+        identical ones are skipped, and one that exists here with other artifacts makes
+        the whole import refused. Imported records get ``origin: imported``. Returns a
+        :class:`~nbmodels.store.transfer.TransferReport`.
+        """
+        from .archive import import_archive
+
+        return import_archive(self._tree, path)
+
+    def backup(self, folder: str | os.PathLike[str], *, kind: str = "tar.gz") -> Any:
+        """Export the whole store to ``folder/nbmodels-backup-{store}-{UTC time}.{kind}``;
+        restore it with :meth:`import_` into an empty store."""
+        from .archive import backup_name
+
+        if kind not in ("tar.gz", "zip"):
+            raise NBModelsError(f"kind must be 'tar.gz' or 'zip', got {kind!r}")
+        dest = Path(folder).expanduser().absolute()
+        parent = open_backend(dest.parent)
+        parent.make_dirs(PurePosixPath(dest.name))
+        return self.export("all", dest / backup_name(str(self.root), kind))
+
+    def copy_to(self, other: ModelStore, *refs: str) -> Any:
+        """Copy versions (``"name@version"``, an alias, or a name for all its versions) to
+        the store ``other`` with their records, cards and evaluations, keeping version
+        numbers. Every artifact is hashed on the way; identical versions are skipped and
+        one that exists there with other artifacts refuses the copy. Returns a
+        :class:`~nbmodels.store.transfer.TransferReport`."""
+        from .transfer import copy_versions
+
+        if not refs:
+            raise NBModelsError("copy_to needs at least one NAME@VERSION")
+        return copy_versions(self._tree, StoreTree(other.fs), self._refs(list(refs)))
+
+    # -- retention and size ----------------------------------------------------------------
+    def prune(self, name: str | None = None, *, keep_last: int | None = None,
+              older_than: Any = None, dry_run: bool = True) -> Any:
+        """Delete old versions, by default only reporting what would go (``dry_run``).
+
+        A version goes when it is past the ``keep_last`` highest of its model and/or
+        was created before ``older_than`` (``"90d"``, a timedelta, an ISO date); never
+        one an alias points to, one tagged ``keep``, or a model's latest. Returns a
+        :class:`~nbmodels.store.retention.PruneReport` with the bytes reclaimed.
+        """
+        from .retention import prune
+
+        if name is not None:
+            validate_name(name)
+        return prune(self._tree, lambda n, v: self.delete(n, v), name=name,
+                     keep_last=keep_last, older_than=older_than, dry_run=dry_run)
+
+    def du(self, name: str | None = None) -> Any:
+        """Bytes per version (artifacts, record, evaluation), per model and in the whole
+        store (:class:`~nbmodels.store.retention.DiskUsage`)."""
+        from .retention import disk_usage
+
+        if name is not None:
+            validate_name(name)
+        return disk_usage(self._tree, name)
 
     def _split_resolve(self, name: str, version: str) -> tuple[str, str]:
         name, version = _split_ref(name, version)
