@@ -61,9 +61,104 @@ def test_every_notebook_is_collected_by_nbval():
         assert f"notebooks/{nb.name}::Cell 0" in out.stdout, f"{nb.name} is not collected"
 
 
-def test_notebooks_are_committed_without_outputs():
+NOTEBOOK_SIZE_LIMIT = 1_000_000  # bytes: plots at 100 dpi, not a gallery of screenshots
+
+
+def _notebooks() -> list[tuple[str, list[dict]]]:
     import json
 
-    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        cells = json.loads(nb.read_text())["cells"]
-        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), nb.name
+    return [(nb.name, json.loads(nb.read_text())["cells"])
+            for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+
+
+_SILENT_MAGICS = {"config", "load_ext", "model_alias", "matplotlib", "cd"}
+
+
+def _displays_something(source: str) -> bool:
+    """Whether a cell's last statement is an expression that Jupyter would display."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError:
+        return True
+    if not tree.body or source.rstrip().endswith(";"):
+        return False
+    last = tree.body[-1]
+    if not isinstance(last, ast.Expr):
+        return False
+    call = last.value
+    if not isinstance(call, ast.Call):
+        return True
+    if isinstance(call.func, ast.Name) and call.func.id == "print":
+        return False  # what it prints is checked as an output when there is something
+    # get_ipython().run_line_magic("config", ...): magics that return None display nothing.
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "run_line_magic" and call.args:
+        magic = call.args[0]
+        return not (isinstance(magic, ast.Constant) and magic.value in _SILENT_MAGICS)
+    return True
+
+
+def test_nbval_runs_strict_with_the_sanitize_file():
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"]["addopts"].split()
+    assert "--nbval" in addopts and "--nbval-lax" not in addopts, addopts
+    sanitize = addopts[addopts.index("--nbval-sanitize-with") + 1]
+    assert (ROOT / sanitize).is_file(), sanitize
+
+
+def test_notebooks_are_committed_with_their_outputs():
+    """The stored outputs are what nbval compares against, and what readers see on the web:
+    every notebook was run top to bottom in one fresh kernel and saved with its outputs."""
+    for name, cells in _notebooks():
+        code = [c for c in cells if c["cell_type"] == "code"]
+        counts = [c.get("execution_count") for c in code]
+        assert counts == list(range(1, len(code) + 1)), \
+            f"{name}: run it top to bottom in a fresh kernel and save it (counts {counts})"
+        for i, cell in enumerate(code, 1):
+            source = "".join(cell["source"])
+            outputs = cell.get("outputs") or []
+            assert not [o for o in outputs if o["output_type"] == "error"], f"{name} cell {i}"
+            if _displays_something(source):
+                assert outputs, f"{name} cell {i} ends in an expression but has no output"
+
+
+def test_notebook_outputs_ignored_only_with_a_reason():
+    """``# NBVAL_IGNORE_OUTPUT`` / ``# NBVAL_SKIP`` only where the prose just above says why."""
+    for name, cells in _notebooks():
+        for i, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "code" or "NBVAL_" not in source:
+                continue
+            prose = "".join(cells[i - 1]["source"]) if i and cells[i - 1]["cell_type"] == \
+                "markdown" else ""
+            marker = next(m for m in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION",
+                                      "NBVAL_CHECK_OUTPUT") if m in source)
+            assert marker in prose, f"{name}: say in the markdown above cell {i} why {marker}"
+
+
+def test_notebook_images_are_present_and_small():
+    import base64
+    import re
+
+    png = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+    images = 0
+    for name, cells in _notebooks():
+        path = ROOT / "notebooks" / name
+        assert path.stat().st_size < NOTEBOOK_SIZE_LIMIT, \
+            f"{name} is {path.stat().st_size} bytes: draw fewer or smaller plots"
+        for cell in cells:
+            for output in cell.get("outputs") or []:
+                data = output.get("data", {})
+                found = [data["image/png"]] if "image/png" in data else []
+                found += png.findall("".join(data.get("text/html", "")))
+                for image in found:
+                    raw = base64.b64decode("".join(image))
+                    assert raw.startswith(b"\x89PNG") and len(raw) > 1000, name
+                    images += 1
+    assert images, "the tutorials show plots; none are stored"
