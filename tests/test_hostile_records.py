@@ -156,7 +156,8 @@ def test_a_damaged_record_below_the_latest_is_found_by_verify(template, tmp_path
     store, _ = _damaged_store(template, tmp_path, "nan")
     store.save({"b": 3}, "b", version="2.0.0")
     assert store.latest("b") == "2.0.0"
-    assert store.versions("b") == ["1.0.0", "1.1.0", "2.0.0"]  # not read: still listed
+    assert store.versions("b") == ["1.0.0", "2.0.0"]  # known damaged: kept aside
+    assert ("b", "1.1.0") in {(d["name"], d["version"]) for d in store.list().damaged}
     assert DAMAGED in {p.path for p in store.verify().by_kind("invalid_metadata")}
     with pytest.raises(IntegrityError, match=DAMAGED):
         store.load("b", "1.1.0")
