@@ -173,7 +173,7 @@ _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
                      | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12)
 _NESTED_KEYS = ["lineage", "environment", "architecture", "metrics", "load_check",
                 "metrics_source", "evaluations", "hyperparameters", "format_info"]
-_FIELD = st.sampled_from(sorted(RECORD_FIELDS) + ["extra"])
+_FIELD = st.sampled_from([*sorted(RECORD_FIELDS), "extra"])
 _INNER = st.sampled_from(["data", "git", "X", "packages", "text", "parameters", "rows",
                           "dataset", "notebook", "python", "shape", "class_balance",
                           "accuracy", "local_modules", "pip", "dtypes"])

@@ -239,7 +239,8 @@ class ModelStore:
             raise IntegrityError(
                 f"the record of {name}@{version} is damaged: {path} {exc.reason}; fix it or "
                 f"delete it (nbmodels delete {name}@{version}, or remove the file and run "
-                f"`nbmodels rebuild-index` to adopt the artifacts again)") from None
+                f"`nbmodels rebuild-index` to adopt the artifacts again); `nbmodels verify` "
+                f"lists every damaged file") from None
         if data is None:
             raise IntegrityError(f"{path} is missing (deleted meanwhile?); run `nbmodels "
                                  f"verify` for details")
