@@ -181,3 +181,16 @@ def test_a_store_error_is_json_and_the_server_keeps_serving(hostile, tmp_path):
     assert _answer(hostile, "GET", "/store")[0] == 200
     status, data = _answer(hostile, "PUT", "/models/good/aliases/staging", {"version": "1.0.0"})
     assert status == 200 and data["version"] == "1.0.0"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_pages_render_a_hostile_store(hostile, name):
+    """The registry pages read the same core: every page answers, nothing outside is
+    shown, and the server keeps serving."""
+    for path in ("/nbmodels/", f"/nbmodels/models/{name}", f"/nbmodels/models/{name}/1.1.0",
+                 f"/nbmodels/models/{name}/latest", f"/nbmodels/compare?refs={name}@1.0.0,"
+                 f"{name}@1.1.0"):
+        status, _, payload = hostile.request("GET", path)
+        assert status < 500, (path, status, payload[-500:])
+        assert SECRET not in payload, f"{path} showed a file from outside the store"
+    assert _answer(hostile, "GET", "/store")[0] == 200

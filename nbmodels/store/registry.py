@@ -36,8 +36,8 @@ aliases, and a damaged one is never silently treated as empty (see
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
+import operator
 from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Any
@@ -208,14 +208,16 @@ class Registry:
                 and latest == (versions[-1] if versions else None)
                 and (versions or damaged)):
             return None
-        keys = [sort_key(v) for v in versions]
-        if any(a >= b for a, b in itertools.pairwise(keys)):
+        keys = list(map(sort_key, versions))
+        if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
             return None
-        if len(set(versions) | set(pending) | set(damaged)) != \
-                len(versions) + len(pending) + len(damaged):
+        aside = set(pending) | set(damaged)
+        if len(aside) != len(pending) + len(damaged) or (aside and not aside.isdisjoint(
+                versions)):
             return None
         summary = head.get("summary")
-        head["summary"] = summarize(summary) if isinstance(summary, dict) and latest else {}
+        head["summary"] = (_checked_summary(summary) if isinstance(summary, dict) and latest
+                           else {})
         return head
 
     def fresh_head(self, name: str, stamp: list[int] | None = None,
@@ -459,6 +461,23 @@ class Registry:
                 if parsed and parsed[0] == name and parsed[1] != version:
                     return parsed[1]
         return None
+
+
+_SUMMARY_TEXT = ("version", "created_at", "format", "framework", "description")
+
+
+def _checked_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A stored summary as it is when every field has the type :func:`summarize` gives
+    it (the common case, checked cheaply: listings read one per model), else rebuilt."""
+    size, tags, metrics = summary.get("size_bytes"), summary.get("tags"), summary.get("metrics")
+    if (all(isinstance(summary.get(k), (str, type(None))) for k in _SUMMARY_TEXT)
+            and (size is None or (type(size) is int))
+            and isinstance(tags, list) and all(type(t) is str for t in tags)
+            and isinstance(metrics, dict)
+            and all(type(v) in (int, float) and v == v and abs(v) != float("inf")
+                    for v in metrics.values())):
+        return summary
+    return summarize(summary)
 
 
 def _json_problem(exc: BaseException) -> str:
