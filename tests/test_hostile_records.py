@@ -1,12 +1,15 @@
 """One bad record never takes down the store.
 
-Each damage (NaN, Infinity, nesting too deep for the parser or for readers, lone
-surrogates, a huge record, a wrong type in any field nbmodels reads, a name or version
-that is not the folder's) makes that one version damaged: ``verify`` reports it with the
-reason, ``list`` notes it and lists everything else, ``latest`` falls back to the newest
-readable version, ``gc`` and ``rebuild-index`` work, and the repair path works. Then the
-record's fields are fuzzed (hypothesis) through the whole read path: the store and every
-reader either show a record or say it is damaged, never crash.
+A record that cannot stand for its version (NaN, Infinity, nesting too deep for the
+parser or for readers, lone surrogates, a huge record, not an object, another model's
+name or version, a format field of the wrong type) makes that one version damaged:
+``verify`` reports it with the reason, ``list`` notes it and lists everything else,
+``latest`` falls back to the newest readable version, ``gc`` and ``rebuild-index`` work,
+and the repair path works. A descriptive field of the wrong type (``tags``,
+``size_bytes``, ``files``, ``metrics``, ...) is reported by ``verify`` and noted by
+``list``, and the version stays readable. Then the record's fields are fuzzed
+(hypothesis) through the whole read path: the store and every reader either show a
+record or say it is damaged, never crash.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from hypothesis import strategies as st
 from nbmodels import IntegrityError, ModelRecord, ModelStore
 from nbmodels.cli import main as cli
 from nbmodels.record.card import ModelCard
-from nbmodels.record.validate import MAX_DEPTH, RECORD_FIELDS, check_record
+from nbmodels.record.validate import (
+    IDENTITY_FIELDS,
+    MAX_DEPTH,
+    RECORD_FIELDS,
+    check_record,
+    unusable_record,
+)
 
 DAMAGED = "metadata/b_v1.1.0/metadata.json"
 ALONE = "metadata/alone_v1.0.0/metadata.json"
@@ -45,6 +54,7 @@ WRONG_TYPES = {
     "classes": ["a", {"c": 1}], "target": [{"t": 1}, [1]], "evaluations": [[1]],
     "metrics_source": ["test"], "n_features": ["4"], "author": [["me"]],
 }
+WRONG_TYPES.update({"format": [3, ["joblib"]], "format_info": ["x", [1]]})
 DAMAGES: dict[str, object] = {
     "nan": lambda t: t.replace('"description": ""', '"description": "", "x": NaN'),
     "infinity": lambda t: t.replace('"description": ""', '"description": "", "x": Infinity'),
@@ -88,7 +98,12 @@ def _damaged_store(template: Path, tmp_path: Path, damage: str) -> tuple[ModelSt
     return ModelStore(root), good
 
 
-@pytest.mark.parametrize("damage", sorted(DAMAGES))
+FATAL = sorted(d for d in DAMAGES if d.split("=")[0] not in RECORD_FIELDS
+               or d.split("=")[0] in IDENTITY_FIELDS)
+TYPED = sorted(set(DAMAGES) - set(FATAL))
+
+
+@pytest.mark.parametrize("damage", FATAL)
 def test_one_damaged_record_is_one_damaged_version(template, tmp_path, capsys, damage):
     store, good = _damaged_store(template, tmp_path, damage)
 
@@ -136,6 +151,44 @@ def test_one_damaged_record_is_one_damaged_version(template, tmp_path, capsys, d
     assert store.verify().ok, store.verify()
 
 
+@pytest.mark.parametrize("damage", TYPED)
+def test_a_field_of_the_wrong_type_is_reported_and_the_version_stays_readable(
+        template, tmp_path, capsys, damage):
+    store, good = _damaged_store(template, tmp_path, damage)
+    table = store.list()
+    assert [(m["name"], m["latest"]) for m in table] == [
+        ("alone", "1.0.0"), ("b", "1.1.0"), ("good", "1.0.0")]
+    assert {(d["name"], d["version"], d["kind"]) for d in table.damaged} == {
+        ("b", "1.1.0", "invalid_metadata"), ("alone", "1.0.0", "invalid_metadata")}
+    assert DAMAGED in repr(table) and "<li>" in table._repr_html_()
+    json.dumps(table.to_dict(), allow_nan=False)
+    rec = store.record("b", "1.1.0")
+    repr(rec), rec._repr_html_(), rec.tags, rec.metrics, rec.size_bytes, rec.files
+    card = store.card("b")
+    assert card.markdown.startswith("# b 1.1.0") and card.html
+    json.dumps(store.summary("b"), allow_nan=False)
+    try:
+        assert store.load("b") == {"b": 2}
+    except IntegrityError as exc:  # only a record whose files cannot be trusted
+        assert damage.startswith("files"), exc
+
+    report = store.verify()
+    assert {(p.kind, p.path) for p in report.problems} == {
+        ("invalid_metadata", DAMAGED), ("invalid_metadata", ALONE)}, report
+    field = damage.split("=")[0]
+    assert all((field if field != "files" else "file") in p.detail for p in report.problems)
+    assert store.gc().removed == [] and store.rebuild_index().models == 3
+    assert cli(["--store", str(store.root), "list"]) == 0
+    assert cli(["--store", str(store.root), "show", "b@1.1.0"]) == 0
+    assert cli(["--store", str(store.root), "verify"]) == 1
+    capsys.readouterr()
+
+    (store.root / DAMAGED).write_bytes(good)  # the repair: a good record back
+    (store.root / ALONE).unlink()  # or none, and the artifacts adopted again
+    assert store.rebuild_index().adopted == ["alone@1.0.0"]
+    assert store.list().damaged == [] and store.verify().ok, store.verify()
+
+
 def test_a_damaged_version_can_be_deleted(template, tmp_path):
     store, _ = _damaged_store(template, tmp_path, "nan")
     assert store.delete("b", "1.1.0") == "1.1.0"
@@ -145,7 +198,7 @@ def test_a_damaged_version_can_be_deleted(template, tmp_path):
 
 
 def test_a_save_never_overwrites_a_damaged_record(template, tmp_path):
-    store, _ = _damaged_store(template, tmp_path, "tags={'a': 1}")
+    store, _ = _damaged_store(template, tmp_path, "infinity")
     before = (store.root / DAMAGED).read_bytes()
     assert store.save({"b": 3}, "b").version == "1.2.0"
     assert (store.root / DAMAGED).read_bytes() == before
@@ -195,14 +248,15 @@ def _all_readers(store: ModelStore, data: dict) -> None:
     table = store.list()
     repr(table), table._repr_html_(), json.dumps(table.to_dict(), allow_nan=False)
     assert {m["name"] for m in table} == {"alone", "b", "good"}
-    expected_ok = check_record(json.loads(path.read_text()), "b", "1.1.0") == []
+    written = json.loads(path.read_text())
+    expected_ok = unusable_record(written, "b", "1.1.0") == []
+    reported = [p.path for p in store.verify(deep=False).by_kind("invalid_metadata")]
+    assert reported == ([DAMAGED] if check_record(written, "b", "1.1.0") else [])
     try:
         rec = store.record("b", "1.1.0")
     except IntegrityError as exc:
         assert not expected_ok and DAMAGED in str(exc)
         assert store.latest("b") == "1.0.0"
-        assert [p.path for p in store.verify(deep=False).by_kind("invalid_metadata")] == [
-            DAMAGED]
         return
     assert expected_ok
     repr(rec), rec._repr_html_(), rec.headline_metrics(), rec.tags, rec.files

@@ -1,11 +1,21 @@
 """Checking a record once, where it is read: is this ``metadata.json`` usable at all?
 
 A store is plain files that anyone with write access can edit, and stores are passed
-around as folders. A record that is not what nbmodels writes (a field of the wrong
-type, nesting no reader expects, text that cannot be encoded) must make *its* version
-damaged, reported by ``verify`` with the reason, and nothing else: the registry calls
-:func:`check_record` on every record it reads, so everything above it (listings,
-cards, the CLI, the server) sees either a record of the right shape or none.
+around as folders. A record that is not what nbmodels writes must affect *its* version
+only, and be reported by ``verify`` with the reason. Two degrees:
+
+- :func:`unusable_record`: the record cannot stand for its version at all (nesting
+  no reader expects, text that UTF-8 cannot hold, not an object, another model's name
+  or version, a format nbmodels could not load by). The registry refuses such a record
+  where it reads it: the version is damaged, ``latest`` falls back past it, reading it
+  is an error that names the file and the reason.
+- :func:`check_record`: every problem, also a descriptive field of the wrong type
+  (``"tags": {...}``, ``"size_bytes": "big"``, ``"files": {...}``): the version stays
+  readable (every reader takes such fields as absent, and ``load`` refuses bad file
+  entries itself), ``list`` notes it and ``verify`` reports it.
+
+NaN, Infinity, oversized files and special files are refused before parsing (see
+:meth:`nbmodels.store.registry.Registry.load_record`).
 
 Only the fields nbmodels itself reads are checked; keys a user added are kept as
 they are. Absent and ``null`` fields are fine (hand-written records leave most out).
@@ -18,7 +28,12 @@ from typing import Any
 
 from .record import bad_file_entry
 
-__all__ = ["MAX_DEPTH", "RECORD_FIELDS", "check_record", "text_fields_as_text"]
+__all__ = ["MAX_DEPTH", "RECORD_FIELDS", "check_record", "text_fields_as_text",
+           "unusable_record"]
+
+#: Fields without which a record cannot stand for its version: who it is, and how to
+#: load it. A wrong type here makes the version damaged; elsewhere it is reported.
+IDENTITY_FIELDS = ("model_name", "version", "format", "format_info")
 
 #: Deeper nesting than any record nbmodels writes (the estimator tree of a pipeline of
 #: pipelines is a few levels): beyond it a record is refused before a reader recurses.
@@ -92,31 +107,44 @@ def _shape_problem(data: Any) -> str | None:
     return None
 
 
-def check_record(data: Any, name: str | None = None, version: str | None = None) -> list[str]:
-    """What makes ``data`` unusable as the record of ``name@version`` (empty if sound).
-
-    ``data`` is what JSON parsing gave (NaN and Infinity are refused by the parser).
-    Checked: it is an object; its nesting and text (:func:`_shape_problem`); the type of
-    every field nbmodels reads (:data:`RECORD_FIELDS`; ``files`` entry by entry); and
-    that ``model_name`` and ``version``, when present, are the folder's.
-    """
+def _problems(data: Any, name: str | None, version: str | None) -> list[tuple[bool, str]]:
+    """``(unusable, words)`` for each problem of ``data`` as ``name@version``'s record."""
     if not isinstance(data, Mapping):
-        return [f"is {type(data).__name__}, not a JSON object"]
+        return [(True, f"is {type(data).__name__}, not a JSON object")]
     shape = _shape_problem(data)
     if shape:
-        return [shape]
+        return [(True, shape)]
     problems = []
     for key in RECORD_FIELDS:
         value = data.get(key)
         if value is not None:
             problem = _field_problem(key, value)
             if problem:
-                problems.append(problem)
+                problems.append((key in IDENTITY_FIELDS, problem))
     for key, expected in (("model_name", name), ("version", version)):
         value = data.get(key)
         if expected is not None and isinstance(value, str) and value != expected:
-            problems.append(f"{key} is {_shown(value)} but the folder is for {expected!r}")
+            problems.append((True, f"{key} is {_shown(value)} but the folder is for "
+                                   f"{expected!r}"))
     return problems
+
+
+def check_record(data: Any, name: str | None = None, version: str | None = None) -> list[str]:
+    """Everything wrong with ``data`` as the record of ``name@version`` (empty if sound).
+
+    ``data`` is what JSON parsing gave. Checked: it is an object; its nesting and text
+    (:func:`_shape_problem`); the type of every field nbmodels reads
+    (:data:`RECORD_FIELDS`; ``files`` entry by entry); and that ``model_name`` and
+    ``version``, when present, are the folder's.
+    """
+    return [words for _, words in _problems(data, name, version)]
+
+
+def unusable_record(data: Any, name: str | None = None,
+                    version: str | None = None) -> list[str]:
+    """The problems of :func:`check_record` that make ``data`` unable to stand for its
+    version (shape, text, identity and format fields); empty if it is usable."""
+    return [words for unusable, words in _problems(data, name, version) if unusable]
 
 
 def text_fields_as_text(data: dict[str, Any]) -> dict[str, Any]:

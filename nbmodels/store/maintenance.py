@@ -86,7 +86,13 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
             continue
         committed.setdefault(name, []).append(version)
         report.versions_checked += 1
+        typed = check_record(data, name, version)
+        if typed:  # readable, but not what nbmodels writes: reported, still checked
+            problems.append(Problem("invalid_metadata", str(path / METADATA_FILE),
+                                    "; ".join(typed[:3]), name, version))
         files = data.get("files")
+        if files and bad_file_entry(files):
+            continue  # reported with the other field problems just above
         if not files:
             problems.append(Problem("unadopted", str(path), "record has no file "
                                     "hashes; run rebuild-index to adopt it", name, version))

@@ -478,9 +478,10 @@ class ModelStore:
         headline metrics.
 
         A damaged record never hides the others: a model lists its newest readable
-        version, and the damaged records met on the way (and models with no readable
-        version) are in the table's ``damaged`` notes, which it shows under the table.
-        ``verify`` finds every damaged record, also below the latest.
+        version, and the damaged records met on the way (unreadable ones above it, a
+        listed record with fields of the wrong type, models with no readable version)
+        are in the table's ``damaged`` notes, which it shows under the table. ``verify``
+        finds every damaged record, also below the latest.
         """
         table = ModelTable()
         stamp, entries = self._registry.scan_stamped()
@@ -496,6 +497,11 @@ class ModelStore:
                     "problem": why["problem"]})
             if head["latest"] is None:
                 continue
+            if head["problems"]:  # readable, listed, but not what nbmodels writes
+                table.damaged.append({
+                    "name": name, "version": head["latest"], "kind": "invalid_metadata",
+                    "path": str(self._tree.meta_file(name, head["latest"])),
+                    "problem": "; ".join(head["problems"])})
             try:
                 aliases = self._registry.aliases(name)
             except AliasFileError as exc:

@@ -44,7 +44,7 @@ from typing import Any
 
 from ..errors import IntegrityError
 from ..record.record import HEADLINE_METRICS, record_tags
-from ..record.validate import check_record
+from ..record.validate import check_record, unusable_record
 from ..storage.backend import MAX_SMALL_FILE, StorageBackend
 from ..storage.layout import (
     METADATA,
@@ -148,7 +148,9 @@ class Registry:
         ``None`` when there is no ``metadata.json``; :class:`DamagedRecord` when there
         is one that cannot be used (only a regular file of at most
         :data:`MAX_RECORD_BYTES` is read, never blocking; then
-        :func:`~nbmodels.record.validate.check_record`).
+        :func:`~nbmodels.record.validate.unusable_record`). A record returned may still
+        have descriptive fields of the wrong type
+        (:func:`~nbmodels.record.validate.check_record` says which).
         """
         path = self.record_path(name, version)
         info = self.fs.stat(path)
@@ -168,10 +170,10 @@ class Registry:
             raise DamagedRecord("special_file", exc.strerror or str(exc)) from None
         except (ValueError, RecursionError) as exc:
             raise DamagedRecord("invalid_metadata", _json_problem(exc)) from None
-        problems = check_record(data, name, version)
+        problems = unusable_record(data, name, version)
         if problems:
             raise DamagedRecord("invalid_metadata", "; ".join(problems[:3]))
-        return data
+        return data  # (other problems: see check_record; verify and list report them)
 
     def read_record(self, name: str, version: str) -> dict[str, Any] | None:
         """The committed record of a version, or ``None`` if absent or damaged."""
@@ -214,6 +216,9 @@ class Registry:
         aside = set(pending) | set(damaged)
         if len(aside) != len(pending) + len(damaged) or (aside and not aside.isdisjoint(
                 versions)):
+            return None
+        problems = head.setdefault("problems", [])
+        if not (isinstance(problems, list) and all(isinstance(p, str) for p in problems)):
             return None
         summary = head.get("summary")
         head["summary"] = (_checked_summary(summary) if isinstance(summary, dict) and latest
@@ -325,7 +330,9 @@ class Registry:
                 "versions": committed, "pending": sorted(pending, key=sort_key),
                 "damaged": dict(sorted(damaged.items(), key=lambda kv: sort_key(kv[0]))),
                 "stamp": stamp, "record_stamp": record_stamp,
-                "summary": summarize(record) if record is not None else {}}
+                "summary": summarize(record) if record is not None else {},
+                "problems": (check_record(record, name, committed[-1])[:3]
+                             if record is not None else [])}
         self._write_head(head)
         return head
 
@@ -360,6 +367,7 @@ class Registry:
                 return self.refresh(name)
             head["record_stamp"] = list(info.identity)
             head["summary"] = summarize(record)
+            head["problems"] = check_record(record, name, version)[:3]
         self._write_head(head)
         return head
 

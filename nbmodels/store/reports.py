@@ -38,7 +38,7 @@ class ModelTable(list):
     def _notes(self) -> list[str]:
         if not self.damaged:
             return []
-        lines = [f"{len(self.damaged)} damaged file(s) not listed; run `nbmodels verify`:"]
+        lines = [f"{len(self.damaged)} damaged file(s); run `nbmodels verify`:"]
         for d in self.damaged:
             ref = f"{d['name']}@{d['version']}" if d.get("version") else d["name"]
             lines.append(f"  {ref}: {d['path']} {_short(d['problem'])}")
