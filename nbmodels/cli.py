@@ -65,6 +65,8 @@ _HELP = {
     "delete": "delete one version, NAME@VERSION: its record, artifacts and evaluation",
     "evaluate": "evaluate NAME[@VERSION] on a CSV or Parquet file; exit 1 if a gate fails",
     "compare": "compare versions: metrics with deltas and what differs",
+    "edit": "change the description or tags of NAME@VERSION (recorded as an edit; artifacts "
+            "and hashes untouched)",
     "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",
     "quickstart": "train, save, load and list a model to see the store at work",
     "enable-magics": "load the magics in every IPython session and kernel (edits the "
@@ -135,12 +137,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("refs", nargs="+", metavar="NAME[@VERSION]",
                    help="one model (all its versions) or several NAME@VERSION")
     s.add_argument("--dataset", metavar="LABEL", help="compare the evaluations on this label")
+    _add_edit_parser(add("edit"))
     add("rebuild-index")
     for verb in ("enable-magics", "disable-magics"):
         s = add(verb)
         s.add_argument("--profile", default="default", help="IPython profile (default: default)")
     s = add("quickstart")
     s.add_argument("--name", default="quickstart_rf", help="model name to save under")
+    _add_transfer_parsers(add)
     return p
 
 
@@ -161,7 +165,7 @@ def _existing_store(store: Any) -> Any:
 
     if not is_store(store.root):
         what = "does not exist" if not store.root.exists() else "is not a store (it has no " \
-            "metadata/ or registry/ folder)"
+            "metadata/, registry/ or trained/ folder)"
         raise StoreNotFoundError(f"{store.root} {what}; save a model first, or point "
                                  f"--store (or $NBMODELS_HOME) at your store", store.root)
     return store
@@ -344,6 +348,37 @@ def _cmd_compare(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_edit_parser(s: argparse.ArgumentParser) -> None:
+    s.add_argument("ref", metavar="NAME@VERSION", help="the version to edit (or NAME@ALIAS)")
+    s.add_argument("--description", help="the new description")
+    s.add_argument("--tags", help="comma-separated tags that replace the current ones")
+    s.add_argument("--add-tags", default="", help="comma-separated tags to add")
+    s.add_argument("--remove-tags", default="", help="comma-separated tags to remove")
+
+
+def _cmd_edit(store: Any, args: argparse.Namespace) -> int:
+    name, sep, version = args.ref.partition("@")
+    if not sep or not version:
+        raise _Usage(f"edit needs NAME@VERSION (got {args.ref!r}); e.g. churn_rf@1.2.0")
+    if args.description is None and args.tags is None and not args.add_tags \
+            and not args.remove_tags:
+        raise _Usage("nothing to edit: give --description, --tags, --add-tags or "
+                     "--remove-tags")
+    before = len(store.record(name, version).get("edits") or [])
+    rec = store.edit(name, version, description=args.description, tags=args.tags,
+                     add_tags=args.add_tags, remove_tags=args.remove_tags)
+    edits = rec.get("edits") or []
+    edit = edits[-1] if len(edits) > before else None
+    if edit is None:
+        human = f"nothing to change: {rec.ref} already has that description and tags"
+    else:
+        shown = [f"{field}: {change['from']!r} -> {change['to']!r}"
+                 for field, change in edit["changes"].items()]
+        human = f"edited {rec.ref}: {'; '.join(shown)}"
+    _emit(args, human, {"name": rec.name, "version": rec.version, "edit": edit})
+    return EXIT_OK
+
+
 def _cmd_rebuild(store: Any, args: argparse.Namespace) -> int:
     report = store.rebuild_index()
     _emit(args, report, report.to_dict())
@@ -375,8 +410,103 @@ def _cmd_magics(store: Any, args: argparse.Namespace) -> int:
 _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
              "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
-             "rebuild-index": _cmd_rebuild, "quickstart": _cmd_quickstart,
+             "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
              "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
+
+
+# -- export, import, backup, push/pull, prune, du (issue 15) ----------------------------------
+_HELP.update({
+    "export": "write versions (or --all) to one .zip or .tar.gz with a MANIFEST.sha256",
+    "import": "import an archive made by export or backup (every hash checked first)",
+    "backup": "export the whole store to DEST/nbmodels-backup-STORE-TIME.tar.gz",
+    "push": "copy versions from this store to another (--to STORE), keeping versions",
+    "pull": "copy versions from another store (--from STORE) into this one",
+    "prune": "delete old versions (never aliased, keep-tagged or latest); dry run unless "
+             "--yes",
+    "du": "disk usage per model and version, and the store total",
+})
+
+
+def _add_transfer_parsers(add: Any) -> None:
+    s = add("export", epilog="REF: NAME (every version), NAME@VERSION or NAME@ALIAS. "
+            "The suffix of --to picks the format.")
+    s.add_argument("refs", nargs="*", metavar=_REF)
+    s.add_argument("--to", required=True, metavar="FILE", help="archive to write (.zip, "
+                   ".tar.gz)")
+    s.add_argument("--all", action="store_true", help="every version of every model")
+    s.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    s = add("import")
+    s.add_argument("archive", metavar="FILE")
+    s = add("backup")
+    s.add_argument("dest", metavar="DEST", help="folder for the backup file (created)")
+    s.add_argument("--zip", action="store_true", help="write a .zip instead of .tar.gz")
+    for verb, flag in (("push", "--to"), ("pull", "--from")):
+        s = add(verb)
+        s.add_argument("refs", nargs="+", metavar=_REF)
+        s.add_argument(flag, dest="other", required=True, metavar="STORE",
+                       help="the other store's folder")
+    s = add("prune", epilog="Without --yes nothing is deleted: the report says what would "
+            "go and the bytes it would reclaim.")
+    s.add_argument("name", nargs="?", help="only this model (default: every model)")
+    s.add_argument("--keep-last", type=int, metavar="N", help="keep the N highest versions "
+                   "of each model")
+    s.add_argument("--older-than", metavar="AGE", help="only versions created before AGE "
+                   "ago (30d, 12h, 2w) or before an ISO date")
+    s.add_argument("--yes", action="store_true", help="delete (default: dry run)")
+    s = add("du")
+    s.add_argument("name", nargs="?", help="only this model")
+
+
+def _cmd_export(store: Any, args: argparse.Namespace) -> int:
+    if bool(args.refs) == bool(args.all):
+        raise _Usage("give REF... or --all (not both)")
+    report = _existing_store(store).export("all" if args.all else args.refs, args.to,
+                                           overwrite=args.force)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_import(store: Any, args: argparse.Namespace) -> int:
+    report = store.import_(args.archive)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_backup(store: Any, args: argparse.Namespace) -> int:
+    report = _existing_store(store).backup(args.dest, kind="zip" if args.zip else "tar.gz")
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_push_pull(store: Any, args: argparse.Namespace) -> int:
+    from .store import ModelStore
+
+    other = ModelStore(args.other)
+    source, target = (store, other) if args.command == "push" else (other, store)
+    report = _existing_store(source).copy_to(target, *args.refs)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_prune(store: Any, args: argparse.Namespace) -> int:
+    if args.keep_last is None and args.older_than is None:
+        raise _Usage("prune needs --keep-last N and/or --older-than AGE")
+    report = _existing_store(store).prune(args.name, keep_last=args.keep_last,
+                                          older_than=args.older_than, dry_run=not args.yes)
+    human = repr(report).replace("pass dry_run=False to delete", "add --yes to delete")
+    _emit(args, human, report.to_dict())
+    return EXIT_OK
+
+
+def _cmd_du(store: Any, args: argparse.Namespace) -> int:
+    report = _existing_store(store).du(args.name)
+    _emit(args, report, report.to_dict())
+    return EXIT_OK
+
+
+_COMMANDS.update({"export": _cmd_export, "import": _cmd_import, "backup": _cmd_backup,
+                  "push": _cmd_push_pull, "pull": _cmd_push_pull, "prune": _cmd_prune,
+                  "du": _cmd_du})
 
 
 def _unknown_command(argv: Sequence[str]) -> str | None:

@@ -24,8 +24,9 @@ from .errors import NBModelsError
 
 __all__ = ["PYPROJECT_TABLE", "STORE_MARKERS", "is_store", "resolve_store_root"]
 
-#: Sub-folders whose presence makes a folder a store (the record folder, the index).
-STORE_MARKERS = ("metadata", "registry")
+#: Sub-folders whose presence makes a folder a store (the record folder, the index, and
+#: the artifacts of a store made by hand, which rebuild-index adopts).
+STORE_MARKERS = ("metadata", "registry", "trained")
 #: The ``pyproject.toml`` table that names a project's store.
 PYPROJECT_TABLE = "tool.nbmodels"
 _DEFAULT = "models"
@@ -33,7 +34,8 @@ _PYPROJECT_MAX_BYTES = 1 << 20
 
 
 def is_store(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder laid out like a store (has ``metadata/`` or ``registry/``)."""
+    """Whether ``path`` is a folder laid out like a store (has ``metadata/``, ``registry/``
+    or ``trained/``)."""
     folder = Path(path)
     return folder.is_dir() and any((folder / m).is_dir() for m in STORE_MARKERS)
 

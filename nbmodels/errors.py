@@ -35,6 +35,7 @@ __all__ = [
     "NBModelsError",
     "NotebookObjectsError",
     "StoreNotFoundError",
+    "UnfittedModelError",
     "UntrustedTypesError",
     "VersionExistsError",
     "error_kind",
@@ -52,6 +53,8 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "name": {"python": "name=", "magic": "--name"},
     "format": {"python": "format=...", "magic": "--format ..."},
     "training_data": {"python": "X=X_train", "magic": "--data X_train"},
+    "allow_unfitted": {"python": "allow_unfitted=True", "magic": "--allow-unfitted"},
+    "force_new": {"python": "force_new=True", "magic": "--force-new"},
     "evaluate": {"python": "nbmodels.evaluate(model, X_test, y_test)",
                  "cli": "nbmodels evaluate NAME@VERSION --data FILE --target COLUMN",
                  "magic": "%evaluate model X_test y_test"},
@@ -149,6 +152,17 @@ class LoadCheckError(NBModelsError):
     fresh Python process, so it was not published."""
 
 
+class UnfittedModelError(NBModelsError, ValueError):
+    """Saving a scikit-learn estimator that was never fitted; ``allow_unfitted=True``
+    (``--allow-unfitted``) saves it anyway. :attr:`model_class` names its class."""
+
+    options = ("allow_unfitted",)
+
+    def __init__(self, message: str, model_class: str = "") -> None:
+        super().__init__(message)
+        self.model_class = model_class
+
+
 class GateFailedError(NBModelsError):
     """A quality gate (``require=``) that a version's evaluation does not pass, where
     passing was the condition (promoting it to an alias); the checks are in :attr:`checks`."""
@@ -203,6 +217,7 @@ ERROR_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
     (LoadCheckError, ErrorKind(EXIT_PROBLEMS, 422, "load check failed")),
     (EnvironmentMismatchError, ErrorKind(EXIT_PROBLEMS, 409, "environment differs")),
     (GateFailedError, ErrorKind(EXIT_PROBLEMS, 409, "gate failed")),
+    (UnfittedModelError, ErrorKind(EXIT_USAGE, 400, "unfitted")),
     (ValueError, ErrorKind(EXIT_USAGE, 400, "bad input")),
     # Any other refusal depends on the store's current state.
     (NBModelsError, ErrorKind(EXIT_PROBLEMS, 409, "refused")),

@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import html
 import re
+import sys
 import types
 import weakref
 from collections.abc import Callable
@@ -26,19 +27,20 @@ from traitlets import Unicode
 __all__ = ["ModelMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _MAGIC_NAMES = ("save_model", "load_model", "evaluate", "models", "model_info",
-                "compare_models", "model_alias", "nbmodels_store")
+                "compare_models", "model_alias", "nbmodels_store", "model_edit")
 # What the positional arguments of each magic are, for completion: a model reference
 # (NAME or NAME@VERSION|ALIAS), a model name, a version of the first argument's model, an
 # alias, or a notebook variable (the model first).
 _POSITIONALS: dict[str, tuple[str, ...]] = {
     "load_model": ("ref",), "model_info": ("ref",), "compare_models": ("ref",) * 64,
     "model_alias": ("name", "alias", "version"), "models": ("name",),
-    "save_model": ("model",), "evaluate": ("model", "var", "var"),
+    "save_model": ("model",), "evaluate": ("model", "var", "var"), "model_edit": ("ref",),
 }
 # Options followed by a value we can offer; every other option takes a value we cannot
 # guess, except these flags.
 _OPTION_VALUES = {"--data": "var", "--target": "var", "--name": "name"}
-_FLAGS = frozenset({"--overwrite", "--no-save", "--all", "--remove", "--force"})
+_FLAGS = frozenset({"--overwrite", "--no-save", "--all", "--remove", "--force",
+                    "--allow-unfitted", "--force-new"})
 _MAGIC_AT = re.compile(r"(?:^|[\s=(])%(\w+)(?:\s(.*))?$")
 
 
@@ -88,12 +90,19 @@ class SavedModel:
         return format_size(self.record.size_bytes)
 
     def __repr__(self) -> str:
+        if self.record.unchanged is not None:
+            return _unchanged_text(self.record.unchanged)
         return (f"Saved {self.record.ref} ({self.reason}; {self.record.format}, "
                 f"{self._size()}) in {self.path.parent.parent.name}/{self.path.parent.name}/"
                 f"{self.path.name}")
 
     def _repr_html_(self) -> str:
         e = html.escape
+        if self.record.unchanged is not None:
+            u = self.record.unchanged
+            return (f"<div class='nbmodels-saved' style='border:1px solid #ccc;border-radius:"
+                    f"4px;padding:0.5em;display:inline-block'>"
+                    f"{u.html(_edit_hint(u), face='magic')}</div>")
         rows = [("version", self.version), ("why", self.reason),
                 ("format", self.record.format or ""), ("size", self._size()),
                 ("path", str(self.path))]
@@ -145,6 +154,63 @@ class StoreInfo:
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(repr(self))}</p>"
+
+
+def _edit_hint(unchanged: Any) -> str | None:
+    """The ``%model_edit`` line that records an unchanged save's description and tags."""
+    import shlex
+
+    if not unchanged.edits:
+        return None
+    hint = f"%model_edit {unchanged.ref}"
+    if "description" in unchanged.edits:
+        hint += f" --description {shlex.quote(unchanged.edits['description'])}"
+    if "tags" in unchanged.edits:
+        hint += f" --tags {shlex.quote(','.join(unchanged.edits['tags']))}"
+    return hint
+
+
+def _unchanged_text(unchanged: Any) -> str:
+    """An unchanged save, told in the notebook's words (``%model_edit``, ``--force-new``)."""
+    return unchanged.message(_edit_hint(unchanged), face="magic")
+
+
+def _quietly_unchanged(call: Callable[[], Any]) -> Any:
+    """``call()`` (a save) without the warning of an unchanged save: the display says it,
+    with the magic's flags."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="unchanged: already saved as",
+                                category=UserWarning)
+        return call()
+
+
+class EditedVersion:
+    """What ``%model_edit`` shows: the version and what the edit changed."""
+
+    def __init__(self, record: Any, changed: bool) -> None:
+        self.record = record
+        self.changed = changed
+
+    def _changes(self) -> list[str]:
+        edit = (self.record.get("edits") or [{}])[-1] if self.changed else {}
+        out = []
+        for field, change in (edit.get("changes") or {}).items():
+            old, new = change.get("from"), change.get("to")
+            if isinstance(new, list):
+                old, new = ", ".join(old or []) or "(none)", ", ".join(new) or "(none)"
+            out.append(f"{field} {old!r} -> {new!r}")
+        return out
+
+    def __repr__(self) -> str:
+        if not self.changed:
+            return f"Nothing to change: {self.record.ref} already has that description and tags"
+        return (f"Edited {self.record.ref}: {'; '.join(self._changes())} (artifacts and "
+                f"hashes untouched)")
+
+    def _repr_html_(self) -> str:
+        return f"<p class='nbmodels-edited'>{html.escape(repr(self))}</p>"
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -231,6 +297,10 @@ class ModelMagics(Magics):
     @argument("--dataset-path", help="where the training data came from")
     @argument("--format", help="force a format: joblib, pickle, skops, onnx, torch, keras")
     @argument("--overwrite", action="store_true", help="replace an existing --version")
+    @argument("--allow-unfitted", action="store_true",
+              help="save a scikit-learn estimator that was never fitted")
+    @argument("--force-new", action="store_true",
+              help="save a new version even if these model bytes are saved already")
     @line_magic
     def save_model(self, line: str) -> SavedModel:
         """Save a model from the notebook as a new version in the store."""
@@ -245,10 +315,23 @@ class ModelMagics(Magics):
         y = self._var(args.target, "target variable") if args.target else None
         tags = [t.strip() for t in args.tags.split(",") if t.strip()]
         store = self.store
-        record = self._run(lambda: store.save(
-            model, name, version=args.version, bump=args.bump, description=args.description,
-            tags=tags, X=X, y=y, training_dataset=args.dataset_path, format=args.format,
-            overwrite=args.overwrite))
+        import warnings
+
+        from .store.retention import ModelSizeWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelSizeWarning)
+            record = self._run(lambda: _quietly_unchanged(lambda: store.save(
+                model, name, version=args.version, bump=args.bump,
+                description=args.description, tags=tags, X=X, y=y,
+                training_dataset=args.dataset_path, format=args.format,
+                overwrite=args.overwrite, allow_unfitted=args.allow_unfitted,
+                force_new=args.force_new)))
+        for w in caught:  # ours as one line; anything else as Python shows it
+            if issubclass(w.category, ModelSizeWarning):
+                print(f"ModelSizeWarning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         files = record.files
         main = files[0]["name"] if files else ""
         path = store.version_path("trained", record.name, record.version) / main
@@ -286,6 +369,8 @@ class ModelMagics(Magics):
     @argument("--threshold", type=float, help="decision threshold on the positive class's "
               "score (default: the model's own predict)")
     @argument("--no-save", action="store_true", help="show the results, write nothing")
+    @argument("--ui", action="store_true",
+              help="open the evaluation panel (live threshold, save button) instead")
     @line_magic
     def evaluate(self, line: str) -> Any:
         """Evaluate a model: metrics and plots inline, saved beside its version."""
@@ -297,6 +382,15 @@ class ModelMagics(Magics):
         from .evaluation import evaluate
 
         store = self.store
+        if args.ui:
+            if args.require or args.no_save:
+                raise UsageError("--ui saves only when you press Save; drop --require and "
+                                 "--no-save")
+            from .widgets import EvaluationPanel
+
+            return self._run(lambda: EvaluationPanel(
+                model, X, y, store, name=args.name, version=args.version,
+                dataset=args.dataset, pos_label=args.pos_label, threshold=args.threshold))
         kwargs: dict[str, Any] = {"name": args.name, "version": args.version, "store": store,
                                   "dataset": args.dataset, "require": args.require,
                                   "pos_label": args.pos_label, "threshold": args.threshold}
@@ -306,16 +400,26 @@ class ModelMagics(Magics):
 
     @magic_arguments()
     @argument("pattern", nargs="?", default="*", help="glob on model names, e.g. churn*")
+    @argument("--ui", action="store_true",
+              help="open the model browser (versions, records, load, alias, delete)")
     @line_magic
     def models(self, line: str) -> Any:
         """The store as a table: name, latest version, aliases, created, size, metric."""
         args = self._args(self.models, line)
         if args is None:
             return None
+        if args.ui:
+            from .widgets import ModelBrowser
+
+            return self._run(lambda: ModelBrowser(
+                self.store, namespace=self.shell.user_ns,
+                search="" if args.pattern == "*" else args.pattern))
         from .store.reports import ModelTable
 
         table = self._run(self.store.list)
-        return ModelTable(m for m in table if fnmatch.fnmatchcase(m["name"], args.pattern))
+        shown = ModelTable(m for m in table if fnmatch.fnmatchcase(m["name"], args.pattern))
+        shown.unadopted = table.unadopted  # hand-made folders that need rebuild-index
+        return shown
 
     @magic_arguments()
     @argument("ref", metavar="NAME[@VERSION|@ALIAS]")
@@ -335,6 +439,8 @@ class ModelMagics(Magics):
     @argument("refs", nargs="+", metavar="NAME[@VERSION]",
               help="one model (all its versions) or several name@version")
     @argument("--all", action="store_true", help="show every parameter, not only differences")
+    @argument("--ui", action="store_true",
+              help="open the comparison panel (pick versions, evaluate them on the same data)")
     @line_magic
     def compare_models(self, line: str) -> Any:
         """Compare versions: metrics with deltas, what differs, curves."""
@@ -346,6 +452,13 @@ class ModelMagics(Magics):
         store = self.store
         target: Any = args.refs[0] if len(args.refs) == 1 and "@" not in args.refs[0] \
             else list(args.refs)
+        if args.ui:
+            from .widgets import CompareVersions
+
+            panel = self._run(lambda: CompareVersions(target, store,
+                                                      namespace=self.shell.user_ns))
+            panel.show_all.value = args.all
+            return panel
         kwargs: dict[str, Any] = {"store": store}
         if args.all:
             kwargs["only_differences"] = False
@@ -365,6 +478,34 @@ class ModelMagics(Magics):
         exact = self._run(lambda: store.set_alias(args.name, args.alias, args.version))
         print(f"{args.name}@{args.alias} -> {exact}")
         return None  # type: ignore[return-value]
+
+    @magic_arguments()
+    @argument("ref", metavar="NAME@VERSION", help="the version to edit (or NAME@ALIAS)")
+    @argument("--description", help="the new description")
+    @argument("--tags", help="comma-separated tags that replace the current ones")
+    @argument("--add-tags", default="", help="comma-separated tags to add")
+    @argument("--remove-tags", default="", help="comma-separated tags to remove")
+    @line_magic
+    def model_edit(self, line: str) -> EditedVersion:
+        """Change a version's description or tags (recorded as an edit; artifacts untouched)."""
+        args = self._args(self.model_edit, line)
+        if args is None:
+            return None  # type: ignore[return-value]
+        name, sep, version = args.ref.partition("@")
+        if not sep or not version:
+            raise UsageError(f"%model_edit needs NAME@VERSION (got {args.ref!r}), "
+                             f"e.g. %model_edit churn@1.2.0 --description 'retrained'")
+        if args.description is None and args.tags is None and not args.add_tags \
+                and not args.remove_tags:
+            raise UsageError("nothing to edit: give --description, --tags, --add-tags or "
+                             "--remove-tags")
+        store = self.store
+        before = self._run(lambda: store.record(name, version))
+        after = self._run(lambda: store.edit(
+            name, version, description=args.description, tags=args.tags,
+            add_tags=args.add_tags, remove_tags=args.remove_tags))
+        return EditedVersion(after, len(after.get("edits") or []) >
+                             len(before.get("edits") or []))
 
     @line_magic
     def nbmodels_store(self, line: str) -> StoreInfo:

@@ -35,7 +35,8 @@ def run_quickstart(store: Any, *, name: str = "quickstart_rf",
                        X=X_train, y=y_train, training_dataset="sklearn:breast_cancer",
                        metrics={"accuracy": accuracy})
     folder = store.version_path("trained", name, first.version)
-    say(f"2. Saved {first.ref} ({first.format}): {folder}")
+    done = "Saved" if first.unchanged is None else "Already saved (unchanged):"
+    say(f"2. {done} {first.ref} ({first.format}): {folder}")
 
     deeper = RandomForestClassifier(n_estimators=100, random_state=0).fit(X_train, y_train)
     accuracy2 = float(accuracy_score(y_test, deeper.predict(X_test)))
@@ -43,7 +44,8 @@ def run_quickstart(store: Any, *, name: str = "quickstart_rf",
                         X=X_train, y=y_train, training_dataset="sklearn:breast_cancer",
                         metrics={"accuracy": accuracy2})
     store.set_alias(name, "production", second.version)
-    say(f"3. Saved {second.ref} and pointed alias 'production' at it")
+    done = "Saved" if second.unchanged is None else "Already saved (unchanged):"
+    say(f"3. {done} {second.ref} and pointed alias 'production' at it")
 
     loaded = store.load(name, "production")
     same = bool(np.array_equal(loaded.predict(X_test), deeper.predict(X_test)))

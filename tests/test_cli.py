@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def filled(store, forest, iris):
     X, y = iris
     store.save(forest, "iris_rf", X=X, y=y, metrics={"accuracy": 0.95})
-    store.save(forest, "iris_rf", version="1.10.0", description="second")
+    store.save(forest, "iris_rf", version="1.10.0", description="second", force_new=True)
     store.save(forest, "other", tags=["x"])
     store.set_alias("iris_rf", "production", "1.0.0")
     return store
@@ -181,7 +181,8 @@ def test_every_command_has_a_one_line_help():
             listed[command] += (" " if listed[command] else "") + " ".join(words)
     assert sorted(listed) == sorted([
         "list", "show", "versions", "store", "verify", "gc", "alias", "delete", "evaluate",
-        "compare", "rebuild-index", "enable-magics", "disable-magics", "quickstart"])
+        "compare", "edit", "rebuild-index", "enable-magics", "disable-magics", "quickstart",
+        "export", "import", "backup", "push", "pull", "prune", "du"])
     assert all(len(text) > 20 for text in listed.values()), listed
     show = " ".join(run("show", "--help").stdout.split())
     assert "NAME[@VERSION|ALIAS]" in show and "NAME@production an alias" in show
@@ -190,7 +191,8 @@ def test_every_command_has_a_one_line_help():
 def test_list_and_verify_on_a_folder_that_is_not_a_store(tmp_path):
     empty = tmp_path / "notes"
     (empty / "drafts").mkdir(parents=True)
-    for folder, why in ((empty, "is not a store (it has no metadata/ or registry/ folder)"),
+    for folder, why in ((empty, "is not a store (it has no metadata/, registry/ or "
+                                "trained/ folder)"),
                         (tmp_path / "missing", "does not exist")):
         for command in ("list", "verify"):
             out = run(command, "--store", str(folder))

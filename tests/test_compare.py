@@ -135,7 +135,7 @@ def test_compare_other_datasets_missing_evaluations_and_errors(evaluated, data):
     holdout = compare("churn", store=store, dataset="holdout", metrics=["accuracy"])
     assert [r.metric for r in holdout.rows] == ["accuracy"]
     assert "on holdout" in repr(holdout).splitlines()[0]
-    store.save(models[0], "churn", version="1.3.0")  # never evaluated
+    store.save(models[0], "churn", version="1.3.0", force_new=True)  # never evaluated
     evaluate(models[1], Xte[:50], yte[:50], name="churn", version="1.1.0", store=store,
              plots=None, dataset="test")  # different data, made the headline
     comparison = compare("churn", ["1.1.0", "1.2.0", "1.3.0"], store=store)
@@ -243,7 +243,7 @@ def test_different_kinds_of_task_are_refused(evaluated, data):
 def test_compare_with_data_evaluates_every_version_on_it(evaluated, data):
     store, models, _ = evaluated
     Xtr, ytr, _, _ = data
-    store.save(models[0], "churn", version="1.3.0")  # never evaluated
+    store.save(models[0], "churn", version="1.3.0", force_new=True)  # never evaluated
     comparison = compare("churn", ["1.1.0", "1.3.0"], store=store, X=Xtr, y=ytr)
     assert all(v is not None for r in comparison.rows[:5] for v in r.values)
     assert comparison.notes == []  # same data everywhere

@@ -511,3 +511,21 @@ def _kernel_run(kc, code: str) -> str:
             texts += content.get("traceback", [])
         elif kind == "status" and content["execution_state"] == "idle":
             return "\n".join(texts)
+
+
+@pytest.mark.parametrize("kind", ["proba", "decision"])
+def test_at_threshold_for_the_other_class_equals_a_fresh_evaluation(kind):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.svm import LinearSVC
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = (LogisticRegression(max_iter=5000) if kind == "proba" else LinearSVC()).fit(X, y)
+    first = evaluate(model, X, y, save=False, plots=None)
+    assert first.pos_label == 1
+    for t in ((0.3, 0.7) if kind == "proba" else (-0.5, 0.4)):
+        again = first.at_threshold(t, pos_label=0)
+        fresh = evaluate(model, X, y, threshold=t, pos_label=0, save=False, plots=None)
+        assert again.pos_label == 0 and again.metrics == fresh.metrics
+        np.testing.assert_array_equal(again.confusion_matrix, fresh.confusion_matrix)
+    with pytest.raises(EvaluationError, match="not one of the classes"):
+        first.at_threshold(0.5, pos_label=7)

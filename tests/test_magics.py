@@ -46,7 +46,8 @@ def test_save_model_names_from_variable_and_records_data(ip, tmp_path):
     assert rec["training_dataset"] == "data/iris.csv"
     again = magic(ip, "save_model clf --name iris_lr --version 2.0.0-rc.1")
     assert again.version == "2.0.0-rc.1" and again.name == "iris_lr"
-    bumped = magic(ip, "save_model clf --name iris_lr --bump patch --description other")
+    ip.run_cell("clf2 = LogisticRegression(C=0.5, max_iter=1000).fit(X, y)")
+    bumped = magic(ip, "save_model clf2 --name iris_lr --bump patch --description other")
     assert bumped.version == "2.0.0"  # a pre-release is followed by its release
 
 
@@ -59,7 +60,7 @@ def test_rerunning_a_save_cell_shows_the_same_version(ip, tmp_path):
 
 def test_load_model_returns_and_binds(ip):
     magic(ip, "save_model clf --name iris_lr")
-    magic(ip, "save_model clf --name iris_lr --bump major --description v2")
+    magic(ip, "save_model clf --name iris_lr --bump major --description v2 --force-new")
     ip.run_cell("m = %load_model iris_lr@1.0.0")
     assert type(ip.user_ns["m"]).__name__ == "LogisticRegression"
     model = magic(ip, "load_model iris_lr --as best")
@@ -146,7 +147,7 @@ def test_help_is_real(ip, capsys):
 
 def test_tab_completion(ip):
     magic(ip, "save_model clf --name iris_lr")
-    magic(ip, "save_model clf --name iris_lr --bump major --description two")
+    magic(ip, "save_model clf --name iris_lr --bump major --description two --force-new")
     magic(ip, "model_alias iris_lr production 1.0.0")
 
     def complete(line):
@@ -285,7 +286,7 @@ def test_a_trailing_comment_is_not_an_argument(ip, tmp_path):
     saved = magic(ip, "save_model clf --name iris_lr --tags a,b   # first try")
     assert store.record("iris_lr")["tags"] == ["a", "b"]
     # '#' inside quotes, or inside a word, is not a comment.
-    magic(ip, "save_model clf --name iris_lr --bump minor --description 'a # b' # why")
+    magic(ip, "save_model clf --name iris_lr --bump minor --description 'a # b' --force-new # why")
     assert store.record("iris_lr")["description"] == "a # b"
     with pytest.raises(UsageError, match="'x#y'"):
         magic(ip, "save_model clf --name x#y")
@@ -350,8 +351,8 @@ def _complete(ip, line):
 
 def test_completion_offers_versions_and_aliases_first(ip):
     magic(ip, "save_model clf --name iris_lr")
-    magic(ip, "save_model clf --name iris_lr --version 1.10.0")
-    magic(ip, "save_model clf --name iris_lr --version 1.9.0")
+    magic(ip, "save_model clf --name iris_lr --version 1.10.0 --force-new")
+    magic(ip, "save_model clf --name iris_lr --version 1.9.0 --force-new")
     magic(ip, "model_alias iris_lr production 1.9.0")
     magic(ip, "model_alias iris_lr staging 1.10.0")
     # Newest version first (semver order), then the aliases, then latest: nothing else.

@@ -57,11 +57,14 @@ def test_rerunning_a_save_writes_nothing(store, data):
     assert forced.version == "1.0.1"
     assert forced["content_hash"] == first["content_hash"]
     assert forced["bump"]["part"] == "patch"
+    assert "saved again on request" in forced["version_reason"]
 
-    # Any input of the save is part of the content: a new description is a new version.
+    # Only the model's bytes decide: another description is not another model (it can be
+    # recorded with store.edit); the newest version holding these bytes is returned.
     other = store.save(RandomForestClassifier(n_estimators=10, random_state=0)
                        .fit(X[["age"]], y), "rf", X=X[["age"]], y=y, description="second")
-    assert other.version == "1.0.2"
+    assert other.version == "1.0.1" and other.unchanged is not None
+    assert store.versions("rf") == ["1.0.0", "1.0.1"]
 
 
 def test_refit_with_new_hyperparameters_bumps_minor(store, data):

@@ -361,7 +361,8 @@ def test_list_contents(store, small_model, forest):
     model, X, y = small_model
     store.save(model, "lr", X=X, y=y, metrics={"accuracy": 0.9, "f1_score": 0.8, "x": "y"},
                description="logistic")
-    store.save(model, "lr", X=X, y=y, metrics={"accuracy": 0.95}, bump="minor")
+    store.save(model, "lr", X=X, y=y, metrics={"accuracy": 0.95}, bump="minor",
+               force_new=True)
     store.save(forest, "rf", metrics={"accuracy": 0.99}, tags=["trees"])
     store.set_alias("lr", "production", "1.0.0")
     table = store.list()
@@ -461,7 +462,7 @@ def test_record_html_card(store, small_model):
 def test_seed_code_loads_what_nbmodels_saved(tmp_path, store, small_model, monkeypatch):
     model, X, y = small_model
     store.save(model, "iris_clf", X=X, y=y)
-    store.save(model, "iris_clf", version="1.5.0", X=X, y=y)
+    store.save(model, "iris_clf", version="1.5.0", X=X, y=y, force_new=True)
     monkeypatch.chdir(tmp_path)  # the seed's paths are relative to the project folder
     for version in ("1.0.0", "1.5.0"):
         loaded = joblib.load(f"models/trained/iris_clf_v{version}/model.joblib")
@@ -604,7 +605,7 @@ def test_drop_in_functions_use_nbmodels_home(tmp_path, small_model, _isolated_ho
     rec = nbmodels.save_model(model, model_name="iris_clf")
     assert rec.version == "1.0.0"
     assert (_isolated_home / "trained/iris_clf_v1.0.0/model.joblib").is_file()
-    nbmodels.save_model(model, "iris_clf", version="2.0.0", description="v2")
+    nbmodels.save_model(model, "iris_clf", version="2.0.0", description="v2", force_new=True)
     np.testing.assert_array_equal(nbmodels.load_model("iris_clf").predict(X), model.predict(X))
     np.testing.assert_array_equal(
         nbmodels.load_model(model_name="iris_clf", version="1.0.0").predict(X),

@@ -588,12 +588,15 @@ def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *
                 what="y_true", pos_label=pos_label, threshold=threshold, progress=progress)
 
 
-def rethreshold(result: EvaluationResult, threshold: float) -> EvaluationResult:
+def rethreshold(result: EvaluationResult, threshold: float,
+                pos_label: Any = None) -> EvaluationResult:
     """``result`` re-evaluated at another decision threshold from its kept scores.
 
     The same pipeline as a fresh evaluation, on the same labels and scores, so the
     numbers equal those of ``evaluate(model, X, y, threshold=threshold)``; nothing is
-    predicted, drawn or written.
+    predicted, drawn or written. ``pos_label`` names the other class of a binary task
+    as the positive one: its score is the complement of the kept probability (or the
+    negated decision value), as the model gives it.
     """
     kept = result.kept_scores
     if kept is None:
@@ -602,13 +605,21 @@ def rethreshold(result: EvaluationResult, threshold: float) -> EvaluationResult:
     threshold = _check_threshold(threshold)
     classes = kept["classes"]
     y_true = classes[kept["y"].astype(np.intp)]
-    pred = Predictions(y_pred=None, y_score=kept["score"], score_source=kept["source"],
+    pos, score = int(kept["pos"]), kept["score"]
+    if pos_label is not None and pos_label != classes[pos]:
+        others = [i for i, c in enumerate(classes.tolist()) if c == pos_label]
+        if not others:
+            raise EvaluationError(f"pos_label {pos_label!r} is not one of the classes "
+                                  f"{classes.tolist()}")
+        pos = others[0]
+        score = 1.0 - score if kept["source"] in M.PROBA_SOURCES else -score
+    pred = Predictions(y_pred=None, y_score=score, score_source=kept["source"],
                        classes=classes, labels_from="threshold", score_is_positive=True)
     reqs = [Requirement(g.metric, g.op, g.threshold) for g in result.gates]
     out = _run(y_true, pred, X=None, model=None, task=BINARY, labels=classes,
                sample_weight=kept["weight"], reqs=reqs, plot_request=("list", ()),
                target=None, save=False, timer=_Timer(), what="y_true",
-               pos_label=classes[kept["pos"]], threshold=threshold)
+               pos_label=classes[pos], threshold=threshold)
     out.fingerprint = dict(result.fingerprint)
     out.name, out.version, out.dataset = result.name, result.version, result.dataset
     out.notes = [n for n in out.notes if not n.startswith("not saved")]

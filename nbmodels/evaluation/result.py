@@ -180,18 +180,20 @@ class EvaluationResult:
             return key
         return f"{key}[{self.pos_label if self.task == 'binary' else 'weighted'}]"
 
-    def at_threshold(self, threshold: float) -> EvaluationResult:
+    def at_threshold(self, threshold: float, pos_label: Any = None) -> EvaluationResult:
         """The metrics at another decision threshold, from the kept scores.
 
         Equal to a fresh ``evaluate(model, X, y, threshold=threshold)`` on the same
         data, without predicting again; nothing is drawn or written (call
-        :meth:`save` to keep it). Binary classifiers with scores only.
+        :meth:`save` to keep it). ``pos_label`` makes the other class of the binary
+        task the positive one (its scores are the complement of the kept ones).
+        Binary classifiers with scores only.
         """
         if self.recompute is None or self.kept_scores is None:
             raise EvaluationError("this evaluation kept no scores to re-threshold (only "
                                   "binary classifiers with predict_proba or "
                                   "decision_function have them); evaluate again")
-        return self.recompute(self, threshold)
+        return self.recompute(self, threshold, pos_label)
 
     def __getitem__(self, key: str) -> Any:
         """``result["auc_roc"]``: a metric by name."""

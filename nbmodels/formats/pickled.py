@@ -12,10 +12,10 @@ import io
 import pickle
 from typing import Any
 
-from ..errors import FormatUnavailableError
+from ..errors import FormatUnavailableError, NBModelsError
 from .base import ArtifactSink, ArtifactSource, ModelFormat
 
-__all__ = ["JoblibFormat", "PickleFormat"]
+__all__ = ["JoblibFormat", "PickleFormat", "compress_setting"]
 
 _PICKLE5 = "pickle-protocol-5"
 _CLOUDPICKLE = "cloudpickle-protocol-5"  # a plain pickle stream that needs cloudpickle to load
@@ -62,16 +62,67 @@ class _PickleStreamFormat(ModelFormat):
         return {"serializer": "foreign"} if self.artifacts[0] in files else None
 
 
+_JOBLIB = "joblib-dump"  # written by joblib.dump (compressed); read by joblib.load
+_COMPRESSORS = ("zlib", "gzip", "bz2", "lzma", "xz", "lz4")
+
+
+def compress_setting(value: Any) -> tuple[str, int] | None:
+    """``compress=`` as ``(method, level)`` (``None``: not compressed): ``True``, a level
+    0-9 (zlib), a method name (level 3) or ``(method, level)``, as ``joblib.dump`` takes."""
+    method, level = "zlib", 3
+    if value is None or value is False or value == 0:
+        return None
+    if value is True:
+        pass
+    elif isinstance(value, int) and 0 <= value <= 9:
+        level = value
+    elif isinstance(value, str) and value in _COMPRESSORS:
+        method = value
+    elif (isinstance(value, (tuple, list)) and len(value) == 2 and value[0] in _COMPRESSORS
+          and isinstance(value[1], int) and not isinstance(value[1], bool)
+          and 0 <= value[1] <= 9):
+        method, level = value[0], value[1]
+    else:
+        raise NBModelsError(f"compress= takes True, a level 0-9, a method "
+                            f"({', '.join(_COMPRESSORS)}) or (method, level); got {value!r}")
+    if level == 0:
+        return None
+    return method, level
+
+
 class JoblibFormat(_PickleStreamFormat):
-    """scikit-learn models and any picklable object, in ``model.joblib``."""
+    """scikit-learn models and any picklable object, in ``model.joblib``.
+
+    ``compress=`` (a level, a method or ``(method, level)``) writes the file with
+    ``joblib.dump(..., compress=...)``; the record keeps the setting in its format info.
+    """
 
     name = "joblib"
     artifacts = ("model.joblib",)
     requires = ("joblib",)
     description = "pickle stream readable by joblib.load; runs code on load"
+    save_options = frozenset({"compress"})
 
     def claims(self, model: Any) -> int:
         return 1  # the fallback for anything picklable
+
+    def save(self, model: Any, sink: ArtifactSink, **options: Any) -> dict[str, Any]:
+        compress = compress_setting(options.pop("compress", None))
+        if compress is None:
+            return super().save(model, sink, **options)
+        if options.get("by_value"):
+            raise NBModelsError("compress= cannot be combined with notebook-defined classes "
+                                "(saved by value with cloudpickle); define them in a module, "
+                                "or save without compress=")
+        if compress[0] == "lz4":
+            from .base import import_optional
+
+            import_optional("lz4", "lz4", "compress='lz4'")
+        import joblib
+
+        with sink.open(self.artifacts[0]) as f:
+            joblib.dump(model, f, compress=compress)
+        return {"serializer": _JOBLIB, "compress": list(compress)}
 
     def _load_foreign(self, data: Any) -> Any:
         import joblib

@@ -6,10 +6,18 @@ The rule compares the new record with the latest version's:
   estimator class or type, its features (names or count), their dtypes, its classes,
   or its target.
 - ``minor``: same interface, different hyper-parameters.
-- ``patch``: same interface and hyper-parameters; only the learned weights (or the
-  training data) changed.
+- ``patch``: same interface and hyper-parameters; the reason then says only what is
+  known to have changed: "the learned weights changed" when the artifact hashes differ,
+  "stored in another format" when the format did, "trained on different data" when a
+  training-data fingerprint was recorded on both sides and differs. Identical model
+  bytes are not a new version at all (the save returns the existing one), unless the
+  caller forces it, and then the reason says so.
 - ``minor`` too for objects with nothing to compare (no ``get_params``, features or
   classes), where weights cannot be told from settings.
+
+The artifact hashes are known only once the model is serialized, after the version was
+chosen: :func:`choose_bump` picks the part (which the hashes never change) and
+:func:`settle_bump` writes the final reason.
 
 The record keeps the part, the rule that chose it and the changes it saw.
 """
@@ -20,7 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Bump", "choose_bump", "suggest_bump"]
+from .record import record_tags
+
+__all__ = ["Bump", "choose_bump", "save_differences", "settle_bump", "suggest_bump"]
 
 _MAX_SHOWN = 4
 
@@ -108,6 +118,50 @@ def _comparable(record: Mapping[str, Any]) -> bool:
                                       "estimator_type"))
 
 
+def _data_fingerprints(record: Mapping[str, Any]) -> dict[str, str]:
+    """``{"X": ..., "y": ...}``: the fingerprints of the training data parts recorded."""
+    data = (record.get("lineage") or {}).get("data") or {}
+    if not isinstance(data, Mapping):
+        return {}
+    out = {}
+    for key in ("X", "y"):
+        part = data.get(key)
+        if isinstance(part, Mapping) and isinstance(part.get("fingerprint"), str):
+            out[key] = part["fingerprint"]
+    return out
+
+
+def _trained_on_different_data(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A part (X or y) recorded on both sides with different fingerprints; a part left
+    out on either side says nothing."""
+    before, after = _data_fingerprints(old), _data_fingerprints(new)
+    return any(before[k] != after[k] for k in before.keys() & after.keys())
+
+
+def _artifact_hashes(record: Mapping[str, Any]) -> list[tuple[str, str]] | None:
+    files = record.get("files")
+    if not isinstance(files, list) or not files:
+        return None
+    return sorted((str(f.get("name")), str(f.get("sha256"))) for f in files
+                  if isinstance(f, Mapping))
+
+
+def _weights_rule(previous: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What is known about the model's bytes, for a patch (same interface and settings)."""
+    base = "same interface and hyper-parameters"
+    new_files = _artifact_hashes(new)
+    if new_files is None:
+        return base  # not serialized yet: settle_bump completes the reason
+    if previous.get("format") and new.get("format") and previous["format"] != new["format"]:
+        return f"{base}; stored in another format ({previous['format']} -> {new['format']})"
+    old_files = _artifact_hashes(previous)
+    if old_files is None:
+        return f"{base}; the previous version records no artifact hashes to compare with"
+    if old_files != new_files:
+        return f"{base}; the learned weights changed"
+    return "same interface, hyper-parameters and model bytes; saved again on request"
+
+
 def suggest_bump(previous: Mapping[str, Any], new: Mapping[str, Any]) -> Bump:
     """The bump that ``new`` deserves after ``previous`` (both records)."""
     if not (_comparable(previous) or _comparable(new)):
@@ -120,11 +174,8 @@ def suggest_bump(previous: Mapping[str, Any], new: Mapping[str, Any]) -> Bump:
     params = _param_changes(previous, new)
     if params:
         return Bump("minor", "hyper-parameters changed", [_shown(params)])
-    old_fp = ((previous.get("lineage") or {}).get("data") or {}).get("fingerprint")
-    new_fp = ((new.get("lineage") or {}).get("data") or {}).get("fingerprint")
-    note = ["trained on different data"] if old_fp and new_fp and old_fp != new_fp else []
-    return Bump("patch", "same interface and hyper-parameters; only the learned weights "
-                "changed", note)
+    note = ["trained on different data"] if _trained_on_different_data(previous, new) else []
+    return Bump("patch", _weights_rule(previous, new), note)
 
 
 def choose_bump(record: dict[str, Any], previous: dict[str, Any] | None,
@@ -148,3 +199,54 @@ def choose_bump(record: dict[str, Any], previous: dict[str, Any] | None,
         record["bump"]["suggested"] = suggestion.part
         return bump, f"{bump} bump from {latest}"
     return suggestion.part, suggestion.reason(latest)
+
+
+def settle_bump(record: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    """Complete the bump reason once ``record`` has its artifact ``files``.
+
+    Only the explanation can change (what is known about the bytes); the part chosen
+    before serializing stays, so the version number stays right.
+    """
+    bump = record.get("bump")
+    if previous is None or not isinstance(bump, dict) or "from" not in bump:
+        return
+    suggestion = suggest_bump(previous, record)
+    bump["rule"], bump["changes"] = suggestion.rule, list(suggestion.changes)
+    if bump.get("chosen_by") == "rule":
+        record["version_reason"] = Bump(bump["part"], suggestion.rule,
+                                        suggestion.changes).reason(bump["from"])
+
+
+def save_differences(saved: Mapping[str, Any], given: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a save said about a model that differs from the record it already has.
+
+    Only what the save gave counts: an empty description, no tags or no training data
+    say nothing (forgetting ``X`` is not a difference). Each entry is ``{"field",
+    "given", "saved", "editable"}``; ``editable`` ones can be recorded on the saved
+    version with :meth:`ModelStore.edit`.
+    """
+    out: list[dict[str, Any]] = []
+
+    def note(field_name: str, given_value: Any, saved_value: Any, editable: bool) -> None:
+        out.append({"field": field_name, "given": given_value, "saved": saved_value,
+                    "editable": editable})
+
+    description = given.get("description")
+    if description and description != saved.get("description"):
+        note("description", description, saved.get("description") or "", True)
+    tags, saved_tags = record_tags(given.get("tags")), record_tags(saved.get("tags"))
+    if tags and tags != saved_tags:
+        note("tags", tags, saved_tags, True)
+    for key in ("training_dataset", "target"):
+        if given.get(key) is not None and given.get(key) != saved.get(key):
+            note(key, given.get(key), saved.get(key), False)
+    recorded = _data_fingerprints(saved)
+    for key, fingerprint in _data_fingerprints(given).items():
+        if fingerprint != recorded.get(key):
+            note(f"training {key} fingerprint", fingerprint, recorded.get(key), False)
+    metrics, saved_metrics = given.get("metrics") or {}, saved.get("metrics") or {}
+    changed = {k: v for k, v in metrics.items() if saved_metrics.get(k) != v} \
+        if isinstance(metrics, Mapping) and isinstance(saved_metrics, Mapping) else {}
+    if changed:
+        note("metrics", changed, {k: saved_metrics.get(k) for k in changed}, False)
+    return out

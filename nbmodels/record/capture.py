@@ -35,6 +35,7 @@ __all__ = [
     "Capture",
     "capture",
     "content_hash",
+    "current_author",
     "distribution_of",
     "environment_of",
     "framework_of",
@@ -42,6 +43,7 @@ __all__ = [
     "jsonable",
     "note_saved_by_value",
     "scan_object",
+    "unfitted_reason",
     "utc_now",
 ]
 
@@ -463,20 +465,44 @@ def capture(model: Any, *, name: str, version: str | None, description: str, tag
     return Capture(record, dict(scan.notebook_objects), sample_rows(X), drawing)
 
 
-# What decides "the same model saved again": the artifact bytes and what the caller fed in,
-# not when, where or by whom (created_at, git state, execution count change on every re-run).
-_CONTENT_KEYS = ("model_class", "format", "format_info", "description", "tags", "metrics",
-                 "training_dataset", "features", "target", "hyperparameters")
-
-
 def content_hash(record: dict[str, Any]) -> str:
-    """sha256 over the artifact files' sha256 and the canonical JSON of the save's inputs.
+    """The identity of a version's model: sha256 over its format and its artifact files'
+    names and sha256.
 
-    Reuses the hashes computed while the files were written; nothing is serialized twice.
+    Only the bytes count: two saves of the same fitted object are the same model whatever
+    description, tags or training data they were given, and whenever, wherever and by
+    whomever they ran. Computed from the hashes taken while the files were written, so
+    nothing is serialized twice; any record with ``files`` (an adopted one, one written
+    before this rule) gives its identity the same way.
     """
-    data = (record.get("lineage") or {}).get("data") or {}
-    inputs = {key: record.get(key) for key in _CONTENT_KEYS}
-    inputs["files"] = sorted([f["name"], f["sha256"]] for f in record.get("files") or [])
-    inputs["data_fingerprint"] = data.get("fingerprint")
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    files = sorted([str(f.get("name")), str(f.get("sha256"))]
+                   for f in record.get("files") or [] if isinstance(f, dict))
+    blob = json.dumps({"format": record.get("format"), "files": files}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def current_author() -> str | None:
+    """Who is saving or editing: ``git config user.name``, else the OS user."""
+    return _author()
+
+
+def unfitted_reason(model: Any) -> str | None:
+    """Why ``model`` is an unfitted scikit-learn estimator, or ``None`` if it is fitted
+    (or not a scikit-learn-style estimator at all).
+
+    scikit-learn's own ``check_is_fitted`` decides, so estimators that need no fitting
+    (``FunctionTransformer``, stateless transformers) pass.
+    """
+    if "sklearn" not in sys.modules or not is_estimator(model):
+        return None  # an estimator is an instance of a class scikit-learn's module defines
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError as exc:
+        return str(exc).split(". Call", 1)[0].strip() or "it is not fitted"
+    except Exception:  # not an estimator in scikit-learn's sense: nothing to say
+        return None
+    return None

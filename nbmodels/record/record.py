@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..display import format_metric, format_size, key_value_html, parse_tags
+from ..errors import OPTION_WORDS, Face
 from .metric_names import metrics_source_text
 
-__all__ = ["SCHEMA_VERSION", "ModelRecord", "bad_file_entry", "format_size", "record_tags"]
+__all__ = ["SCHEMA_VERSION", "ModelRecord", "Unchanged", "bad_file_entry", "format_size",
+           "record_tags"]
 
 SCHEMA_VERSION = 1
 # The headline metrics users already write by hand, in the order they read them.
@@ -20,17 +23,129 @@ HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score", "auc_roc",
 record_tags = parse_tags
 
 
+def _shown_value(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef"
+                                                           for c in value):
+        return value[:12]  # a fingerprint: its head is enough to tell two apart
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Unchanged:
+    """Why a save wrote nothing: its model bytes are already saved as ``ref``.
+
+    ``differences`` are what the save said differently from that version's record
+    (see :func:`nbmodels.record.bumps.save_differences`); the ``editable`` ones
+    (description, tags) can be recorded on it with :meth:`ModelStore.edit`, the others
+    describe training data, which identical bytes cannot have changed.
+    """
+
+    def __init__(self, name: str, version: str,
+                 differences: list[dict[str, Any]] | None = None,
+                 requested: str | None = None) -> None:
+        self.name, self.version = name, version
+        self.differences = list(differences or [])
+        self.requested = requested  # the version the caller asked for, not created
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def edits(self) -> dict[str, Any]:
+        """``edit()`` keyword arguments that record this save's description and tags."""
+        return {d["field"]: d["given"] for d in self.differences if d["editable"]}
+
+    def summary(self) -> str:
+        """``unchanged: already saved as NAME@VERSION``."""
+        return f"unchanged: already saved as {self.ref}"
+
+    def details(self) -> list[str]:
+        """One line per difference: what this save gave and what the version records."""
+        return [f"{d['field']}: {_shown_value(d['given'])} given, "
+                f"{_shown_value(d['saved'])} recorded" for d in self.differences]
+
+    def kept_note(self, face: Face = "python") -> str | None:
+        """What happens to differences that cannot be edited (training data, metrics)."""
+        kept = [d["field"] for d in self.differences if not d["editable"]]
+        if not kept:
+            return None
+        return (f"{', '.join(kept)} stay as recorded on {self.ref} (the model bytes are "
+                f"identical); save with {_force_new(face)} to keep them as a new version")
+
+    def _parts(self, edit_hint: str | None, face: Face) -> tuple[str, list[str], str | None]:
+        force_new = _force_new(face)
+        notes = []
+        if self.requested and self.requested != self.version:
+            notes.append(f"version {self.requested} was not created (save with {force_new} "
+                         f"to store the same bytes as {self.requested} too)")
+        notes += self.details()
+        hint = edit_hint if self.edits else None
+        kept = self.kept_note(face)
+        return self.summary() + " (identical model bytes; nothing was written)", \
+            notes + ([kept] if kept else []), hint
+
+    def message(self, edit_hint: str | None, face: Face = "python") -> str:
+        """The whole explanation on one line: ``edit_hint`` is how the caller's face
+        records an edit, and ``face`` spells ``force_new`` (``--force-new`` in a magic)."""
+        head, notes, hint = self._parts(edit_hint, face)
+        if hint:
+            # The hint follows the differences it records, before what stays as recorded.
+            kept = notes.pop() if self.kept_note(face) else None
+            notes += [f"to record them on {self.ref}: {hint}"] + ([kept] if kept else [])
+        return "; ".join([head, *notes])
+
+    def html(self, edit_hint: str | None, face: Face = "python") -> str:
+        """The explanation as HTML: the headline, then one item per note."""
+        e = html.escape
+        head, notes, hint = self._parts(edit_hint, face)
+        items = [f"<li>{e(n)}</li>" for n in notes]
+        if hint:
+            items.insert(len(items) - (1 if self.kept_note(face) else 0),
+                         f"<li>to record them on {e(self.ref)}: <code>{e(hint)}</code></li>")
+        body = f"<ul style='margin:0.2em 0'>{''.join(items)}</ul>" if items else ""
+        return f"<div class='nbmodels-unchanged'><b>{e(head)}</b>{body}</div>"
+
+    def python_hint(self) -> str | None:
+        """``store.edit(...)`` with this save's description and tags, or ``None``."""
+        if not self.edits:
+            return None
+        args = "".join(f", {k}={v!r}" for k, v in self.edits.items())
+        return f"store.edit({self.name!r}, {self.version!r}{args})"
+
+    def __str__(self) -> str:
+        return self.message(self.python_hint())
+
+    def __repr__(self) -> str:
+        return f"Unchanged({self.ref!r}, {len(self.differences)} difference(s))"
+
+
+def _force_new(face: Face) -> str:
+    words = OPTION_WORDS["force_new"]
+    return words.get(face, words["python"])
+
+
 class ModelRecord(Mapping[str, Any]):
     """The metadata record of one saved version, read-only.
 
     Behaves as a mapping over the JSON keys (``record["hyperparameters"]``) and offers
     the common ones as attributes. Shows itself as a compact card in a notebook.
+
+    A save that found its model already saved returns that version's record with
+    :attr:`unchanged` set (an :class:`Unchanged`); otherwise it is ``None``.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_unchanged")
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], unchanged: Unchanged | None = None) -> None:
         self._data = dict(data)
+        self._unchanged = unchanged
+
+    @property
+    def unchanged(self) -> Unchanged | None:
+        """Set when the save that returned this record wrote nothing: the model's bytes
+        were already saved as this version (see :class:`Unchanged`)."""
+        return self._unchanged
 
     # -- mapping ---------------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
@@ -126,6 +241,8 @@ class ModelRecord(Mapping[str, Any]):
     def __repr__(self) -> str:
         parts = [f"{self.ref}", self.format or "unknown format", format_size(self.size_bytes)]
         parts += [f"{k}={format_metric(v)}" for k, v in self.headline_metrics().items()]
+        if self._unchanged is not None:
+            parts.append(self._unchanged.summary())
         return f"ModelRecord({', '.join(parts)})"
 
     def _repr_html_(self) -> str:
@@ -153,8 +270,11 @@ class ModelRecord(Mapping[str, Any]):
             shown = ", ".join(map(str, feats[:8])) + (f" ... (+{len(feats) - 8})"
                                                       if len(feats) > 8 else "")
             rows.append(("features", shown))
-        return key_value_html(rows, name=self.name, version=self.version,
+        card = key_value_html(rows, name=self.name, version=self.version,
                               css_class="nbmodels-record")
+        if self._unchanged is not None:
+            return f"<div>{self._unchanged.html(self._unchanged.python_hint())}{card}</div>"
+        return card
 
 
 def bad_file_entry(files: Any) -> str | None:

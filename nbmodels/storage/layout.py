@@ -17,6 +17,9 @@ from .versions import looks_like_version
 __all__ = [
     "ALLOWED_NAMES",
     "MAX_NAME_LENGTH",
+    "ORIGINAL_LABEL_MARKER",
+    "loose_version",
+    "parse_loose_version_dir",
     "parse_version_dir",
     "validate_alias",
     "validate_name",
@@ -31,11 +34,15 @@ _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
                      *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 # Semver pre-releases cannot hold '_', so the last '_v' always splits name from version.
 _DIR_RE = re.compile(r"(?P<name>.+)_v(?P<version>[0-9][0-9A-Za-z.\-]*)")
+# Hand-made labels that stand for a semantic version: v1, v1.2, v01.2.3.
+_LOOSE_RE = re.compile(r"(?P<name>.+)_v(?P<label>[0-9]+(?:\.[0-9]+){0,2})")
 
 TRAINED, METADATA, EVALUATION, REGISTRY = "trained", "metadata", "evaluation", "registry"
 METADATA_FILE = "metadata.json"
 MODEL_CARD = "model_card.md"
 INCOMPLETE_MARKER = ".nbmodels-incomplete"
+# Left in a hand-made folder while it is renamed to its semantic version: its original label.
+ORIGINAL_LABEL_MARKER = ".nbmodels-original-version"
 TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 
@@ -100,3 +107,35 @@ def parse_version_dir(dirname: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     return m["name"], m["version"]
+
+
+def loose_version(label: str) -> str | None:
+    """The semantic version a hand-written numeric label stands for, or ``None``.
+
+    Missing parts are zero and leading zeros are dropped: ``1`` -> ``1.0.0``,
+    ``1.2`` -> ``1.2.0``, ``01.2.03`` -> ``1.2.3``. A leading ``v`` is allowed.
+    """
+    text = label[1:] if label[:1] in ("v", "V") else label
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+){0,2}", text):
+        return None
+    parts = [int(p) for p in text.split(".")] + [0, 0]
+    return ".".join(str(p) for p in parts[:3])
+
+
+def parse_loose_version_dir(dirname: str) -> tuple[str, str, str] | None:
+    """``(name, version, label)`` of a folder named by hand with a version that is not
+    semantic (``churn_v1`` -> ``("churn", "1.0.0", "v1")``, ``churn_v1.2`` ->
+    ``("churn", "1.2.0", "v1.2")``), or ``None``: for any other name, and for a proper
+    ``{name}_v{version}`` folder, which :func:`parse_version_dir` reads.
+    """
+    if parse_version_dir(dirname) is not None:
+        return None
+    m = _LOOSE_RE.fullmatch(dirname)
+    if not m:
+        return None
+    try:
+        validate_name(m["name"])
+    except ValueError:
+        return None
+    version = loose_version(m["label"])
+    return (m["name"], version, f"v{m['label']}") if version else None

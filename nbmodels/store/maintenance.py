@@ -14,7 +14,7 @@ from typing import Any
 from ..formats import list_formats
 from ..record.capture import utc_now
 from ..record.record import SCHEMA_VERSION, bad_file_entry
-from ..record.validate import check_record, text_fields_as_text
+from ..record.validate import check_record, text_fields_as_text, unusable_record
 from ..storage.backend import StorageBackend
 from ..storage.layout import (
     EVALUATION,
@@ -22,19 +22,22 @@ from ..storage.layout import (
     METADATA,
     METADATA_FILE,
     MODEL_CARD,
+    ORIGINAL_LABEL_MARKER,
     REGISTRY,
     TMP_PREFIX,
     TRAINED,
     TRASH_PREFIX,
+    parse_loose_version_dir,
     parse_version_dir,
     validate_name,
+    version_dir,
 )
 from ..storage.versions import sort_versions
 from .registry import AliasFileError, DamagedRecord
 from .reports import GCReport, Problem, RebuildReport, VerifyReport
 from .tree import StoreTree
 
-__all__ = ["gc", "rebuild_index", "verify"]
+__all__ = ["gc", "loose_fix", "loose_folders", "rebuild_index", "verify"]
 
 
 def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
@@ -59,6 +62,7 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
         if parsed is None:
             if entry.endswith(".tmp"):
                 problems.append(Problem("orphan", str(path), "temporary file"))
+            _note_loose(tree, METADATA, entry, problems)
             continue
         name, version = parsed
         names.setdefault(name.casefold(), set()).add(name)
@@ -105,6 +109,8 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
                                     "interrupted save"))
             continue
         parsed = parse_version_dir(entry)
+        if parsed is None:
+            _note_loose(tree, TRAINED, entry, problems)
         if parsed is None or _special(fs, path, "dir", problems, *parsed):
             continue
         names.setdefault(parsed[0].casefold(), set()).add(parsed[0])
@@ -149,6 +155,44 @@ def _special(fs: StorageBackend, path: PurePosixPath, expected: str,
                             f"not {wanted}; the store never reads, follows or removes it: "
                             f"replace it with {wanted} or remove it", name, version))
     return True
+
+
+def loose_folders(tree: StoreTree, tops: tuple[str, ...] = (TRAINED, METADATA)
+                  ) -> list[tuple[str, str, str, str]]:
+    """Hand-made version folders whose version is not semantic (``churn_v1``), as
+    ``(top, folder, name, version they stand for)``, sorted."""
+    found = []
+    for top in tops:
+        for entry in tree.fs.list_dir(PurePosixPath(top)):
+            parsed = parse_loose_version_dir(entry)
+            if parsed is not None and tree.fs.is_dir(PurePosixPath(top, entry)):
+                found.append((top, entry, parsed[0], parsed[1]))
+    return sorted(found)
+
+
+def loose_fix(tree: StoreTree, top: str, entry: str) -> str:
+    """What to do about one loose folder, in a sentence (for verify and list)."""
+    name, version, label = parse_loose_version_dir(entry) or ("", "", "")
+    target = PurePosixPath(top, version_dir(name, version))
+    twins = sorted(other for other in tree.fs.list_dir(PurePosixPath(top))
+                   if (parse_loose_version_dir(other) or ("", ""))[:2] == (name, version))
+    if len(twins) > 1:
+        return (f"version {label!r} is not semantic, and {' and '.join(twins)} all stand "
+                f"for {name}@{version}; rename or remove all but one, then run rebuild-index")
+    if tree.fs.exists(target):
+        return (f"version {label!r} is not semantic and stands for {name}@{version}, which "
+                f"{target} already holds; remove or rename one of the two")
+    return (f"version {label!r} is not semantic; run rebuild-index to adopt it as "
+            f"{name}@{version} (the folder is renamed to {version_dir(name, version)})")
+
+
+def _note_loose(tree: StoreTree, top: str, entry: str, problems: list[Problem]) -> None:
+    parsed = parse_loose_version_dir(entry)
+    if parsed is None or not tree.fs.is_dir(PurePosixPath(top, entry)):
+        return
+    problems.append(Problem("unadopted", f"{top}/{entry}", loose_fix(tree, top, entry),
+                            parsed[0], parsed[1]))
+
 
 def _verify_evaluations(tree: StoreTree, problems: list[Problem]) -> None:
     """Evaluations of versions that are gone, and what interrupted evaluations left."""
@@ -339,6 +383,7 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
     """
     fs = tree.fs
     report = RebuildReport(tree.fs.url)
+    _rename_loose_folders(tree, report)
     candidates = set()
     for top in (TRAINED, METADATA):
         for entry in fs.list_dir(PurePosixPath(top)):
@@ -401,13 +446,16 @@ def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> N
         if existing is None:
             report.skipped.append((str(meta_file), f"{exc.reason}; fix or delete it"))
             return
+    marker = trained / ORIGINAL_LABEL_MARKER
     if existing is not None and existing.get("files"):
+        if fs.exists(marker):  # left by a crash after the record was written
+            _remove_label_markers(fs, trained)
         return  # a complete record already
     if not fs.is_dir(trained) or fs.exists(trained / INCOMPLETE_MARKER):
         if existing is not None:
             report.skipped.append((str(meta_file), "record without artifacts"))
         return
-    present = [p.name for p in fs.iter_files(trained)]
+    present = [p.name for p in fs.iter_files(trained) if not _is_label_marker(p.name)]
     for fmt in list_formats():
         info = fmt.adopt(present)
         if info is not None:
@@ -421,6 +469,10 @@ def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> N
     for key in ("model_name", "version"):
         if record.get(key) not in (None, name if key == "model_name" else version):
             record[f"original_{key}"] = record[key]
+    original = _read_label(fs, marker)
+    if original:
+        record.setdefault("original_version", original["original_version"])
+        record["original_folder"] = original["original_folder"]
     created = record.get("created_at") or _iso_time(fs, trained / present[0])
     record.update({"schema_version": SCHEMA_VERSION, "model_name": name, "version": version,
                    "created_at": created, "format": fmt.name, "format_info": info,
@@ -431,8 +483,8 @@ def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> N
                          ("hyperparameters", {})):
         record.setdefault(key, default)
     record = text_fields_as_text(record)
-    problems = check_record(record, name, version)
-    if problems:  # never write a record that every reader would refuse
+    problems = unusable_record(record, name, version)
+    if problems:  # never write a record that the store would refuse
         report.skipped.append((str(meta_file), f"{'; '.join(problems[:3])}; fix or "
                                f"delete it"))
         return
@@ -440,6 +492,7 @@ def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> N
     if not fs.exists(meta_dir / MODEL_CARD):
         tree.write_card(meta_dir, record)
     fs.write_json(meta_file, record)
+    _remove_label_markers(fs, trained)
     report.adopted.append(f"{name}@{version}")
 
 
@@ -455,7 +508,92 @@ def _loose_record(tree: StoreTree, name: str, version: str) -> dict[str, Any] | 
         return None
     rest = {k: v for k, v in text_fields_as_text(data).items()
             if k not in ("model_name", "version")}
-    return data if not check_record(rest) else None
+    return data if not unusable_record(rest) else None
+
+
+def _is_label_marker(filename: str) -> bool:
+    """The label marker, or the temp file of a marker write that a crash interrupted."""
+    return filename.startswith(ORIGINAL_LABEL_MARKER)
+
+
+def _remove_label_markers(fs: StorageBackend, trained: PurePosixPath) -> None:
+    for path in fs.iter_files(trained):
+        if _is_label_marker(path.name):
+            fs.remove_file(path)
+
+
+def _read_label(fs: StorageBackend, marker: PurePosixPath) -> dict[str, str] | None:
+    """The original label a renamed hand-made folder left in its marker, if any."""
+    if not fs.exists(marker):
+        return None
+    try:
+        data = fs.read_json(marker, limit=1 << 16)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in
+                                             ("original_version", "original_folder")):
+        return None
+    return {k: data[k] for k in ("original_version", "original_folder")}
+
+
+def _rename_loose_folders(tree: StoreTree, report: RebuildReport) -> None:
+    """Give hand-made folders named ``{name}_v1``, ``{name}_v1.2`` their semantic names.
+
+    The store finds a version by its folder name, so ``trained/churn_v1`` becomes
+    ``trained/churn_v1.0.0`` (and ``metadata/``, ``evaluation/`` folders of the same
+    label follow); the adoption that follows records the original label as
+    ``original_version``. Each step is one atomic rename, artifacts first and the
+    record folder last: a crash leaves a folder that the next rebuild-index picks up
+    where this one stopped, and the label travels inside the artifact folder (a small
+    marker file) until the record holds it. Nothing is renamed when a folder of the
+    target name exists already, when two labels stand for one version, or when the
+    artifact folder holds no file in a known format.
+    """
+    groups: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for top, entry, name, version in loose_folders(tree, (TRAINED, EVALUATION, METADATA)):
+        groups.setdefault((name, version), {}).setdefault(top, []).append(entry)
+    for (name, version), tops in sorted(groups.items()):
+        with tree.registry.lock(name):
+            _rename_loose(tree, name, version, tops, report)
+
+
+def _rename_loose(tree: StoreTree, name: str, version: str, tops: dict[str, list[str]],
+                  report: RebuildReport) -> None:
+    fs = tree.fs
+    target = version_dir(name, version)
+    for top, entries in tops.items():
+        if len(entries) > 1:
+            entries = sorted(entries)
+            report.skipped.append((f"{top}/{entries[0]}", f"{' and '.join(entries)} both "
+                                   f"stand for {name}@{version}; rename or remove all but one"))
+            return
+    for top, (entry,) in tops.items():
+        if fs.exists(PurePosixPath(top, target)):
+            report.skipped.append((f"{top}/{entry}", loose_fix(tree, top, entry)))
+            return
+    trained = tops.get(TRAINED, [None])[0]
+    if trained is None and not fs.is_dir(tree.trained(name, version)):
+        # Nothing to load: a record or results without artifacts stay as they are.
+        top, (entry,) = next(iter(tops.items()))
+        report.skipped.append((f"{top}/{entry}", f"no trained/{entry} beside it; nothing "
+                               f"to adopt"))
+        return
+    if trained is not None:
+        source = PurePosixPath(TRAINED, trained)
+        present = [p.name for p in fs.iter_files(source) if not _is_label_marker(p.name)]
+        if not any(fmt.adopt(present) is not None for fmt in list_formats()):
+            report.skipped.append((f"{TRAINED}/{trained}", "no artifact in a known format "
+                                   f"(found: {', '.join(present) or 'nothing'})"))
+            return
+        label = parse_loose_version_dir(trained)
+        assert label is not None
+        fs.write_json(source / ORIGINAL_LABEL_MARKER,
+                      {"original_version": label[2], "original_folder": trained})
+    for top in (TRAINED, EVALUATION, METADATA):  # the record folder last: it commits
+        if top in tops:
+            entry = tops[top][0]
+            fs.rename(PurePosixPath(top, entry), PurePosixPath(top, target))
+            report.renamed.append((f"{top}/{entry}", f"{top}/{target}"))
 
 
 def _name_of_temp(entry: str) -> str | None:

@@ -6,7 +6,7 @@ import contextlib
 import difflib
 import os
 import weakref
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..config import resolve_store_root
@@ -16,6 +16,7 @@ from ..errors import (
     InvalidVersionError,
     ModelNotFoundError,
     NBModelsError,
+    UnfittedModelError,
 )
 from ..formats import (
     ArtifactSource,
@@ -24,8 +25,14 @@ from ..formats import (
     get_format,
 )
 from ..record.bumps import choose_bump
-from ..record.capture import capture, note_saved_by_value, utc_now
-from ..record.record import ModelRecord, bad_file_entry
+from ..record.capture import (
+    capture,
+    current_author,
+    note_saved_by_value,
+    unfitted_reason,
+    utc_now,
+)
+from ..record.record import ModelRecord, bad_file_entry, record_tags
 from ..storage import StorageBackend, open_backend
 from ..storage.layout import (
     EVALUATION,
@@ -84,6 +91,13 @@ def _remember(model: Any, where: tuple[str, str, str]) -> None:
             del _PROVENANCE_BY_ID[next(iter(_PROVENANCE_BY_ID))]
 
 
+def _tag_list(tags: Any) -> list[str]:
+    """Tags given as ``"a,b"`` or as a list, as a list of distinct non-empty strings."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    return list(dict.fromkeys(str(t).strip() for t in tags or () if str(t).strip()))
+
+
 def _split_ref(name: str, version: str) -> tuple[str, str]:
     if isinstance(name, str) and "@" in name:
         name, _, ref_version = name.partition("@")
@@ -107,10 +121,18 @@ class ModelStore:
     check_load : bool
         The default of ``save(check_load=...)``: load every new version in a fresh
         Python process before publishing it.
+    size_warning : int or str, optional
+        A save that writes a version larger than this (``"100MB"``, bytes) issues a
+        :class:`~nbmodels.store.retention.ModelSizeWarning`; default
+        ``$NBMODELS_SIZE_WARNING``, else 100 MB; ``0`` turns it off.
+    size_growth : float, optional
+        The same warning when a version is more than this many percent larger than the
+        previous one; default ``$NBMODELS_SIZE_GROWTH``, else 100 (doubled).
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
-                 check_load: bool = False) -> None:
+                 check_load: bool = False, size_warning: int | str | None = None,
+                 size_growth: float | str | None = None) -> None:
         self.root, self.root_reason = ((Path(root), "given") if root is not None
                                        else resolve_store_root())
         self.root = self.root.expanduser().absolute()
@@ -118,6 +140,10 @@ class ModelStore:
             raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
                                 f"the store at a folder (it is created on the first save)")
         self.check_load = check_load
+        from .retention import size_settings
+
+        #: ``(bytes, percent)`` above which a save warns (:class:`ModelSizeWarning`).
+        self.size_limits = size_settings(size_warning, size_growth)
         #: The storage backend every byte of this store goes through.
         self.fs: StorageBackend = open_backend(self.root)
         self._tree = StoreTree(self.fs)
@@ -268,8 +294,15 @@ class ModelStore:
              X: Any = None, y: Any = None, training_dataset: str | None = None,
              metrics: dict[str, Any] | None = None, author: str | None = None,
              overwrite: bool = False, format: str | None = None, force_new: bool = False,
-             check_load: bool | None = None, **format_options: Any) -> ModelRecord:
+             check_load: bool | None = None, allow_unfitted: bool = False,
+             **format_options: Any) -> ModelRecord:
         """Save ``model`` as a new version of ``name`` and return its record.
+
+        A model whose bytes are identical to a version already saved under ``name``
+        (any version, not only the latest) is not saved again: that version's record is
+        returned, with :attr:`ModelRecord.unchanged` saying so and listing what this
+        save described differently (record a new description or tags on it with
+        :meth:`edit`).
 
         Parameters
         ----------
@@ -302,12 +335,16 @@ class ModelStore:
             for torch, ``save_format="h5"`` for keras, ``target_opset`` for onnx. An
             option the format does not take is an error.
         force_new : bool
-            Write a new version even when the model and its inputs are identical to the
-            latest version's. By default such a save (a re-run notebook cell) writes
-            nothing and returns the latest version's record.
+            Write a new version even when the model's bytes are identical to a saved
+            version's. By default such a save (a re-run notebook cell, the same model
+            with another description) writes nothing and returns that version's record.
         check_load : bool, optional
             Load the new version in a fresh Python process and compare its predictions on
             a few rows of ``X`` before publishing it. Defaults to the store's setting.
+        allow_unfitted : bool
+            Save a scikit-learn estimator that was never fitted; refused by default
+            (:class:`~nbmodels.errors.UnfittedModelError`), since it is almost always a
+            mistake.
 
         Notebook-defined classes and functions (``__main__``) in the model are saved by
         value with cloudpickle, or the save is refused with a message naming them.
@@ -321,6 +358,12 @@ class ModelStore:
             raise InvalidVersionError(f"bump must be one of {', '.join(BUMPS)}, got {bump!r}")
         if isinstance(tags, str):
             tags = [t.strip() for t in tags.split(",") if t.strip()]
+        if not allow_unfitted:
+            unfitted = unfitted_reason(model)
+            if unfitted:
+                raise UnfittedModelError(
+                    f"refusing to save {name!r}: {unfitted}; fit it first, or pass "
+                    f"allow_unfitted=True to save it unfitted", type(model).__name__)
         fmt = get_format(format) if format else format_for(model)
         fmt.check_available()
         fmt.check_options("save", format_options)
@@ -354,12 +397,26 @@ class ModelStore:
                 reason = "given"
             record["version"] = version
             record["version_reason"] = reason
-            return write_version(
+            saved = write_version(
                 self._tree, model, fmt, record, overwrite=overwrite, head=head,
                 save_options={"X": X, **format_options},
-                same_as=None if force_new or overwrite else previous,
+                dedup=not (force_new or overwrite), previous=previous,
+                explicit_version=reason == "given",
                 check_load=self.check_load if check_load is None else check_load,
                 sample_rows=captured.sample_rows, diagram=captured.diagram)
+        if saved.unchanged is not None and saved.unchanged.requested:
+            import warnings
+
+            # Code that named the version may go on to read its folder: say it is absent.
+            warnings.warn(str(saved.unchanged), UserWarning, stacklevel=2)
+        elif saved.version == version and saved.unchanged is None:
+            # A new version was written (not a re-run cell): is it unusually large?
+            from .retention import warn_size
+
+            before = (head or {}).get("summary", {}).get("size_bytes") \
+                if head and head.get("latest") != version else None
+            warn_size(saved.to_dict(), before, *self.size_limits)
+        return saved
 
     def _refuse_case_twins(self, name: str, version: str | None,
                            head: dict[str, Any] | None) -> None:
@@ -388,6 +445,52 @@ class ModelStore:
         name, exact, rec = self._located_record(name, version)
         return ModelCard(rec.to_dict(), self._tree.read_card_diagram(
             self._tree.meta_dir(name, exact)))
+
+    def edit(self, name: str, version: str, *, description: str | None = None,
+             tags: Any = None, add_tags: Any = (), remove_tags: Any = ()) -> ModelRecord:
+        """Change the description or tags of a saved version, recorded as an edit.
+
+        ``tags`` replaces the tags; ``add_tags`` and ``remove_tags`` change them one by
+        one (after ``tags``). The record gains an entry in its ``edits`` list (``at``,
+        ``author`` and each change as ``{"from": ..., "to": ...}``) and the model card is
+        rewritten; the artifacts, their hashes and every other key are left as they are.
+        An edit that changes nothing records nothing. ``name@version`` works too.
+        """
+        name, version = _split_ref(name, version)
+        validate_name(name)
+        if description is not None and not isinstance(description, str):
+            raise NBModelsError(f"description must be a string, got "
+                                f"{type(description).__name__}")
+        new, added, removed = (None if tags is None else _tag_list(tags)), \
+            _tag_list(add_tags), _tag_list(remove_tags)
+        if description is None and new is None and not added and not removed:
+            raise NBModelsError("nothing to edit: give description=, tags=, add_tags= or "
+                                "remove_tags=")
+        with self._registry.lock(name):
+            exact = self.resolve(name, version)
+            data = self._registry.read_record(name, exact)
+            if data is None:
+                raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable")
+            before = record_tags(data.get("tags"))
+            after = [t for t in (before if new is None else new) if t not in removed]
+            after += [t for t in dict.fromkeys(added) if t not in after]
+            changes: dict[str, Any] = {}
+            if description is not None and description != (data.get("description") or ""):
+                changes["description"] = {"from": data.get("description"), "to": description}
+                data["description"] = description
+            if after != before:
+                changes["tags"] = {"from": before, "to": after}
+                data["tags"] = after
+            if not changes:
+                return ModelRecord(data)
+            edits = data.get("edits") if isinstance(data.get("edits"), list) else []
+            data["edits"] = [*edits, {"at": utc_now(), "author": current_author(),
+                                      "changes": changes}]
+            data["updated_at"] = data["edits"][-1]["at"]
+            self._tree.write_card(self._tree.meta_dir(name, exact), data)
+            self.fs.write_json(self._tree.meta_file(name, exact), data)
+            self._registry.refresh(name)
+        return ModelRecord(data)
 
     def update_record(self, name: str, version: str, updates: dict[str, Any]) -> ModelRecord:
         """Merge ``updates`` into a version's record atomically and return the new record.
@@ -517,6 +620,11 @@ class ModelStore:
                           "format": s.get("format"), "metrics": s.get("metrics") or {},
                           "description": s.get("description") or "",
                           "tags": s.get("tags") or []})
+        from .maintenance import loose_fix, loose_folders
+
+        # Hand-made folders that are not versions yet are said, not skipped silently.
+        table.unadopted = [f"{top}/{entry}: {loose_fix(self._tree, top, entry)}"
+                           for top, entry, _, _ in loose_folders(self._tree, (TRAINED,))]
         return table
 
     # -- aliases -------------------------------------------------------------------------
@@ -692,6 +800,105 @@ class ModelStore:
         metrics come from."""
         name, exact, rec = self._located_record(name, version)
         return evaluations.saved_metrics(self._tree, name, exact, rec.to_dict(), dataset)
+
+    # -- moving versions between stores, archives and backups ------------------------------
+    def _refs(self, refs: Any) -> list[tuple[str, str]]:
+        """Exact ``(name, version)`` pairs: ``"all"``/``None`` is every committed version;
+        ``name`` alone every version of it; ``name@ref`` one version (alias, latest)."""
+        if refs is None or refs == "all":
+            return [(n, v) for n in self.names() for v in self._all_versions(n)]
+        if isinstance(refs, str):
+            refs = [refs]
+        out: list[tuple[str, str]] = []
+        for ref in refs:
+            name, sep, version = str(ref).partition("@")
+            pairs = ([(name, self.resolve(name, version))] if sep
+                     else [(name, v) for v in self.versions(name)])
+            out += [p for p in pairs if p not in out]
+        return out
+
+    def _all_versions(self, name: str) -> list[str]:
+        head = self._registry.head(name)
+        return list(head["versions"]) if head else []
+
+    def export(self, refs: Any, path: str | os.PathLike[str], *,
+               overwrite: bool = False) -> Any:
+        """Write versions to one archive (``.zip`` or ``.tar.gz``, by ``path``'s suffix).
+
+        ``refs``: ``"all"``, a name (every version), ``name@version``/``name@alias``, or a
+        list of those. The archive holds each version's artifacts, record, card,
+        evaluations and a ``requirements.txt``, the aliases of those versions, and a
+        ``MANIFEST.sha256`` that ``sha256sum -c`` checks. Returns an
+        :class:`~nbmodels.store.archive.ExportReport`.
+        """
+        from .archive import export_archive
+
+        pairs = self._refs(refs)
+        aliases = {n: self.aliases(n) for n in sorted({n for n, _ in pairs})}
+        return export_archive(self._tree, pairs, path, overwrite=overwrite, aliases=aliases)
+
+    def import_(self, path: str | os.PathLike[str]) -> Any:
+        """Import an archive made by :meth:`export` or :meth:`backup`.
+
+        Every member and hash is verified before anything is registered; a damaged,
+        tampered or hostile archive imports nothing. Versions keep their numbers,
+        identical ones are skipped, and one that exists here with other artifacts makes
+        the whole import refused. Imported records get ``origin: imported``. Returns a
+        :class:`~nbmodels.store.transfer.TransferReport`.
+        """
+        from .archive import import_archive
+
+        return import_archive(self._tree, path)
+
+    def backup(self, folder: str | os.PathLike[str], *, kind: str = "tar.gz") -> Any:
+        """Export the whole store to ``folder/nbmodels-backup-{store}-{UTC time}.{kind}``;
+        restore it with :meth:`import_` into an empty store."""
+        from .archive import backup_name
+
+        if kind not in ("tar.gz", "zip"):
+            raise NBModelsError(f"kind must be 'tar.gz' or 'zip', got {kind!r}")
+        dest = Path(folder).expanduser().absolute()
+        parent = open_backend(dest.parent)
+        parent.make_dirs(PurePosixPath(dest.name))
+        return self.export("all", dest / backup_name(str(self.root), kind))
+
+    def copy_to(self, other: ModelStore, *refs: str) -> Any:
+        """Copy versions (``"name@version"``, an alias, or a name for all its versions) to
+        the store ``other`` with their records, cards and evaluations, keeping version
+        numbers. Every artifact is hashed on the way; identical versions are skipped and
+        one that exists there with other artifacts refuses the copy. Returns a
+        :class:`~nbmodels.store.transfer.TransferReport`."""
+        from .transfer import copy_versions
+
+        if not refs:
+            raise NBModelsError("copy_to needs at least one NAME@VERSION")
+        return copy_versions(self._tree, StoreTree(other.fs), self._refs(list(refs)))
+
+    # -- retention and size ----------------------------------------------------------------
+    def prune(self, name: str | None = None, *, keep_last: int | None = None,
+              older_than: Any = None, dry_run: bool = True) -> Any:
+        """Delete old versions, by default only reporting what would go (``dry_run``).
+
+        A version goes when it is past the ``keep_last`` highest of its model and/or
+        was created before ``older_than`` (``"90d"``, a timedelta, an ISO date); never
+        one an alias points to, one tagged ``keep``, or a model's latest. Returns a
+        :class:`~nbmodels.store.retention.PruneReport` with the bytes reclaimed.
+        """
+        from .retention import prune
+
+        if name is not None:
+            validate_name(name)
+        return prune(self._tree, lambda n, v: self.delete(n, v), name=name,
+                     keep_last=keep_last, older_than=older_than, dry_run=dry_run)
+
+    def du(self, name: str | None = None) -> Any:
+        """Bytes per version (artifacts, record, evaluation), per model and in the whole
+        store (:class:`~nbmodels.store.retention.DiskUsage`)."""
+        from .retention import disk_usage
+
+        if name is not None:
+            validate_name(name)
+        return disk_usage(self._tree, name)
 
     def _split_resolve(self, name: str, version: str) -> tuple[str, str]:
         name, version = _split_ref(name, version)

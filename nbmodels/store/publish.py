@@ -19,8 +19,9 @@ from typing import Any
 
 from ..errors import VersionExistsError
 from ..formats import ArtifactSink
+from ..record.bumps import save_differences, settle_bump
 from ..record.capture import content_hash
-from ..record.record import ModelRecord
+from ..record.record import ModelRecord, Unchanged
 from ..storage.backend import json_bytes
 from ..storage.layout import (
     EVALUATION,
@@ -31,6 +32,7 @@ from ..storage.layout import (
     TRASH_PREFIX,
     version_dir,
 )
+from .dedup import find_identical, forget_identity, remember_identity
 from .tree import StoreTree
 
 __all__ = ["write_version"]
@@ -38,13 +40,18 @@ __all__ = ["write_version"]
 
 def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any], *,
                   overwrite: bool, save_options: dict[str, Any] | None = None,
-                  same_as: dict[str, Any] | None = None, check_load: bool = False,
+                  dedup: bool = True, previous: dict[str, Any] | None = None,
+                  explicit_version: bool = False, check_load: bool = False,
                   sample_rows: Any = None, diagram: Any = None,
                   head: dict[str, Any] | None = None) -> ModelRecord:
     """Artifacts to a temp folder, fsync, rename, then the record: the commit point.
 
-    ``same_as`` is the latest version's record: when the new content hash equals its
-    one, the temp folder is dropped and that record returned (nothing is written).
+    With ``dedup``, when the artifacts are identical (same format and file sha256) to
+    those of any version of the name, the temp folder is dropped and that version's
+    record returned with :attr:`ModelRecord.unchanged` set: nothing is written.
+    ``previous`` is the latest version's record, which the bump reason is settled
+    against once the artifact hashes are known; ``explicit_version`` says the caller
+    named the version (an unchanged save then says that it was not created).
     ``check_load`` loads the temp folder in a fresh process before publishing.
     ``diagram`` is the card's estimator diagram, or a callable that returns it.
     ``head`` is the model's index entry read under the lock before this save; the index
@@ -92,15 +99,22 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
         record["size_bytes"] = sum(f.size for f in files)
         record["origin"] = "saved"
         record["content_hash"] = content_hash(record)
-        if same_as is not None and same_as.get("content_hash") == record["content_hash"]:
-            fs.remove_tree(tmp)  # the same model saved again (a re-run cell)
-            return ModelRecord(same_as)
+        if dedup:
+            found = find_identical(tree.registry, name, record["content_hash"], head)
+            if found is not None:
+                fs.remove_tree(tmp)  # the same model saved again (a re-run cell)
+                saved_version, saved = found
+                return ModelRecord(saved, Unchanged(
+                    name, saved_version, save_differences(saved, record),
+                    requested=version if explicit_version else None))
+        settle_bump(record, previous)
         if check_load:
             from .portability import run_load_check
 
             record["load_check"] = run_load_check(
                 fs, tmp, fmt.name, record["format_info"], record["files"], model, sample_rows,
                 f"{name}@{version}")
+        forget_identity(tree.registry, name, version)
         if fs.exists(trained):
             # Replacing: mark the old artifacts as uncommitted, then hide the old
             # record, so that a crash from here on leaves the version absent (its
@@ -134,6 +148,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     fs.remove_tree(eval_trash)
     fs.remove_file(hidden)
     tree.registry.committed(name, version, record, head if not exists else None)
+    remember_identity(tree.registry, name, version, record["content_hash"])
     return ModelRecord(record)
 
 

@@ -7,6 +7,7 @@ Each has a short deterministic ``repr`` (a plain table) and an HTML form, and
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,9 +28,15 @@ class ModelTable(list):
     ``version``, ``kind``, ``path``, ``problem``): a version whose record is unusable,
     a model with no readable version, an unreadable aliases file. They are shown
     under the table, never instead of it.
+    ``unadopted`` holds a sentence per hand-made folder that is not a version yet (its
+    version is not semantic, e.g. ``trained/churn_v1``), shown under the table.
     """
 
     headers = ["name", "latest", "aliases", "created", "size", "metrics"]
+    unadopted: Sequence[str] = ()
+
+    def _unadopted_lines(self) -> list[str]:
+        return [f"not listed: {note}" for note in self.unadopted]
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -56,16 +63,18 @@ class ModelTable(list):
 
     def __repr__(self) -> str:
         text = text_table(self.headers, self._rows()) if self else "(no models)"
-        return "\n".join([text, *self._notes()])
+        return "\n".join([text, *self._unadopted_lines(), *self._notes()])
 
     def _repr_html_(self) -> str:
-        text = html_table(self.headers, self._rows()) if self else "<p>(no models)</p>"
+        body = html_table(self.headers, self._rows()) if self else "<p>(no models)</p>"
+        body += "".join(f"<p class='nbmodels-unadopted'>{html.escape(line)}</p>"
+                        for line in self._unadopted_lines())
         notes = self._notes()
         if notes:
-            text += ("<p>" + html.escape(notes[0]) + "</p><ul>"
+            body += ("<p>" + html.escape(notes[0]) + "</p><ul>"
                      + "".join(f"<li>{html.escape(n.strip())}</li>" for n in notes[1:])
                      + "</ul>")
-        return text
+        return body
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [dict(m) for m in self]
@@ -168,16 +177,20 @@ class RebuildReport:
     adopted: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     dropped_aliases: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "models": self.models, "versions": self.versions,
                 "adopted": self.adopted,
+                "renamed": [{"from": a, "to": b} for a, b in self.renamed],
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
                 "dropped_aliases": self.dropped_aliases}
 
     def __repr__(self) -> str:
         lines = [f"rebuild-index {self.root}: {plural(self.models, 'model')}, "
                  f"{plural(self.versions, 'version')}, {len(self.adopted)} adopted"]
+        lines += [f"  renamed {a} -> {b} (its version was not semantic)"
+                  for a, b in self.renamed]
         lines += [f"  adopted {a}" for a in self.adopted]
         lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
         lines += [f"  dropped alias {a} (its version is gone)" for a in self.dropped_aliases]
