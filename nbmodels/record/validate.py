@@ -6,7 +6,7 @@ only, and be reported by ``verify`` with the reason. Two degrees:
 
 - :func:`unusable_record`: the record cannot stand for its version at all (nesting
   no reader expects, text that UTF-8 cannot hold, not an object, another model's name
-  or version, a format nbmodels could not load by). The registry refuses such a record
+  or version in a record with file hashes, a format nbmodels could not load by). The registry refuses such a record
   where it reads it: the version is damaged, ``latest`` falls back past it, reading it
   is an error that names the file and the reason.
 - :func:`check_record`: every problem, also a descriptive field of the wrong type
@@ -121,11 +121,15 @@ def _problems(data: Any, name: str | None, version: str | None) -> list[tuple[bo
             problem = _field_problem(key, value)
             if problem:
                 problems.append((key in IDENTITY_FIELDS, problem))
+    # A record with file hashes must be its folder's; a hand-made one without them (not
+    # adopted yet: it cannot be loaded) may say what its author called the version, which
+    # adoption keeps as original_version.
+    adopted = bool(data.get("files"))
     for key, expected in (("model_name", name), ("version", version)):
         value = data.get(key)
         if expected is not None and isinstance(value, str) and value != expected:
-            problems.append((True, f"{key} is {_shown(value)} but the folder is for "
-                                   f"{expected!r}"))
+            problems.append((adopted, f"{key} is {_shown(value)} but the folder is for "
+                                      f"{expected!r}"))
     return problems
 
 
