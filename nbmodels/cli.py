@@ -174,6 +174,9 @@ def _existing_store(store: Any) -> Any:
 def _cmd_list(store: Any, args: argparse.Namespace) -> int:
     table = _existing_store(store).list()
     _emit(args, table, table.to_dict())
+    if args.json and table.damaged:  # the human table shows them under it
+        print(f"nbmodels list: {len(table.damaged)} damaged file(s); run "
+              f"`nbmodels verify`", file=sys.stderr)
     return EXIT_OK
 
 

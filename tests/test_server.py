@@ -248,7 +248,9 @@ def test_verify_reports_the_broken_record(server):
     status, body = server.json("GET", "/verify?deep=false")
     assert status == 200
     assert body["ok"] is False
-    assert [p["path"] for p in body["problems"]] == ["metadata/broken_v1.0.0/metadata.json"]
+    assert [(p["kind"], p["path"]) for p in body["problems"]] == [
+        ("invalid_metadata", "metadata/broken_v1.0.0/metadata.json"),
+        ("special_file", "evaluation/iris_clf_v1.2.0/leak.png")]  # reported, not followed
     assert server.json("GET", "/verify")[1]["problems"] == body["problems"]
 
 

@@ -28,46 +28,72 @@ _MAX_FEATURES_SHOWN = 50
 Block = tuple[Any, ...]
 
 
+# The store hands the card only records it checked (record/validate.py), but a card can
+# be made from any dict, and nested parts (lineage, environment, ...) are not checked
+# field by field: every value is read through these, so a wrong type shows as absent.
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
 def _summary(r: Mapping[str, Any]) -> list[Block]:
-    framework = " ".join(str(x) for x in (r.get("framework"), r.get("framework_version")) if x)
+    framework = " ".join(filter(None, (_text(r.get("framework")),
+                                       _text(r.get("framework_version")))))
+    size = _number(r.get("size_bytes"))
     facts = [
-        ("Created", r.get("created_at")),
-        ("Author", r.get("author")),
+        ("Created", _text(r.get("created_at"))),
+        ("Author", _text(r.get("author"))),
         ("Framework", framework),
-        ("Model class", r.get("model_class")),
-        ("Estimator type", r.get("estimator_type")),
-        ("Format", r.get("format")),
-        ("Size", format_size(r["size_bytes"]) if r.get("size_bytes") else None),
+        ("Model class", _text(r.get("model_class"))),
+        ("Estimator type", _text(r.get("estimator_type"))),
+        ("Format", _text(r.get("format"))),
+        ("Size", format_size(int(size)) if size else None),
         ("Tags", ", ".join(parse_tags(r.get("tags")))),
-        ("Why this version", r.get("version_reason")),
-        ("Content hash", r.get("content_hash")),
+        ("Why this version", _text(r.get("version_reason"))),
+        ("Content hash", _text(r.get("content_hash"))),
     ]
     return [("facts", [(k, v) for k, v in facts if v])]
 
 
 def _interface(r: Mapping[str, Any]) -> list[Block]:
     facts = []
-    feats = r.get("features") or []
-    data = (r.get("lineage") or {}).get("data") or {}
-    dtypes = (data.get("X") or {}).get("dtypes") or {}
+    feats = _list(r.get("features"))
+    data = _dict(_dict(r.get("lineage")).get("data"))
+    dtypes = _dict(_dict(data.get("X")).get("dtypes"))
     if feats:
-        shown = [f"{f} ({dtypes[f]})" if f in dtypes else str(f)
+        shown = [f"{f} ({dtypes[f]})" if isinstance(f, str) and f in dtypes else str(f)
                  for f in feats[:_MAX_FEATURES_SHOWN]]
         more = f", ... (+{len(feats) - _MAX_FEATURES_SHOWN})" \
             if len(feats) > _MAX_FEATURES_SHOWN else ""
         facts.append((f"Features ({len(feats)})", ", ".join(shown) + more))
-    elif r.get("n_features"):
+    elif _number(r.get("n_features")):
         facts.append(("Features", f"{r['n_features']} unnamed (trained on an array)"))
     target = r.get("target")
     if target:
-        facts.append(("Target", ", ".join(target) if isinstance(target, list) else target))
-    if r.get("classes") is not None:
+        facts.append(("Target", ", ".join(map(str, target)) if isinstance(target, list)
+                      else _text(target)))
+    if isinstance(r.get("classes"), list):
         facts.append(("Classes", ", ".join(map(str, r["classes"]))))
     return [("facts", facts)] if facts else []
 
 
 def _metrics(r: Mapping[str, Any]) -> list[Block]:
-    metrics = r.get("metrics") or {}
+    metrics = _dict(r.get("metrics"))
     rows = [[str(k), format_metric(v)] for k, v in metrics.items()
             if not isinstance(v, (dict, list))]
     source = metrics_source_text(r)
@@ -76,21 +102,24 @@ def _metrics(r: Mapping[str, Any]) -> list[Block]:
 
 
 def _training_data(r: Mapping[str, Any]) -> list[Block]:
-    data = (r.get("lineage") or {}).get("data") or {}
-    facts: list[tuple[str, Any]] = [("Source", data.get("source") or r.get("training_dataset"))]
-    facts.append(("Fingerprint", data.get("fingerprint") and f"`{data['fingerprint']}`"))
+    data = _dict(_dict(r.get("lineage")).get("data"))
+    facts: list[tuple[str, Any]] = [("Source", _text(data.get("source"))
+                                     or _text(r.get("training_dataset")))]
+    fingerprint = _text(data.get("fingerprint"))
+    facts.append(("Fingerprint", fingerprint and f"`{fingerprint}`"))
     for key in ("X", "y"):
-        part = data.get(key) or {}
+        part = _dict(data.get(key))
         shape = part.get("shape")
-        if shape is None:
+        if not isinstance(shape, list):
             continue
         desc = " x ".join(map(str, shape))
-        if part.get("dtype"):
+        if _text(part.get("dtype")):
             desc += f", {part['dtype']}"
-        if part.get("name"):
+        if _text(part.get("name")):
             desc += f", named {part['name']}"
         facts.append((key, desc))
-    balance = data.get("class_balance")
+    balance = {k: v for k, v in _dict(data.get("class_balance")).items()
+               if _number(v) is not None}
     if balance:
         total = sum(balance.values()) or 1
         facts.append(("Class balance", ", ".join(f"{k}: {v} ({v / total:.1%})"
@@ -100,76 +129,86 @@ def _training_data(r: Mapping[str, Any]) -> list[Block]:
 
 
 def _lineage(r: Mapping[str, Any]) -> list[Block]:
-    lin = r.get("lineage") or {}
+    lin = _dict(r.get("lineage"))
     facts: list[tuple[str, Any]] = []
-    if lin.get("notebook"):
-        cell = lin.get("execution_count")
+    cell = _text(lin.get("execution_count"))
+    if _text(lin.get("notebook")):
         facts.append(("Notebook", f"{lin['notebook']}" + (f" (cell [{cell}])" if cell else "")))
-    elif lin.get("execution_count"):
-        facts.append(("IPython cell", f"[{lin['execution_count']}]"))
-    if lin.get("script"):
-        facts.append(("Script", lin["script"]))
-    git = lin.get("git") or {}
-    if git.get("commit"):
+    elif cell:
+        facts.append(("IPython cell", f"[{cell}]"))
+    if _text(lin.get("script")):
+        facts.append(("Script", _text(lin["script"])))
+    git = _dict(lin.get("git"))
+    commit = _text(git.get("commit"))
+    if commit:
         dirty = " with uncommitted changes" if git.get("dirty") else ""
-        branch = f"{git['branch']} @ " if git.get("branch") else ""
-        facts.append(("Git", f"{branch}{git['commit'][:12]}{dirty}"))
-    if lin.get("working_dir"):
-        facts.append(("Working directory", lin["working_dir"]))
+        branch = f"{git['branch']} @ " if _text(git.get("branch")) else ""
+        facts.append(("Git", f"{branch}{commit[:12]}{dirty}"))
+    if _text(lin.get("working_dir")):
+        facts.append(("Working directory", _text(lin["working_dir"])))
     return [("facts", facts)] if facts else []
 
 
 def _architecture(r: Mapping[str, Any], diagram: str | None) -> list[Block]:
-    arch = r.get("architecture") or {}
+    arch = _dict(r.get("architecture"))
     blocks: list[Block] = []
-    if arch.get("text"):
-        blocks.append(("code", "text", arch["text"]))
-    if arch.get("parameters"):
-        blocks.append(("facts", [("Parameters", f"{arch['parameters']:,}")]))
+    if _text(arch.get("text")):
+        blocks.append(("code", "text", _text(arch["text"])))
+    parameters = _number(arch.get("parameters"))
+    if parameters:
+        blocks.append(("facts", [("Parameters", f"{parameters:,}")]))
     if diagram:
         blocks.append(("diagram", diagram))
     return blocks
 
 
 def _environment(r: Mapping[str, Any]) -> list[Block]:
-    env = r.get("environment") or {}
+    env = _dict(r.get("environment"))
     blocks: list[Block] = []
-    python = env.get("python") or r.get("python_version")
-    facts = [("Python", " ".join(filter(None, [python, env.get("python_implementation") and
-                                               f"({env['python_implementation']}, "
+    python = _text(env.get("python")) or _text(r.get("python_version"))
+    implementation = _text(env.get("python_implementation"))
+    facts = [("Python", " ".join(filter(None, [python, implementation and
+                                               f"({implementation}, "
                                                f"{env.get('platform')})"])))] if python else []
-    if env.get("local_modules"):
-        facts.append(("Local modules needed", ", ".join(env["local_modules"])))
-    if env.get("saved_by_value"):
-        facts.append(("Saved by value (cloudpickle)", ", ".join(env["saved_by_value"])))
+    if _list(env.get("local_modules")):
+        facts.append(("Local modules needed", ", ".join(map(str, env["local_modules"]))))
+    if _list(env.get("saved_by_value")):
+        facts.append(("Saved by value (cloudpickle)", ", ".join(map(str,
+                                                                   env["saved_by_value"]))))
     if facts:
         blocks.append(("facts", facts))
-    packages = env.get("packages") or {}
+    packages = _dict(env.get("packages"))
     if packages:
         blocks.append(("table", ["package", "version"], [[k, v] for k, v in packages.items()]))
-    if env.get("pip"):
-        blocks.append(("code", "bash", env["pip"]))
+    if _text(env.get("pip")):
+        blocks.append(("code", "bash", _text(env["pip"])))
     return blocks
 
 
 def _hyperparameters(r: Mapping[str, Any]) -> list[Block]:
-    params = r.get("hyperparameters") or {}
-    return [("code", "json", json.dumps(params, indent=2, sort_keys=True))] if params else []
+    params = _dict(r.get("hyperparameters"))
+    if not params:
+        return []
+    try:
+        text = json.dumps(params, indent=2, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):  # keys of mixed types, cycles, ...
+        text = repr(params)[:10_000]
+    return [("code", "json", text)]
 
 
 def _load_check(r: Mapping[str, Any]) -> list[Block]:
     check = r.get("load_check")
     if not check:
         return []
-    rows = check.get("rows") or 0
+    rows = _number(_dict(check).get("rows")) or 0
     what = (f"predictions on {rows} training rows matched" if rows else "loaded")
     return [("text", f"Loaded in a fresh Python process before it was published; {what}.")]
 
 
 def _files(r: Mapping[str, Any]) -> list[Block]:
-    files = r.get("files") or []
-    rows = [[f"`{f['name']}`", format_size(f.get("size")), f"`{f.get('sha256')}`"]
-            for f in files]
+    files = [f for f in _list(r.get("files")) if isinstance(f, dict)]
+    rows = [[f"`{f.get('name')}`", format_size(_number(f.get("size"))),
+             f"`{f.get('sha256')}`"] for f in files]
     return [("table", ["file", "size", "sha256"], rows)] if rows else []
 
 
@@ -216,7 +255,7 @@ def model_card(record: Mapping[str, Any], diagram_html: str | None = None) -> st
     """Markdown documentation of one version, filled only from what the record knows."""
     name, version = record.get("model_name", "?"), record.get("version", "?")
     out = [f"# {name} {version}", ""]
-    if record.get("description"):
+    if _text(record.get("description")):
         out += [str(record["description"]), ""]
     for title, blocks in _sections(record, diagram_html):
         out += [f"## {title}", ""]
@@ -263,7 +302,7 @@ def model_card_html(record: Mapping[str, Any], diagram_html: str | None = None) 
     name, version = record.get("model_name", "?"), record.get("version", "?")
     parts = [f"<h3 style='margin-top:0'>{html.escape(str(name))} "
              f"<code>{html.escape(str(version))}</code></h3>"]
-    if record.get("description"):
+    if _text(record.get("description")):
         parts.append(f"<p>{html.escape(str(record['description']))}</p>")
     for title, blocks in _sections(record, diagram_html):
         inner = "".join(_html_block(b) for b in blocks)

@@ -164,13 +164,19 @@ class ModelRecord(Mapping[str, Any]):
         return copy.deepcopy(self._data)
 
     # -- common fields -------------------------------------------------------------------
+    # The store checks every record it reads (record/validate.py); these accessors still
+    # never fail on a field of the wrong type, for records built by hand in Python.
+    def _text(self, key: str) -> str | None:
+        value = self._data.get(key)
+        return value if isinstance(value, str) else None if value is None else str(value)
+
     @property
     def name(self) -> str:
-        return self._data["model_name"]
+        return self._text("model_name") or "?"
 
     @property
     def version(self) -> str:
-        return self._data["version"]
+        return self._text("version") or "?"
 
     @property
     def ref(self) -> str:
@@ -179,23 +185,26 @@ class ModelRecord(Mapping[str, Any]):
 
     @property
     def format(self) -> str | None:
-        return self._data.get("format")
+        return self._text("format")
 
     @property
     def files(self) -> list[dict[str, Any]]:
-        return list(self._data.get("files") or [])
+        files = self._data.get("files")
+        return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
     @property
     def size_bytes(self) -> int | None:
-        return self._data.get("size_bytes")
+        size = self._data.get("size_bytes")
+        return size if isinstance(size, int) and not isinstance(size, bool) else None
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return dict(self._data.get("metrics") or {})
+        metrics = self._data.get("metrics")
+        return dict(metrics) if isinstance(metrics, dict) else {}
 
     @property
     def created_at(self) -> str | None:
-        return self._data.get("created_at")
+        return self._text("created_at")
 
     @property
     def tags(self) -> list[str]:
@@ -203,7 +212,8 @@ class ModelRecord(Mapping[str, Any]):
 
     def headline_metrics(self, limit: int = 3) -> dict[str, Any]:
         """Up to ``limit`` top-level metrics, the seed's headline keys first."""
-        metrics = {k: v for k, v in self.metrics.items() if isinstance(v, (int, float))}
+        metrics = {k: v for k, v in self.metrics.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         ordered = [k for k in HEADLINE_METRICS if k in metrics]
         ordered += [k for k in sorted(metrics) if k not in ordered]
         return {k: metrics[k] for k in ordered[:limit]}
@@ -241,12 +251,12 @@ class ModelRecord(Mapping[str, Any]):
             ("format", self.format or "unknown"),
             ("size", format_size(self.size_bytes)),
             ("created", self.created_at or ""),
-            ("author", self._data.get("author") or ""),
-            ("framework", " ".join(filter(None, [self._data.get("framework"),
-                                                   self._data.get("framework_version")]))),
+            ("author", self._text("author") or ""),
+            ("framework", " ".join(filter(None, [self._text("framework"),
+                                                   self._text("framework_version")]))),
         ]
-        if self._data.get("description"):
-            rows.insert(0, ("description", self._data["description"]))
+        if self._text("description"):
+            rows.insert(0, ("description", self._text("description")))
         if self.tags:
             rows.append(("tags", ", ".join(self.tags)))
         if self.metrics:
@@ -255,7 +265,7 @@ class ModelRecord(Mapping[str, Any]):
             source = metrics_source_text(self._data)
             if source:
                 rows.append(("measured on", source))
-        if self._data.get("features"):
+        if isinstance(self._data.get("features"), list) and self._data["features"]:
             feats = list(self._data["features"])
             shown = ", ".join(map(str, feats[:8])) + (f" ... (+{len(feats) - 8})"
                                                       if len(feats) > 8 else "")

@@ -81,12 +81,17 @@ class NBModelsAPIError(web.HTTPError):
 
 @contextlib.contextmanager
 def core_errors() -> Iterator[None]:
-    """Turn the errors the core raises on purpose into :class:`NBModelsAPIError`."""
+    """Turn the errors the core raises on purpose into :class:`NBModelsAPIError`; a
+    store that cannot be read (a link where a folder should be, a permission) is a 500
+    with the reason, never a traceback."""
     try:
         yield
     except NBModelsError as exc:
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
         raise NBModelsAPIError(status, str(exc), type(exc).__name__) from exc
+    except (OSError, ValueError) as exc:
+        raise NBModelsAPIError(500, f"the model store could not be read or written: {exc}",
+                               "StoreError") from exc
 
 
 def content_type(filename: str) -> str:
@@ -143,7 +148,8 @@ class ModelsHandler(NBModelsHandler):
     def get(self) -> None:
         with core_errors():
             table = self.store.list()
-        self.write_json({"root": str(self.store.root), "models": table.to_dict()})
+        self.write_json({"root": str(self.store.root), "models": table.to_dict(),
+                         "damaged": table.damaged})
 
 
 class ModelHandler(NBModelsHandler):
@@ -196,6 +202,8 @@ class AliasHandler(NBModelsHandler):
             body = json.loads(self.request.body or b"null")
         except ValueError as exc:
             raise self.bad_request(f"the body is not valid JSON ({exc}); {usage}") from None
+        except RecursionError:
+            raise self.bad_request(f"the body is nested too deeply; {usage}") from None
         target = body.get("version") if isinstance(body, dict) else None
         if not isinstance(target, str) or not target:
             raise self.bad_request(usage)

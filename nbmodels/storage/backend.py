@@ -70,12 +70,14 @@ class FileInfo:
     ``kind`` is ``"file"`` (a regular file), ``"dir"``, or ``"other"`` (a symlink, FIFO,
     socket or device: never read as part of the store). ``identity`` changes whenever
     the content is replaced (inode and times locally, the ETag on an object store).
+    ``what`` names it for people (``"a FIFO"``, ``"a symbolic link"``, ...).
     """
 
     kind: str
     size: int
     mtime_ns: int
     identity: tuple[Any, ...]
+    what: str = ""
 
 
 def json_bytes(obj: Any) -> bytes:

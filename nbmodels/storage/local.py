@@ -35,9 +35,13 @@ __all__ = [
     "LocalBackend",
     "atomic_write_bytes",
     "atomic_write_json",
+    "describe_mode",
     "fsync_dir",
     "mapped_verified",
+    "open_regular",
+    "parse_json",
     "read_json",
+    "read_regular",
     "read_verified",
     "sha256_file",
 ]
@@ -214,8 +218,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
 
 
 def touch(path: Path) -> None:
-    """Create an empty marker file durably (no temp file: an empty file cannot be half)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    """Create an empty marker file durably (no temp file: an empty file cannot be half).
+
+    A link at ``path`` is never followed (it could create or touch a file elsewhere)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0), 0o644)
     try:
         os.fsync(fd)
     finally:
@@ -233,6 +240,19 @@ def read_json(path: Path) -> Any:
     """Parse the JSON file at ``path`` (errors propagate: callers decide what is fatal)."""
     with open(path, "rb") as f:
         return json.loads(f.read())
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"holds {name}, which JSON does not allow (the store never writes it)")
+
+
+def parse_json(data: bytes) -> Any:
+    """Parse JSON the way the store writes it: UTF-8, no NaN or Infinity. Nesting too
+    deep for the parser is a ``ValueError`` like any other malformed file."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("is nested too deeply to be parsed") from None
 
 
 def sha256_file(path: Path) -> FileDigest:
@@ -389,9 +409,10 @@ def is_dir(path: Path) -> bool:
 
 
 def stamp(path: Path) -> list[int]:
-    """A cheap fingerprint of a directory's entries: mtime (ns) and link count."""
+    """A cheap fingerprint of a directory's entries: mtime (ns) and link count (of the
+    folder itself: a link in its place is not followed)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return [0, 0]
     return [st.st_mtime_ns, st.st_nlink]
@@ -514,12 +535,25 @@ def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str]
 
 # -- regular files only ----------------------------------------------------------------------
 
-def read_regular(path: Path, limit: int | None = None) -> bytes:
-    """The bytes of ``path`` if it is a regular file (not a link, FIFO or device).
+def describe_mode(mode: int) -> str:
+    """What a file of this ``st_mode`` is, for messages (``"a FIFO"``, ...)."""
+    import stat as st
+
+    for test, words in ((st.S_ISREG, "a regular file"), (st.S_ISDIR, "a folder"),
+                        (st.S_ISLNK, "a symbolic link"), (st.S_ISFIFO, "a FIFO"),
+                        (st.S_ISSOCK, "a socket"), (st.S_ISCHR, "a character device"),
+                        (st.S_ISBLK, "a block device")):
+        if test(mode):
+            return words
+    return "a special file"
+
+
+def open_regular(path: str | Path) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file, else ``OSError``.
 
     Opened without following a final symlink and without blocking (a FIFO would
-    otherwise hang the reader forever); ``limit`` bounds what is read, so a record that
-    is a link to ``/dev/zero`` or a huge file cannot exhaust memory.
+    otherwise hang the reader forever), and checked on the descriptor itself, so
+    what is read is what was checked.
     """
     import stat as st
 
@@ -531,10 +565,24 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
             raise OSError(errno.ELOOP, f"{path} is a symbolic link, which the store never "
                                        f"follows") from None
         raise
+    info = os.fstat(fd)
+    if not st.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is {describe_mode(info.st_mode)}, not a regular "
+                                    f"file; the store reads only regular files")
+    return fd
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a link, FIFO or device).
+
+    Opened by :func:`open_regular` (no link followed, never blocking); ``limit`` bounds
+    what is read, so a record that is a link to ``/dev/zero`` or a huge file cannot
+    exhaust memory.
+    """
+    fd = open_regular(path)
     try:
         info = os.fstat(fd)
-        if not st.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, f"{path} is not a regular file")
         if limit is not None and info.st_size > limit:
             raise ValueError(f"{path} is {info.st_size} bytes, more than the {limit} a file "
                              f"of this kind may have")
@@ -603,7 +651,8 @@ class LocalBackend(StorageBackend):
         kind = "file" if st.S_ISREG(info.st_mode) else "dir" if st.S_ISDIR(info.st_mode) \
             else "other"
         return FileInfo(kind, info.st_size, info.st_mtime_ns,
-                        (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+                        (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns),
+                        describe_mode(info.st_mode))
 
     def list_dir(self, path: PurePosixPath) -> list[str]:
         try:
@@ -618,7 +667,7 @@ class LocalBackend(StorageBackend):
         return read_regular(self.path(path), limit)
 
     def read_json(self, path: PurePosixPath, *, limit: int = 16 << 20) -> Any:
-        return json.loads(read_regular(self.path(path), limit))
+        return parse_json(read_regular(self.path(path), limit))
 
     def verified(self, path: PurePosixPath, size: int, sha256: str) -> Any:
         return mapped_verified(self._regular(path), size, sha256)
@@ -634,21 +683,31 @@ class LocalBackend(StorageBackend):
             raise IntegrityError(f"artifact {target} is missing; run `nbmodels verify` to "
                                  f"see what else is damaged")
         if info.kind != "file":
-            raise IntegrityError(f"artifact {target} is not a regular file (a link, FIFO or "
-                                 f"device); refusing to read it")
+            raise IntegrityError(f"artifact {target} is {info.what}, not a regular file; "
+                                 f"the store never reads it (replace it with the file)")
         return target
 
     def digest(self, path: PurePosixPath) -> FileDigest:
-        return sha256_file(self._regular(path))
+        target = self._regular(path)
+        with os.fdopen(open_regular(target), "rb", buffering=0) as f:
+            h = hashlib.sha256()
+            size = 0
+            buf = bytearray(_CHUNK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                h.update(view[:n])
+                size += n
+        return FileDigest(Path(target).name, size, h.hexdigest())
 
     def open_read(self, path: PurePosixPath) -> Any:
-        return open(self._regular(path), "rb")
+        return os.fdopen(open_regular(self._regular(path)), "rb")
 
     def stamp(self, path: PurePosixPath) -> list[int]:
         return stamp(self.path(path))
 
     # -- writing -----------------------------------------------------------------------------
     def hashing_writer(self, path: PurePosixPath, name: str) -> HashingWriter:
+        # O_EXCL in HashingWriter: a link already at the path is an error, never followed.
         return HashingWriter(self.path(path), name)
 
     def create_exclusive(self, path: PurePosixPath, data: bytes) -> None:
@@ -709,7 +768,12 @@ class LocalBackend(StorageBackend):
 
     def publish_files(self, target: PurePosixPath, files: dict[str, bytes], *,
                       stale: Iterable[str] = (), commit_last: str | None = None) -> None:
-        publish_files(self.path(target), files, stale=stale, commit_last=commit_last)
+        where = self.path(target)
+        info = self.stat(target)
+        if info is not None and info.kind != "dir":  # a link would be written through
+            raise OSError(errno.ENOTDIR, f"{where} is {info.what}, not a folder; the store "
+                                         f"never writes through it (remove it)")
+        publish_files(where, files, stale=stale, commit_last=commit_last)
 
     # -- locks -------------------------------------------------------------------------------
     def lock(self, name: str, timeout: float) -> Any:
@@ -721,6 +785,12 @@ class LocalBackend(StorageBackend):
             make_dirs(folder)
             lock = FileLock(str(folder / f"{name}.lock"), timeout=timeout)
             self._locks[name] = lock
+        # The lock file is opened for writing and truncated: a link in its place would
+        # truncate whatever it points to, and a FIFO or device is no lock.
+        info = self.stat(PurePosixPath(f"registry/locks/{name}.lock"))
+        if info is not None and info.kind != "file":
+            raise OSError(errno.EINVAL, f"{lock.lock_file} is {info.what}, not a regular "
+                                        f"file; remove it (it only serializes writers)")
         return lock
 
     def is_locked_elsewhere(self, name: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from ..formats import list_formats
 from ..record.capture import utc_now
 from ..record.record import SCHEMA_VERSION, bad_file_entry
+from ..record.validate import check_record, text_fields_as_text, unusable_record
 from ..storage.backend import StorageBackend
 from ..storage.layout import (
     EVALUATION,
@@ -32,7 +33,7 @@ from ..storage.layout import (
     version_dir,
 )
 from ..storage.versions import sort_versions
-from .registry import AliasFileError
+from .registry import AliasFileError, DamagedRecord
 from .reports import GCReport, Problem, RebuildReport, VerifyReport
 from .tree import StoreTree
 
@@ -50,7 +51,11 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
     report = VerifyReport(tree.fs.url)
     problems = report.problems
     meta_root, trained_root = PurePosixPath(METADATA), PurePosixPath(TRAINED)
+    for top in (TRAINED, METADATA, EVALUATION, REGISTRY, *_REGISTRY_DIRS):
+        _special(fs, PurePosixPath(top), "dir", problems)
     committed: dict[str, list[str]] = {}
+    recorded: set[str] = set()  # models with a metadata.json, readable or not
+    names: dict[str, set[str]] = {}
     for entry in sorted(fs.list_dir(meta_root)):
         parsed = parse_version_dir(entry)
         path = meta_root / entry
@@ -60,6 +65,10 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
             _note_loose(tree, METADATA, entry, problems)
             continue
         name, version = parsed
+        names.setdefault(name.casefold(), set()).add(name)
+        if _special(fs, path, "dir", problems, name, version):
+            continue
+        _special(fs, path / MODEL_CARD, "file", problems, name, version)
         if not fs.exists(path / METADATA_FILE):
             if tree.is_crash_leftover_meta(name, version):
                 problems.append(Problem("orphan", str(path), "record folder of an "
@@ -70,14 +79,24 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
                 problems.append(Problem("orphan", str(path / stray),
                                         "temporary file of an interrupted write", name,
                                         version))
-        data = tree.registry.read_record(name, version)
-        if data is None:
-            problems.append(Problem("invalid_metadata", str(path / METADATA_FILE),
-                                    "unreadable or invalid JSON", name, version))
+        recorded.add(name)
+        try:
+            data = tree.registry.load_record(name, version)
+        except DamagedRecord as exc:
+            problems.append(Problem(exc.kind, str(path / METADATA_FILE), exc.reason, name,
+                                    version))
+            continue
+        if data is None:  # deleted while verify ran
             continue
         committed.setdefault(name, []).append(version)
         report.versions_checked += 1
+        typed = check_record(data, name, version)
+        if typed:  # readable, but not what nbmodels writes: reported, still checked
+            problems.append(Problem("invalid_metadata", str(path / METADATA_FILE),
+                                    "; ".join(typed[:3]), name, version))
         files = data.get("files")
+        if files and bad_file_entry(files):
+            continue  # reported with the other field problems just above
         if not files:
             problems.append(Problem("unadopted", str(path), "record has no file "
                                     "hashes; run rebuild-index to adopt it", name, version))
@@ -92,8 +111,9 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
         parsed = parse_version_dir(entry)
         if parsed is None:
             _note_loose(tree, TRAINED, entry, problems)
-        if parsed is None or not fs.is_dir(path):
+        if parsed is None or _special(fs, path, "dir", problems, *parsed):
             continue
+        names.setdefault(parsed[0].casefold(), set()).add(parsed[0])
         if fs.exists(tree.meta_file(*parsed)):
             if fs.exists(path / INCOMPLETE_MARKER):
                 problems.append(Problem("orphan", str(path / INCOMPLETE_MARKER),
@@ -106,10 +126,36 @@ def verify(tree: StoreTree, *, deep: bool = True) -> VerifyReport:
         else:
             problems.append(Problem("unadopted", str(path), "artifacts without a "
                                     "record; run rebuild-index to adopt them", *parsed))
+    for twins in names.values():
+        if len(twins) > 1:
+            shown = ", ".join(sorted(twins))
+            problems.append(Problem("case_conflict", METADATA, f"models {shown} differ only "
+                                    f"by case: on macOS and Windows they are one folder; "
+                                    f"rename all but one", sorted(twins)[0]))
     _verify_evaluations(tree, problems)
     _verify_registry_temps(tree, problems)
-    _verify_index(tree, committed, problems)
+    _verify_index(tree, committed, recorded, problems)
     return report
+
+
+# Folders of the registry that must be real folders when they exist.
+_REGISTRY_DIRS = (f"{REGISTRY}/index", f"{REGISTRY}/aliases", f"{REGISTRY}/locks")
+
+
+def _special(fs: StorageBackend, path: PurePosixPath, expected: str,
+             problems: list[Problem], name: str | None = None,
+             version: str | None = None) -> bool:
+    """Report ``path`` when something other than a real ``expected`` ("file" or "dir")
+    is there: a link, FIFO, socket or device is never read, followed or removed."""
+    info = fs.stat(path)
+    if info is None or info.kind == expected:
+        return False
+    wanted = "a regular file" if expected == "file" else "a folder"
+    problems.append(Problem("special_file", str(path), f"is {info.what or 'a special file'}, "
+                            f"not {wanted}; the store never reads, follows or removes it: "
+                            f"replace it with {wanted} or remove it", name, version))
+    return True
+
 
 def loose_folders(tree: StoreTree, tops: tuple[str, ...] = (TRAINED, METADATA)
                   ) -> list[tuple[str, str, str, str]]:
@@ -163,12 +209,19 @@ def _verify_evaluations(tree: StoreTree, problems: list[Problem]) -> None:
                                     "interrupted evaluation", _name_of_temp(entry)))
             continue
         parsed = parse_version_dir(entry)
-        if parsed is None:
+        if parsed is None or _special(fs, path, "dir", problems, *parsed):
             continue
         for sub in sorted(fs.list_dir(path)):  # a named data set's temporary folder
             if sub.startswith(TMP_PREFIX):
                 problems.append(Problem("orphan", str(path / sub), "temporary folder "
                                         "of an interrupted evaluation", *parsed))
+                continue
+            info = fs.stat(path / sub)
+            if info is not None and info.kind == "dir":  # a named data set's files
+                for inner in sorted(fs.list_dir(path / sub)):
+                    _special(fs, path / sub / inner, "file", problems, *parsed)
+            elif info is not None and info.kind == "other":
+                _special(fs, path / sub, "file", problems, *parsed)
         if not fs.exists(tree.meta_file(*parsed)) and not fs.exists(tree.trained(*parsed)):
             problems.append(Problem("dangling", str(path),
                                     "evaluation of a version that does not exist", *parsed))
@@ -178,19 +231,28 @@ def _verify_registry_temps(tree: StoreTree, problems: list[Problem]) -> None:
     """Temporary files of index or alias writes that a crash interrupted."""
     fs = tree.fs
     registry = PurePosixPath(REGISTRY)
-    found = [(registry / "index" / name / entry, name)
-             for name in sorted(fs.list_dir(registry / "index"))
+    index_names = sorted(fs.list_dir(registry / "index"))
+    for name in index_names:
+        _special(fs, registry / "index" / name, "dir", problems, _valid_name(name))
+    found = [(registry / "index" / name / entry, name) for name in index_names
              for entry in sorted(fs.list_dir(registry / "index" / name))]
-    found += [(registry / "aliases" / entry, entry.partition(".json.")[0])
+    found += [(registry / "aliases" / entry, entry.partition(".json")[0])
               for entry in sorted(fs.list_dir(registry / "aliases"))]
+    found += [(registry / "locks" / entry, entry.partition(".lock")[0])
+              for entry in sorted(fs.list_dir(registry / "locks"))]
     for path, name in found:
-        if path.name.endswith(".tmp"):
-            try:
-                validate_name(name)
-            except ValueError:
-                name = None
+        if path.name.endswith(".tmp") and path.parent.name != "locks":
             problems.append(Problem("orphan", str(path), "temporary file of an "
-                                    "interrupted index or alias write", name))
+                                    "interrupted index or alias write", _valid_name(name)))
+        else:
+            _special(fs, path, "file", problems, _valid_name(name))
+
+
+def _valid_name(name: str) -> str | None:
+    try:
+        return validate_name(name)
+    except ValueError:
+        return None
 
 
 def _verify_files(tree: StoreTree, name: str, version: str, files: list[dict[str, Any]],
@@ -209,6 +271,8 @@ def _verify_files(tree: StoreTree, name: str, version: str, files: list[dict[str
             report.problems.append(Problem("missing", str(path), "listed in the "
                                            "record but not on disk", name, version))
             continue
+        if _special(fs, path, "file", report.problems, name, version):
+            continue
         digest = fs.digest(path) if deep else None
         size = digest.size if digest else _size_of(fs, path)
         if size != f["size"]:
@@ -219,7 +283,7 @@ def _verify_files(tree: StoreTree, name: str, version: str, files: list[dict[str
                                            f"{digest.sha256}, record says {f['sha256']}",
                                            name, version))
 
-def _verify_index(tree: StoreTree, committed: dict[str, list[str]],
+def _verify_index(tree: StoreTree, committed: dict[str, list[str]], recorded: set[str],
                   problems: list[Problem]) -> None:
     for name, versions in sorted(committed.items()):
         # A head whose stamp is old is only re-checked on the next read; it is stale
@@ -231,7 +295,7 @@ def _verify_index(tree: StoreTree, committed: dict[str, list[str]],
                                     f"match metadata/ (latest is {truth}); it is repaired on "
                                     f"the next read or by rebuild-index", name))
     for name in tree.registry.indexed_names():
-        if name not in committed:
+        if name not in recorded:
             problems.append(Problem("stale_index", f"registry/index/{name}", "index entry for "
                                     "a model with no versions", name))
     for name in tree.registry.aliased_names():
@@ -242,7 +306,9 @@ def _verify_index(tree: StoreTree, committed: dict[str, list[str]],
                                     str(exc), name))
             continue
         for alias, target in aliases.items():
-            if target not in committed.get(name, []):
+            # (an alias of a version whose record is damaged: that record is reported)
+            if target not in committed.get(name, []) and not tree.fs.exists(
+                    tree.meta_file(name, target)):
                 problems.append(Problem("stale_index", f"registry/aliases/{name}.json",
                                         f"alias {alias} points to missing version {target}",
                                         name, target))
@@ -271,15 +337,22 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
                 report.skipped.append((problem.path, "a save of this model is in "
                                        "progress"))
                 continue
+            except OSError as exc:  # the lock itself is damaged (a link, a FIFO...)
+                report.skipped.append((problem.path, f"cannot take the model's lock: {exc}"))
+                continue
         with held:
             if not _still_orphan(tree, path):
                 continue
             size = fs.tree_size(path) if fs.is_dir(path) else _size_of(fs, path)
             if not dry_run:
-                if path.parent == PurePosixPath(TRAINED) and parse_version_dir(path.name):
-                    tree.remove_artifacts(path)
-                else:
-                    fs.remove_tree(path)
+                try:
+                    if path.parent == PurePosixPath(TRAINED) and parse_version_dir(path.name):
+                        tree.remove_artifacts(path)
+                    else:
+                        fs.remove_tree(path)
+                except OSError as exc:  # one leftover that cannot go never stops the rest
+                    report.skipped.append((problem.path, f"cannot be removed: {exc}"))
+                    continue
             report.removed.append((problem.path, size))
     return report
 
@@ -317,37 +390,62 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
             parsed = parse_version_dir(entry)
             if parsed:
                 candidates.add(parsed)
+    # One folder that cannot be handled (a link, a FIFO, a damaged lock) is reported
+    # and skipped: it never stops the rebuild of everything else.
     for name, version in sorted(candidates):
-        with tree.registry.lock(name):
-            _adopt(tree, name, version, report)
-    tree.registry.drop_index()
+        try:
+            with tree.registry.lock(name):
+                _adopt(tree, name, version, report)
+        except OSError as exc:
+            report.skipped.append((str(tree.trained(name, version)), str(exc)))
+    try:
+        tree.registry.drop_index()
+    except OSError as exc:
+        report.skipped.append((f"{REGISTRY}/index", str(exc)))
     stamp, entries = tree.registry.scan_stamped()
     found = tree.registry.scan(entries)
     for name in sorted(found):
         head = tree.registry.refresh(name, stamp, found)
-        if head is not None:
+        if head is not None and head["latest"] is not None:
             report.models += 1
             report.versions += len(head["versions"])
     for name in tree.registry.aliased_names():
-        with tree.registry.lock(name):
-            try:
-                aliases = tree.registry.aliases(name)
-            except AliasFileError as exc:
-                report.skipped.append((str(tree.registry.aliases_path(name)), str(exc)))
-                continue
-            kept = {a: v for a, v in aliases.items() if fs.exists(tree.meta_file(name, v))}
-            report.dropped_aliases += [f"{name}@{a}" for a in sorted(set(aliases) - set(kept))]
-            if kept != aliases:
-                tree.registry.write_aliases(name, kept)
+        try:
+            with tree.registry.lock(name):
+                try:
+                    aliases = tree.registry.aliases(name)
+                except AliasFileError as exc:
+                    report.skipped.append((str(tree.registry.aliases_path(name)), str(exc)))
+                    continue
+                kept = {a: v for a, v in aliases.items()
+                        if fs.exists(tree.meta_file(name, v))}
+                report.dropped_aliases += [f"{name}@{a}"
+                                           for a in sorted(set(aliases) - set(kept))]
+                if kept != aliases:
+                    tree.registry.write_aliases(name, kept)
+        except OSError as exc:
+            report.skipped.append((str(tree.registry.aliases_path(name)), str(exc)))
     return report
 
 def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> None:
     fs = tree.fs
     trained, meta_file = tree.trained(name, version), tree.meta_file(name, version)
-    existing = tree.registry.read_record(name, version) if fs.exists(meta_file) else None
-    if fs.exists(meta_file) and existing is None:
-        report.skipped.append((str(meta_file), "invalid JSON; fix or delete it"))
-        return
+    meta_dir = meta_file.parent
+    for folder in (trained, meta_dir):
+        info = fs.stat(folder)
+        if info is not None and info.kind != "dir":
+            report.skipped.append((str(folder), f"is {info.what}, not a folder; the store "
+                                   f"never follows it"))
+            return
+    try:
+        existing = tree.registry.load_record(name, version)
+    except DamagedRecord as exc:
+        # A hand-written record (no file hashes) whose name or version differ from its
+        # folder's is adopted below: what it said is kept as original_*.
+        existing = None if exc.kind == "special_file" else _loose_record(tree, name, version)
+        if existing is None:
+            report.skipped.append((str(meta_file), f"{exc.reason}; fix or delete it"))
+            return
     marker = trained / ORIGINAL_LABEL_MARKER
     if existing is not None and existing.get("files"):
         if fs.exists(marker):  # left by a crash after the record was written
@@ -384,13 +482,33 @@ def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> N
     for key, default in (("description", ""), ("tags", []), ("metrics", {}),
                          ("hyperparameters", {})):
         record.setdefault(key, default)
-    meta_dir = meta_file.parent
+    record = text_fields_as_text(record)
+    problems = unusable_record(record, name, version)
+    if problems:  # never write a record that the store would refuse
+        report.skipped.append((str(meta_file), f"{'; '.join(problems[:3])}; fix or "
+                               f"delete it"))
+        return
     fs.make_dirs(meta_dir)
     if not fs.exists(meta_dir / MODEL_CARD):
         tree.write_card(meta_dir, record)
     fs.write_json(meta_file, record)
     _remove_label_markers(fs, trained)
     report.adopted.append(f"{name}@{version}")
+
+
+def _loose_record(tree: StoreTree, name: str, version: str) -> dict[str, Any] | None:
+    """A hand-written record without file hashes, read without the name and version
+    check (adoption keeps what it said as ``original_model_name``/``original_version``),
+    or ``None`` if it is no such record."""
+    try:
+        data = tree.fs.read_json(tree.meta_file(name, version))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("files"):
+        return None
+    rest = {k: v for k, v in text_fields_as_text(data).items()
+            if k not in ("model_name", "version")}
+    return data if not unusable_record(rest) else None
 
 
 def _is_label_marker(filename: str) -> bool:

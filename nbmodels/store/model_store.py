@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import weakref
@@ -11,6 +12,7 @@ from typing import Any
 from ..config import resolve_store_root
 from ..errors import (
     IntegrityError,
+    InvalidNameError,
     InvalidVersionError,
     ModelNotFoundError,
     NBModelsError,
@@ -40,10 +42,17 @@ from ..storage.layout import (
     validate_alias,
     validate_name,
 )
-from ..storage.versions import BUMPS, FIRST_VERSION, is_version, next_version, parse_version
+from ..storage.versions import (
+    BUMPS,
+    FIRST_VERSION,
+    is_version,
+    next_version,
+    parse_version,
+    sort_versions,
+)
 from . import evaluations
 from .publish import write_version
-from .registry import summarize
+from .registry import AliasFileError, DamagedRecord, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
 
@@ -150,10 +159,15 @@ class ModelStore:
     # -- resolving -----------------------------------------------------------------------
     def _not_found(self, name: str) -> NBModelsError:
         found = self._registry.scan()
-        if any(self._registry.is_committed(name, v) for v in found.get(name, [])):
+        entry = self._registry.entry(name) if name in found else None
+        if entry is not None and entry["damaged"]:
             # Committed versions exist, but none of them has a readable record.
-            return IntegrityError(f"no version of {name!r} has a readable record; run "
-                                  f"`nbmodels verify` to see what is damaged")
+            version, why = next(reversed(entry["damaged"].items()))
+            return IntegrityError(
+                f"no version of {name!r} has a readable record ("
+                f"{self._tree.meta_file(name, version)} {why['problem']}); fix or delete "
+                f"it, then run `nbmodels rebuild-index`; `nbmodels verify` lists every "
+                f"damaged version")
         names = sorted(n for n in found if n != name)
         close = difflib.get_close_matches(name, names, n=3)
         hint = (f"; did you mean {' or '.join(close)}?" if close else
@@ -189,8 +203,10 @@ class ModelStore:
         no readable record: a damaged record, or a save still in progress (``nbmodels
         verify`` tells them apart). Ascending semver order."""
         validate_name(name)
-        head = self._registry.head(name)
-        return list(head["pending"]) if head is not None else []
+        entry = self._registry.entry(name)
+        if entry is None:
+            return []
+        return sort_versions([*entry["pending"], *entry["damaged"]])
 
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version meant by ``version``: ``latest``, a semver or an alias."""
@@ -221,6 +237,8 @@ class ModelStore:
                 raise ModelNotFoundError(f"{version!r} is neither a version nor an alias of "
                                          f"{name!r} (aliases: {known}); {exc}") from None
         if not self._registry.is_committed(name, version):
+            if self.fs.exists(self._tree.meta_file(name, version)):
+                self._damaged(name, version)  # a FIFO, a link... where the record should be
             try:
                 available = self.versions(name)
             except ModelNotFoundError:
@@ -230,8 +248,29 @@ class ModelStore:
         return version
 
     def record(self, name: str, version: str = "latest") -> ModelRecord:
-        """The metadata record of one version."""
+        """The metadata record of one version.
+
+        A damaged record (not JSON, NaN, wrong field types, a FIFO in its place...) is
+        an :class:`~nbmodels.errors.IntegrityError` that names the file, the reason
+        and the repair; other versions are not affected.
+        """
         return self._located_record(name, version)[2]
+
+    def _damaged(self, name: str, version: str) -> dict[str, Any]:
+        """The record of ``name@version``, or an IntegrityError saying why it is unusable."""
+        path = self._tree.meta_file(name, version)
+        try:
+            data = self._registry.load_record(name, version)
+        except DamagedRecord as exc:
+            raise IntegrityError(
+                f"the record of {name}@{version} is damaged: {path} {exc.reason}; fix it or "
+                f"delete it (nbmodels delete {name}@{version}, or remove the file and run "
+                f"`nbmodels rebuild-index` to adopt the artifacts again); `nbmodels verify` "
+                f"lists every damaged file") from None
+        if data is None:
+            raise IntegrityError(f"{path} is missing (deleted meanwhile?); run `nbmodels "
+                                 f"verify` for details")
+        return data
 
     def _located_record(self, name: str, version: str) -> tuple[str, str, ModelRecord]:
         """``(name, exact version, record)``. Paths are built from the first two, never
@@ -239,10 +278,7 @@ class ModelStore:
         point a load at another folder."""
         name, version = _split_ref(name, version)
         exact = self.resolve(name, version)
-        data = self._registry.read_record(name, exact)
-        if data is None:
-            raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable or "
-                                 f"not valid JSON; run `nbmodels verify` for details")
+        data = self._damaged(name, exact)
         # A record written by hand may leave out what its folder name already says.
         data.setdefault("model_name", name)
         data.setdefault("version", exact)
@@ -348,6 +384,7 @@ class ModelStore:
             head = self._registry.head(name)
             if head is not None:
                 latest = head["latest"]
+            self._refuse_case_twins(name, version, head)
             previous = None
             if version is None:
                 previous = self._registry.read_record(name, latest) if latest else None
@@ -380,6 +417,25 @@ class ModelStore:
                 if head and head.get("latest") != version else None
             warn_size(saved.to_dict(), before, *self.size_limits)
         return saved
+
+    def _refuse_case_twins(self, name: str, version: str | None,
+                           head: dict[str, Any] | None) -> None:
+        """Refuse a new name or version that a case-insensitive disk (macOS, Windows)
+        would put in the folder of an existing one."""
+        if head is None and self._registry.entry(name) is None:
+            twin = self._registry.name_twin(name)
+            if twin is not None:
+                raise InvalidNameError(
+                    f"model name {name!r} differs only by case from the existing model "
+                    f"{twin!r}; on macOS and Windows both would be one folder: save as "
+                    f"{twin!r} or choose another name")
+        if version is not None:
+            twin = self._registry.version_twin(name, version)
+            if twin is not None:
+                raise InvalidVersionError(
+                    f"version {version!r} differs only by case from the existing version "
+                    f"{name}@{twin}; on macOS and Windows both would be one folder: use "
+                    f"{twin!r} or another version")
 
     def card(self, name: str, version: str = "latest") -> Any:
         """The model card of a version (:class:`~nbmodels.record.card.ModelCard`), with the
@@ -453,9 +509,7 @@ class ModelStore:
                                 f"version; save a new version instead")
         with self._registry.lock(name):
             exact = self.resolve(name, version)
-            data = self._registry.read_record(name, exact)
-            if data is None:
-                raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable")
+            data = self._damaged(name, exact)
             for key, value in updates.items():
                 if isinstance(value, dict) and isinstance(data.get(key), dict):
                     data[key] = {**data[key], **value}
@@ -524,18 +578,44 @@ class ModelStore:
     # -- listing -------------------------------------------------------------------------
     def list(self) -> ModelTable:
         """Every model: latest version, versions count, aliases, size, created_at and
-        headline metrics."""
+        headline metrics.
+
+        A damaged record never hides the others: a model lists its newest readable
+        version, and the damaged records met on the way (unreadable ones above it, a
+        listed record with fields of the wrong type, models with no readable version)
+        are in the table's ``damaged`` notes, which it shows under the table. ``verify``
+        finds every damaged record, also below the latest.
+        """
         table = ModelTable()
         stamp, entries = self._registry.scan_stamped()
         found = self._registry.scan(entries)
         for name in sorted(found):
-            head = self._registry.head(name, stamp, found)
+            head = self._registry.entry(name, stamp, found)
             if head is None:
                 continue
+            for version, why in head["damaged"].items():
+                table.damaged.append({
+                    "name": name, "version": version, "kind": why.get("kind"),
+                    "path": str(self._tree.meta_file(name, version)),
+                    "problem": why["problem"]})
+            if head["latest"] is None:
+                continue
+            if head["problems"]:  # readable, listed, but not what nbmodels writes
+                table.damaged.append({
+                    "name": name, "version": head["latest"], "kind": "invalid_metadata",
+                    "path": str(self._tree.meta_file(name, head["latest"])),
+                    "problem": "; ".join(head["problems"])})
+            try:
+                aliases = self._registry.aliases(name)
+            except AliasFileError as exc:
+                aliases = {}
+                table.damaged.append({"name": name, "version": None,
+                                      "kind": "damaged_aliases",
+                                      "path": self._registry.aliases_path(name),
+                                      "problem": str(exc)})
             s = head["summary"]
             table.append({"name": name, "latest": head["latest"],
-                          "versions": len(head.get("versions") or ()),
-                          "aliases": self._registry.aliases(name),
+                          "versions": len(head.get("versions") or ()), "aliases": aliases,
                           "created_at": s.get("created_at"), "size_bytes": s.get("size_bytes"),
                           "format": s.get("format"), "metrics": s.get("metrics") or {},
                           "description": s.get("description") or "",
@@ -581,7 +661,9 @@ class ModelStore:
         name, version = _split_ref(name, version)
         validate_name(name)
         with self._registry.lock(name):
-            exact = self.resolve(name, version)
+            # A version whose record is damaged (even a FIFO) can still be deleted.
+            exact = (version if is_version(version) and self.fs.exists(
+                self._tree.meta_file(name, version)) else self.resolve(name, version))
             aliases = self._registry.aliases(name)
             pointing = sorted(a for a, v in aliases.items() if v == exact)
             if pointing and not force:
@@ -656,7 +738,11 @@ class ModelStore:
         """
         validate_name(name)
         versions = self.versions(name)
-        records = {v: self.record(name, v).to_dict() for v in versions}
+        records = {}
+        for v in versions:  # a damaged record below the latest is skipped, not fatal
+            with contextlib.suppress(IntegrityError):
+                records[v] = self.record(name, v).to_dict()
+        versions = [v for v in versions if v in records]
         return evaluations.best_version(self._tree, name, versions, records, metric,
                                         dataset=dataset, higher_is_better=higher_is_better)
 

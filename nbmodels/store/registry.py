@@ -10,11 +10,21 @@ checked before use at a cost that follows the model, not the store:
 - When it changed (any model was saved since), one listing of ``metadata/`` is
   filtered down to this model's folders; the head still stands if they are the same
   set of versions (and no pending one got its record).
-- ``pending``: version folders without a readable ``metadata.json`` when the head was
-  computed (a save in progress, a crash, a damaged record): each is looked at again,
-  since its commit point may appear without ``metadata/`` itself changing.
+- ``pending``: version folders without a ``metadata.json`` when the head was
+  computed (a save in progress, a crash): each is looked at again, since its commit
+  point may appear without ``metadata/`` itself changing.
+- ``damaged``: versions above the latest whose ``metadata.json`` is there but unusable
+  (not JSON, wrong types, a FIFO...: see :mod:`nbmodels.record.validate`), with the
+  identity of that file and the reason; a repaired file has a new identity and is
+  read again.
 - ``record_stamp``: the identity of the latest version's ``metadata.json``, so an
   edited record is noticed.
+
+Nothing in a head is trusted to build a path: every entry must be a version, the
+versions sorted and the latest the last of them; a head that is not is recomputed.
+A head forged together with a copy of the current stamps can still make ``latest``
+name an older committed version of the same model (``verify`` reports it and any
+read after the next change of ``metadata/`` repairs it); see docs/guarantees.md.
 
 Anything else is recomputed from ``metadata/`` and written back, so hand edits,
 deletions and crashes between commit and index update are repaired on the next read.
@@ -27,24 +37,30 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Any
 
 from ..errors import IntegrityError
 from ..record.record import HEADLINE_METRICS, record_tags
-from ..storage.backend import StorageBackend
+from ..record.validate import check_record, unusable_record
+from ..storage.backend import MAX_SMALL_FILE, StorageBackend
 from ..storage.layout import (
     METADATA,
     METADATA_FILE,
     REGISTRY,
+    TRAINED,
     parse_version_dir,
     validate_name,
     version_dir,
 )
 from ..storage.versions import is_version, looks_like_version, sort_key, sort_versions
 
-__all__ = ["AliasFileError", "Registry", "summarize"]
+__all__ = ["MAX_RECORD_BYTES", "AliasFileError", "DamagedRecord", "Registry", "summarize"]
+
+#: A record larger than this is damaged (or hostile): reading it must stay cheap.
+MAX_RECORD_BYTES = MAX_SMALL_FILE
 
 _LOCK_TIMEOUT_S = 300.0
 _META = PurePosixPath(METADATA)
@@ -58,6 +74,21 @@ class AliasFileError(IntegrityError):
     them: reading them raises this error and changing them is refused until the file
     is repaired by hand (or moved away, which drops every alias of the model).
     """
+
+
+class DamagedRecord(Exception):
+    """A version's ``metadata.json`` is there but cannot be used as its record.
+
+    ``kind`` is ``"special_file"`` (a FIFO, socket, device or link in its place) or
+    ``"invalid_metadata"`` (too large, not JSON, NaN, too deep, wrong types, a
+    ``model_name``/``version`` that is not its folder's); ``reason`` says which, in
+    words that follow the file's name.
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
 
 
 class Registry:
@@ -111,13 +142,45 @@ class Registry:
         """Where the record (the commit point) of a version lives."""
         return f"{METADATA}/{version_dir(name, version)}/{METADATA_FILE}"
 
-    def read_record(self, name: str, version: str) -> dict[str, Any] | None:
-        """The committed record of a version, or ``None`` if absent or unreadable."""
-        try:
-            data = self.fs.read_json(self.record_path(name, version))
-        except (OSError, ValueError, RecursionError):
+    def load_record(self, name: str, version: str) -> dict[str, Any] | None:
+        """The record of a version, checked once here for every reader above.
+
+        ``None`` when there is no ``metadata.json``; :class:`DamagedRecord` when there
+        is one that cannot be used (only a regular file of at most
+        :data:`MAX_RECORD_BYTES` is read, never blocking; then
+        :func:`~nbmodels.record.validate.unusable_record`). A record returned may still
+        have descriptive fields of the wrong type
+        (:func:`~nbmodels.record.validate.check_record` says which).
+        """
+        path = self.record_path(name, version)
+        info = self.fs.stat(path)
+        if info is None:
             return None
-        return data if isinstance(data, dict) else None
+        if info.kind != "file":
+            raise DamagedRecord("special_file", f"is {info.what or 'not a regular file'}, "
+                                f"not a regular file; the store never reads it")
+        if info.size > MAX_RECORD_BYTES:
+            raise DamagedRecord("invalid_metadata", f"is {info.size:,} bytes, more than "
+                                f"the {MAX_RECORD_BYTES >> 20} MiB a record may have")
+        try:
+            data = self.fs.read_json(path, limit=MAX_RECORD_BYTES)
+        except FileNotFoundError:
+            return None  # deleted since the stat
+        except OSError as exc:  # replaced by a special file since the stat
+            raise DamagedRecord("special_file", exc.strerror or str(exc)) from None
+        except (ValueError, RecursionError) as exc:
+            raise DamagedRecord("invalid_metadata", _json_problem(exc)) from None
+        problems = unusable_record(data, name, version)
+        if problems:
+            raise DamagedRecord("invalid_metadata", "; ".join(problems[:3]))
+        return data  # (other problems: see check_record; verify and list report them)
+
+    def read_record(self, name: str, version: str) -> dict[str, Any] | None:
+        """The committed record of a version, or ``None`` if absent or damaged."""
+        try:
+            return self.load_record(name, version)
+        except DamagedRecord:
+            return None
 
     def is_committed(self, name: str, version: str) -> bool:
         """Whether the version's ``metadata.json`` exists as a regular file."""
@@ -130,18 +193,36 @@ class Registry:
     def read_head(self, name: str) -> dict[str, Any] | None:
         """The stored head of ``name`` as it is on disk (fresh or not), or ``None``."""
         try:
-            head = self.fs.read_json(self._head_path(name))
+            head = self.fs.read_json(self._head_path(name), limit=MAX_RECORD_BYTES)
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(head, dict) or head.get("name") != name:
             return None
         versions, pending, latest = head.get("versions"), head.get("pending"), head.get("latest")
+        damaged = head.setdefault("damaged", {})
         # A forged or damaged head must never put a path together: every entry must be
-        # a version, and the latest one of the list.
-        if not (isinstance(versions, list) and isinstance(pending, list) and versions
-                and all(looks_like_version(v) for v in versions + pending)
-                and latest == versions[-1]):
+        # a version, the versions in order, and the latest the last of them.
+        if not (isinstance(versions, list) and isinstance(pending, list)
+                and isinstance(damaged, dict)
+                and all(looks_like_version(v) for v in versions + pending + list(damaged))
+                and all(isinstance(d, dict) and isinstance(d.get("identity"), list)
+                        and isinstance(d.get("problem"), str) for d in damaged.values())
+                and latest == (versions[-1] if versions else None)
+                and (versions or damaged)):
             return None
+        keys = list(map(sort_key, versions))
+        if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
+            return None
+        aside = set(pending) | set(damaged)
+        if len(aside) != len(pending) + len(damaged) or (aside and not aside.isdisjoint(
+                versions)):
+            return None
+        problems = head.setdefault("problems", [])
+        if not (isinstance(problems, list) and all(isinstance(p, str) for p in problems)):
+            return None
+        summary = head.get("summary")
+        head["summary"] = (_checked_summary(summary) if isinstance(summary, dict) and latest
+                           else {})
         return head
 
     def fresh_head(self, name: str, stamp: list[int] | None = None,
@@ -156,26 +237,42 @@ class Registry:
         if head is None:
             return None
         current = self.fs.stamp(_META) if stamp is None else stamp
+        damaged = head["damaged"]
         if head.get("stamp") != current:
+            if damaged:
+                return None  # re-read what was damaged: it may be repaired, or a lie
             versions = (self.versions_in(name, self.fs.list_dir(_META)) if found is None
                         else found.get(name, []))
             if set(versions) != set(head["versions"]) | set(head["pending"]):
                 return None
         if any(self.fs.exists(self.record_path(name, v)) for v in head["pending"]):
             return None  # a save in progress has committed since
-        latest_stamp = self.fs.stat(self.record_path(name, head["latest"]))
-        if latest_stamp is None or list(latest_stamp.identity) != head.get("record_stamp"):
-            return None
+        for version, entry in damaged.items():
+            info = self.fs.stat(self.record_path(name, version))
+            if info is None or list(info.identity) != entry["identity"]:
+                return None  # repaired, replaced or deleted
+        if head["latest"] is not None:
+            latest_stamp = self.fs.stat(self.record_path(name, head["latest"]))
+            if latest_stamp is None or list(latest_stamp.identity) != head.get("record_stamp"):
+                return None
         return head
+
+    def entry(self, name: str, stamp: list[int] | None = None,
+              found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
+        """The up-to-date head of ``name`` (recomputed and rewritten when stale), also
+        for a model none of whose versions is readable (``latest`` is ``None`` and
+        ``damaged`` says why); ``None`` when the model has no version folder at all."""
+        head = self.fresh_head(name, stamp, found)
+        if head is not None:
+            return head
+        return self.refresh(name, stamp, found)
 
     def head(self, name: str, stamp: list[int] | None = None,
              found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
         """The up-to-date head of ``name`` (recomputed and rewritten when stale), or
         ``None`` when the model has no readable version."""
-        head = self.fresh_head(name, stamp, found)
-        if head is not None:
-            return head
-        return self.refresh(name, stamp, found)
+        head = self.entry(name, stamp, found)
+        return head if head is not None and head["latest"] is not None else None
 
     def refresh(self, name: str, stamp: list[int] | None = None,
                 found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
@@ -183,8 +280,10 @@ class Registry:
 
         The stamp is taken before the listing (or given with the listing ``found`` the
         caller made), so a folder added meanwhile makes the head look stale rather
-        than letting it miss that folder. Version folders without a readable record
-        are kept as ``pending`` and looked at on every read.
+        than letting it miss that folder. Version folders without a record are kept
+        as ``pending``, and versions above the latest whose record is damaged as
+        ``damaged``; both are looked at again on every read. Returns what
+        :meth:`entry` returns.
         """
         if stamp is None or found is None:
             stamp, entries = self.scan_stamped()
@@ -192,26 +291,48 @@ class Registry:
         else:
             candidates = sort_versions(found.get(name, []))
         committed, pending = [], []
+        damaged: dict[str, dict[str, Any]] = {}
         for v in candidates:
-            (committed if self.is_committed(name, v) else pending).append(v)
+            info = self.fs.stat(self.record_path(name, v))
+            if info is None:
+                pending.append(v)
+            elif info.kind != "file":
+                damaged[v] = {"identity": list(info.identity), "kind": "special_file",
+                              "problem": f"is {info.what}, not a regular file; the store "
+                                         f"never reads it"}
+            else:
+                committed.append(v)
         record = None
         record_stamp = None
         # The latest is the highest version with a readable record; a higher one whose
-        # record is damaged stays pending (verify reports it).
+        # record is damaged is kept aside with the reason (verify reports it).
         while committed:
-            info = self.fs.stat(self.record_path(name, committed[-1]))  # before reading
-            record = self.read_record(name, committed[-1])
+            version = committed[-1]
+            info = self.fs.stat(self.record_path(name, version))  # before reading
+            try:
+                record = self.load_record(name, version)
+            except DamagedRecord as exc:
+                if info is not None:
+                    damaged[version] = {"identity": list(info.identity), "kind": exc.kind,
+                                        "problem": exc.reason}
+                    committed.pop()
+                    continue
+                record = None
             if record is not None and info is not None:
                 record_stamp = list(info.identity)
                 break
             pending.append(committed.pop())
-        if record is None:
+        if not committed and not damaged:
             with contextlib.suppress(OSError):
                 self.fs.remove_tree(self._head_path(name).parent)
             return None
-        head = {"name": name, "latest": committed[-1], "versions": committed,
-                "pending": sorted(pending, key=sort_key), "stamp": stamp,
-                "record_stamp": record_stamp, "summary": summarize(record)}
+        head = {"name": name, "latest": committed[-1] if committed else None,
+                "versions": committed, "pending": sorted(pending, key=sort_key),
+                "damaged": dict(sorted(damaged.items(), key=lambda kv: sort_key(kv[0]))),
+                "stamp": stamp, "record_stamp": record_stamp,
+                "summary": summarize(record) if record is not None else {},
+                "problems": (check_record(record, name, committed[-1])[:3]
+                             if record is not None else [])}
         self._write_head(head)
         return head
 
@@ -237,6 +358,8 @@ class Registry:
         versions = sorted(set(before["versions"]) | {version}, key=sort_key)
         head = {**before, "versions": versions,
                 "pending": [v for v in before["pending"] if v != version],
+                "damaged": {v: d for v, d in before.get("damaged", {}).items()
+                            if v != version},
                 "stamp": self.fs.stamp(_META), "latest": versions[-1]}
         if versions[-1] == version:
             info = self.fs.stat(self.record_path(name, version))
@@ -244,6 +367,7 @@ class Registry:
                 return self.refresh(name)
             head["record_stamp"] = list(info.identity)
             head["summary"] = summarize(record)
+            head["problems"] = check_record(record, name, version)[:3]
         self._write_head(head)
         return head
 
@@ -311,6 +435,69 @@ class Registry:
     def aliased_names(self) -> list[str]:
         """Names that have an aliases file."""
         return sorted(n[:-5] for n in self.fs.list_dir(_REG / "aliases") if n.endswith(".json"))
+
+    # -- names that one folder would hold on a case-insensitive disk ------------------------
+    def name_twin(self, name: str) -> str | None:
+        """An existing model name that differs from ``name`` only by case, if any.
+
+        On macOS and Windows defaults ``Churn_v1.0.0`` and ``churn_v1.0.0`` are one
+        folder, so such a second name must never be created. One listing of
+        ``metadata/`` and ``trained/``: callers ask only for a model that is new.
+        """
+        folded = name.casefold()
+        for top in (METADATA, TRAINED):
+            for entry in self.fs.list_dir(PurePosixPath(top)):
+                if entry.casefold().startswith(folded) and not entry.startswith(name):
+                    parsed = parse_version_dir(entry)
+                    if parsed and parsed[0] != name and parsed[0].casefold() == folded:
+                        return parsed[0]
+        return None
+
+    def version_twin(self, name: str, version: str) -> str | None:
+        """An existing version of ``name`` that differs from ``version`` only by case
+        (``1.0.0-RC.1`` beside ``1.0.0-rc.1``), if any. Only pre-releases hold letters,
+        so plain versions cost nothing."""
+        if version.lower() == version.upper():
+            return None
+        folded = version.casefold()
+        prefix = f"{name}_v".casefold()
+        for top in (METADATA, TRAINED):
+            for entry in self.fs.list_dir(PurePosixPath(top)):
+                if entry.casefold() != prefix + folded:
+                    continue
+                parsed = parse_version_dir(entry)
+                if parsed and parsed[0] == name and parsed[1] != version:
+                    return parsed[1]
+        return None
+
+
+_SUMMARY_TEXT = ("version", "created_at", "format", "framework", "description")
+
+
+def _checked_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A stored summary as it is when every field has the type :func:`summarize` gives
+    it (the common case, checked cheaply: listings read one per model), else rebuilt."""
+    size, tags, metrics = summary.get("size_bytes"), summary.get("tags"), summary.get("metrics")
+    if (all(isinstance(summary.get(k), (str, type(None))) for k in _SUMMARY_TEXT)
+            and (size is None or (type(size) is int))
+            and isinstance(tags, list) and all(type(t) is str for t in tags)
+            and isinstance(metrics, dict)
+            and all(type(v) in (int, float) and v == v and abs(v) != float("inf")
+                    for v in metrics.values())):
+        return summary
+    return summarize(summary)
+
+
+def _json_problem(exc: BaseException) -> str:
+    """Why a file is not usable JSON, in words that follow its name."""
+    text = str(exc)
+    if isinstance(exc, RecursionError):
+        return "is nested too deeply to be parsed"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"is not UTF-8 text ({text})"
+    if text.startswith(("holds ", "is ")):
+        return text
+    return f"is invalid JSON ({text})"
 
 
 def summarize(record: dict[str, Any]) -> dict[str, Any]:

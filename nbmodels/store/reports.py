@@ -24,6 +24,10 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 class ModelTable(list):
     """``ModelStore.list()``: one dict per model, shown as a table.
 
+    :attr:`damaged` holds one note per damaged file the listing met (``name``,
+    ``version``, ``kind``, ``path``, ``problem``): a version whose record is unusable,
+    a model with no readable version, an unreadable aliases file. They are shown
+    under the table, never instead of it.
     ``unadopted`` holds a sentence per hand-made folder that is not a version yet (its
     version is not semantic, e.g. ``trained/churn_v1``), shown under the table.
     """
@@ -33,6 +37,19 @@ class ModelTable(list):
 
     def _unadopted_lines(self) -> list[str]:
         return [f"not listed: {note}" for note in self.unadopted]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.damaged: list[dict[str, Any]] = []
+
+    def _notes(self) -> list[str]:
+        if not self.damaged:
+            return []
+        lines = [f"{len(self.damaged)} damaged file(s); run `nbmodels verify`:"]
+        for d in self.damaged:
+            ref = f"{d['name']}@{d['version']}" if d.get("version") else d["name"]
+            lines.append(f"  {ref}: {d['path']} {_short(d['problem'])}")
+        return lines
 
     def _rows(self) -> list[list[str]]:
         rows = []
@@ -46,22 +63,34 @@ class ModelTable(list):
 
     def __repr__(self) -> str:
         text = text_table(self.headers, self._rows()) if self else "(no models)"
-        return "\n".join([text, *self._unadopted_lines()])
+        return "\n".join([text, *self._unadopted_lines(), *self._notes()])
 
     def _repr_html_(self) -> str:
         body = html_table(self.headers, self._rows()) if self else "<p>(no models)</p>"
-        return body + "".join(f"<p class='nbmodels-unadopted'>{html.escape(line)}</p>"
-                              for line in self._unadopted_lines())
+        body += "".join(f"<p class='nbmodels-unadopted'>{html.escape(line)}</p>"
+                        for line in self._unadopted_lines())
+        notes = self._notes()
+        if notes:
+            body += ("<p>" + html.escape(notes[0]) + "</p><ul>"
+                     + "".join(f"<li>{html.escape(n.strip())}</li>" for n in notes[1:])
+                     + "</ul>")
+        return body
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [dict(m) for m in self]
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass
 class Problem:
     """One finding of :meth:`ModelStore.verify`."""
 
-    kind: str  # missing, corrupt, invalid_metadata, orphan, unadopted, stale_index, dangling
+    # missing, corrupt, invalid_metadata, special_file, orphan, unadopted, stale_index,
+    # dangling, damaged_aliases, case_conflict
+    kind: str
     path: str  # relative to the store root
     detail: str
     name: str | None = None
