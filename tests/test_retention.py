@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from nbmodels import ModelStore
 from nbmodels.errors import NBModelsError
-from nbmodels.store.retention import ModelSizeWarning, parse_size
+from nbmodels.store.retention import GROWTH_FLOOR, ModelSizeWarning, parse_size
 
 
 def _dummy(X, y, i: int):
@@ -174,15 +174,23 @@ def test_size_warning_over_threshold_suggests_compression(tmp_path, forest, iris
 
 
 def test_size_warning_on_growth_and_from_the_environment(tmp_path, iris, monkeypatch):
+    from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
     X, y = iris
     store = ModelStore(tmp_path / "m")
-    small = RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y)
-    big = RandomForestClassifier(n_estimators=60, random_state=0).fit(X, y)
-    store.save(small, "rf", X=X, y=y)
+    # Growth of a tiny model is not worth a word: no warning below GROWTH_FLOOR.
+    store.save(RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y), "tiny")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelSizeWarning)
+        store.save(RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y), "tiny")
+    Xb, yb = make_classification(n_samples=4000, n_features=20, random_state=0)
+    small = RandomForestClassifier(n_estimators=2, random_state=0).fit(Xb, yb)
+    big = RandomForestClassifier(n_estimators=60, random_state=0).fit(Xb, yb)
+    store.save(small, "rf", X=Xb, y=yb)
     with pytest.warns(ModelSizeWarning, match=r"larger than the previous version") as caught:
-        store.save(big, "rf", X=X, y=y)
+        rec = store.save(big, "rf", X=Xb, y=yb)
+    assert rec.size_bytes >= GROWTH_FLOOR
     assert "n_estimators=60" in str(caught[0].message)
     monkeypatch.setenv("NBMODELS_SIZE_GROWTH", "100000")
     monkeypatch.setenv("NBMODELS_SIZE_WARNING", "2kB")

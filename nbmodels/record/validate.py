@@ -6,9 +6,10 @@ only, and be reported by ``verify`` with the reason. Two degrees:
 
 - :func:`unusable_record`: the record cannot stand for its version at all (nesting
   no reader expects, text that UTF-8 cannot hold, not an object, another model's name
-  or version in a record with file hashes, a format nbmodels could not load by). The registry refuses such a record
-  where it reads it: the version is damaged, ``latest`` falls back past it, reading it
-  is an error that names the file and the reason.
+  or version in a record with file hashes, a format nbmodels could not load by). The
+  registry refuses such a record where it reads it: the version is damaged,
+  ``latest`` falls back past it, reading it is an error that names the file and the
+  reason.
 - :func:`check_record`: every problem, also a descriptive field of the wrong type
   (``"tags": {...}``, ``"size_bytes": "big"``, ``"files": {...}``): the version stays
   readable (every reader takes such fields as absent, and ``load`` refuses bad file

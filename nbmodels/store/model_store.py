@@ -185,7 +185,7 @@ class ModelStore:
         Reads one small index file when the index is fresh, never every record.
         """
         validate_name(name)
-        head = self._registry.head(name)
+        head = self._registry.head(name, versions=False)
         if head is None:
             raise self._not_found(name)
         return head["latest"]
@@ -228,7 +228,7 @@ class ModelStore:
                                              f"which no longer exists; set it again with "
                                              f"set_alias")
                 return target
-            if not aliases and self._registry.head(name) is None:
+            if not aliases and self._registry.head(name, versions=False) is None:
                 raise self._not_found(name)
             known = ", ".join(sorted(aliases)) or "none"
             try:
@@ -590,7 +590,7 @@ class ModelStore:
         stamp, entries = self._registry.scan_stamped()
         found = self._registry.scan(entries)
         for name in sorted(found):
-            head = self._registry.entry(name, stamp, found)
+            head = self._registry.entry(name, stamp, found, versions=False)
             if head is None:
                 continue
             for version, why in head["damaged"].items():
@@ -615,7 +615,7 @@ class ModelStore:
                                       "problem": str(exc)})
             s = head["summary"]
             table.append({"name": name, "latest": head["latest"],
-                          "versions": len(head.get("versions") or ()), "aliases": aliases,
+                          "versions": head["count"], "aliases": aliases,
                           "created_at": s.get("created_at"), "size_bytes": s.get("size_bytes"),
                           "format": s.get("format"), "metrics": s.get("metrics") or {},
                           "description": s.get("description") or "",

@@ -190,32 +190,36 @@ class Registry:
     def _head_path(self, name: str) -> PurePosixPath:
         return PurePosixPath(f"{REGISTRY}/index/{name}/head.json")
 
-    def read_head(self, name: str) -> dict[str, Any] | None:
-        """The stored head of ``name`` as it is on disk (fresh or not), or ``None``."""
+    def _versions_path(self, name: str) -> PurePosixPath:
+        return PurePosixPath(f"{REGISTRY}/index/{name}/versions.json")
+
+    def read_head(self, name: str, *, versions: bool = True) -> dict[str, Any] | None:
+        """The stored head of ``name`` as it is on disk (fresh or not), or ``None``.
+
+        The head is two files: ``head.json`` (latest, summary, stamps: what ``latest``
+        and ``list()`` need, small whatever the number of versions) and
+        ``versions.json`` (the sorted versions, read only when ``versions``).
+        """
         try:
             head = self.fs.read_json(self._head_path(name), limit=MAX_RECORD_BYTES)
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(head, dict) or head.get("name") != name:
             return None
-        versions, pending, latest = head.get("versions"), head.get("pending"), head.get("latest")
+        pending, latest, count = head.get("pending"), head.get("latest"), head.get("count")
         damaged = head.setdefault("damaged", {})
         # A forged or damaged head must never put a path together: every entry must be
         # a version, the versions in order, and the latest the last of them.
-        if not (isinstance(versions, list) and isinstance(pending, list)
-                and isinstance(damaged, dict)
-                and all(looks_like_version(v) for v in versions + pending + list(damaged))
+        if not (isinstance(pending, list) and isinstance(damaged, dict)
+                and isinstance(count, int) and count >= (1 if latest else 0)
+                and (latest is None or looks_like_version(latest))
+                and all(looks_like_version(v) for v in pending + list(damaged))
                 and all(isinstance(d, dict) and isinstance(d.get("identity"), list)
                         and isinstance(d.get("problem"), str) for d in damaged.values())
-                and latest == (versions[-1] if versions else None)
-                and (versions or damaged)):
-            return None
-        keys = list(map(sort_key, versions))
-        if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
+                and (latest or damaged)):
             return None
         aside = set(pending) | set(damaged)
-        if len(aside) != len(pending) + len(damaged) or (aside and not aside.isdisjoint(
-                versions)):
+        if len(aside) != len(pending) + len(damaged) or latest in aside:
             return None
         problems = head.setdefault("problems", [])
         if not (isinstance(problems, list) and all(isinstance(p, str) for p in problems)):
@@ -223,17 +227,43 @@ class Registry:
         summary = head.get("summary")
         head["summary"] = (_checked_summary(summary) if isinstance(summary, dict) and latest
                            else {})
+        if versions:
+            listed = self._read_versions(name, head)
+            if listed is None:
+                return None
+            head["versions"] = listed
         return head
 
+    def _read_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
+        """The sorted versions of ``versions.json``, if they agree with ``head``."""
+        try:
+            data = self.fs.read_json(self._versions_path(name), limit=MAX_RECORD_BYTES)
+        except (OSError, ValueError, RecursionError):
+            return None
+        listed = data.get("versions") if isinstance(data, dict) else None
+        if not (isinstance(listed, list) and data.get("name") == name
+                and len(listed) == head["count"]
+                and (listed[-1] if listed else None) == head["latest"]
+                and all(looks_like_version(v) for v in listed)):
+            return None
+        keys = list(map(sort_key, listed))
+        if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
+            return None
+        if not (set(head["pending"]) | set(head["damaged"])).isdisjoint(listed):
+            return None
+        return listed
+
     def fresh_head(self, name: str, stamp: list[int] | None = None,
-                   found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
+                   found: dict[str, list[str]] | None = None, *,
+                   versions: bool = True) -> dict[str, Any] | None:
         """The head of ``name`` if it still describes ``metadata/``, else ``None``.
 
         ``stamp`` and ``found`` are a listing of ``metadata/`` the caller already made
         and grouped by name (:meth:`scan_stamped`, then :meth:`scan`); without them, one
-        listing is made only if the stamp changed.
+        listing is made only if the stamp changed. ``versions=False`` leaves the list
+        of versions out unless the check needs it (``latest`` and listings do not).
         """
-        head = self.read_head(name)
+        head = self.read_head(name, versions=False)
         if head is None:
             return None
         current = self.fs.stamp(_META) if stamp is None else stamp
@@ -241,9 +271,13 @@ class Registry:
         if head.get("stamp") != current:
             if damaged:
                 return None  # re-read what was damaged: it may be repaired, or a lie
-            versions = (self.versions_in(name, self.fs.list_dir(_META)) if found is None
-                        else found.get(name, []))
-            if set(versions) != set(head["versions"]) | set(head["pending"]):
+            listed = self._read_versions(name, head)
+            if listed is None:
+                return None
+            head["versions"] = listed
+            on_disk = (self.versions_in(name, self.fs.list_dir(_META)) if found is None
+                       else found.get(name, []))
+            if set(on_disk) != set(listed) | set(head["pending"]):
                 return None
         if any(self.fs.exists(self.record_path(name, v)) for v in head["pending"]):
             return None  # a save in progress has committed since
@@ -255,23 +289,32 @@ class Registry:
             latest_stamp = self.fs.stat(self.record_path(name, head["latest"]))
             if latest_stamp is None or list(latest_stamp.identity) != head.get("record_stamp"):
                 return None
+        if versions and "versions" not in head:
+            listed = self._read_versions(name, head)
+            if listed is None:
+                return None
+            head["versions"] = listed
         return head
 
     def entry(self, name: str, stamp: list[int] | None = None,
-              found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
+              found: dict[str, list[str]] | None = None, *,
+              versions: bool = True) -> dict[str, Any] | None:
         """The up-to-date head of ``name`` (recomputed and rewritten when stale), also
         for a model none of whose versions is readable (``latest`` is ``None`` and
-        ``damaged`` says why); ``None`` when the model has no version folder at all."""
-        head = self.fresh_head(name, stamp, found)
+        ``damaged`` says why); ``None`` when the model has no version folder at all.
+        With ``versions=False`` the head may come without its ``versions`` list (it
+        always has ``count``)."""
+        head = self.fresh_head(name, stamp, found, versions=versions)
         if head is not None:
             return head
         return self.refresh(name, stamp, found)
 
     def head(self, name: str, stamp: list[int] | None = None,
-             found: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
+             found: dict[str, list[str]] | None = None, *,
+             versions: bool = True) -> dict[str, Any] | None:
         """The up-to-date head of ``name`` (recomputed and rewritten when stale), or
         ``None`` when the model has no readable version."""
-        head = self.entry(name, stamp, found)
+        head = self.entry(name, stamp, found, versions=versions)
         return head if head is not None and head["latest"] is not None else None
 
     def refresh(self, name: str, stamp: list[int] | None = None,
@@ -327,7 +370,8 @@ class Registry:
                 self.fs.remove_tree(self._head_path(name).parent)
             return None
         head = {"name": name, "latest": committed[-1] if committed else None,
-                "versions": committed, "pending": sorted(pending, key=sort_key),
+                "versions": committed, "count": len(committed),
+                "pending": sorted(pending, key=sort_key),
                 "damaged": dict(sorted(damaged.items(), key=lambda kv: sort_key(kv[0]))),
                 "stamp": stamp, "record_stamp": record_stamp,
                 "summary": summarize(record) if record is not None else {},
@@ -337,12 +381,20 @@ class Registry:
         return head
 
     def _write_head(self, head: dict[str, Any]) -> None:
-        path = self._head_path(head["name"])
+        name, listed = head["name"], head["versions"]
+        path = self._head_path(name)
+        small = {k: v for k, v in head.items() if k != "versions"}
+        small["count"] = len(listed)
         # The head is a cache: a store that readers cannot write to (shared, read-only)
         # still answers, and a write that fails (gc took its temp file) is just skipped.
+        # The versions first: a head.json is only used with the versions.json it counts.
         with contextlib.suppress(OSError):
             self.fs.make_dirs(path.parent)
-            self.fs.write_json(path, head, durable=False)
+            self.fs.replace(self._versions_path(name),
+                            json.dumps({"name": name, "versions": listed},
+                                       separators=(",", ":")).encode("utf-8"),
+                            durable=False)
+            self.fs.write_json(path, small, durable=False)
 
     def committed(self, name: str, version: str, record: dict[str, Any],
                   before: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -360,7 +412,8 @@ class Registry:
                 "pending": [v for v in before["pending"] if v != version],
                 "damaged": {v: d for v, d in before.get("damaged", {}).items()
                             if v != version},
-                "stamp": self.fs.stamp(_META), "latest": versions[-1]}
+                "stamp": self.fs.stamp(_META), "latest": versions[-1],
+                "count": len(versions)}
         if versions[-1] == version:
             info = self.fs.stat(self.record_path(name, version))
             if info is None:

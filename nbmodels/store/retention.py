@@ -43,6 +43,8 @@ __all__ = [
 
 KEEP_TAG = "keep"
 DEFAULT_SIZE_WARNING = 100_000_000
+# Growth is only worth a word once a model is big enough for its size to matter.
+GROWTH_FLOOR = 1_000_000
 DEFAULT_SIZE_GROWTH = 100.0  # more than doubled: a change worth a look, not routine growth
 _UNITS = {
     "": 1,
@@ -160,7 +162,8 @@ def size_warning(
     what = None
     if threshold and size > threshold:
         what = f"{ref} is {format_size(size)}, over the {format_size(threshold)} threshold"
-    elif growth and previous_size and size > previous_size * (1 + growth / 100):
+    elif (growth and previous_size and size >= GROWTH_FLOOR
+          and size > previous_size * (1 + growth / 100)):
         pct = (size / previous_size - 1) * 100
         what = (
             f"{ref} is {format_size(size)}, {pct:.0f}% larger than the previous "
