@@ -55,6 +55,7 @@ def status():
                 out[key] = int(value.split()[0]) * 1024
     return out
 
+assert nbmodels.__file__.startswith(sys.argv[5]), (nbmodels.__file__, sys.argv[5])
 before = status()["VmRSS"]
 t = time.perf_counter()
 if mode == "joblib":
@@ -99,8 +100,9 @@ def _run(mode: str, root: Path, path: Path, name: str,
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(code), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", _CHILD, mode.split("@")[0], str(root),
-                           str(path), name],
-                          capture_output=True, text=True, env=env, timeout=1800)
+                           str(path), name, str(code)],
+                          capture_output=True, text=True, env=env, timeout=1800,
+                          cwd=root.parent)  # not a checkout: '' on sys.path must not shadow
     if done.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])

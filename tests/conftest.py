@@ -58,3 +58,12 @@ def forest(iris):
 
     X, y = iris
     return RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory, monkeypatch):
+    """Every test's trust decisions live in its own temporary config folder, never in
+    the real user's (subprocesses, kernels and servers inherit it)."""
+    config = tmp_path_factory.mktemp("nbmodels_config")
+    monkeypatch.setenv("NBMODELS_CONFIG_DIR", str(config))
+    return config

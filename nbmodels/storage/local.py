@@ -34,6 +34,8 @@ __all__ = [
     "FileDigest",
     "HashingWriter",
     "LocalBackend",
+    "VerifiedBuffer",
+    "append_line",
     "atomic_write_bytes",
     "atomic_write_json",
     "fsync_dir",
@@ -41,7 +43,6 @@ __all__ = [
     "read_json",
     "read_verified",
     "sha256_file",
-    "VerifiedBuffer",
 ]
 
 _CHUNK = 8 << 20
@@ -877,3 +878,24 @@ class LocalBackend(StorageBackend):
             return True
         lock.release()
         return False
+
+
+def append_line(path: Path, line: str, *, limit: int = 1 << 20) -> None:
+    """Append one line to a small private file (created with its folder, owner-only),
+    durably. One ``write`` of a short line with ``O_APPEND``: concurrent appenders never
+    interleave their lines. A path that is a link or not a regular file is refused."""
+    import stat as st
+
+    path = Path(path)
+    if "\n" in line or len(line) > limit:
+        raise ValueError("one short line at a time")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
+    try:
+        if not st.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -32,6 +32,7 @@ from ..storage.layout import (
     version_dir,
 )
 from ..storage.versions import sort_versions
+from .publish import REPLACED, recover
 from .registry import AliasFileError
 from .reports import GCReport, Problem, RebuildReport, VerifyReport
 from .tree import StoreTree
@@ -252,17 +253,34 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
 
     Only leftovers of nbmodels' own saves are removed (temp folders, uncommitted
     artifacts, half-written record folders); folders made by hand are never touched.
-    A model whose save is in progress in another process is skipped.
+    What a killed overwrite hid is put back first (the old version, whole) unless the
+    new record was committed: gc never deletes the last whole copy of a version. A
+    model whose save is in progress in another process is skipped. ``dry_run`` only
+    reads (it works on a read-only store).
     """
     from filelock import Timeout
 
     fs = tree.fs
     report = GCReport(tree.fs.url, dry_run)
+    for name, version in _replaced_versions(tree):
+        if dry_run:
+            report.restored += recover(tree, name, version, dry_run=True)
+            continue
+        try:
+            with tree.registry.lock(name).acquire(timeout=0):
+                report.restored += recover(tree, name, version)
+        except Timeout:
+            report.skipped.append((str(tree.meta_dir(name, version)),
+                                   "a save of this model is in progress"))
+        tree.registry.refresh(name)
+    hidden = {str(p) for p in _hidden_pieces(tree)} if dry_run else set()
     for problem in verify(tree, deep=False).by_kind("orphan"):
         path = PurePosixPath(problem.path)
+        if problem.path in hidden:
+            continue  # what the restore above would put back or drop
         name = problem.name or _name_of_temp(path.name)
         held: Any = contextlib.nullcontext()
-        if name:
+        if name and not dry_run:
             # Holding the model's lock while removing: a save cannot start, and one
             # that finished since verify() ran is seen by the re-check below.
             try:
@@ -271,6 +289,9 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
                 report.skipped.append((problem.path, "a save of this model is in "
                                        "progress"))
                 continue
+        elif name and _locked_elsewhere(tree, name):
+            report.skipped.append((problem.path, "a save of this model is in progress"))
+            continue
         with held:
             if not _still_orphan(tree, path):
                 continue
@@ -282,6 +303,46 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
                     fs.remove_tree(path)
             report.removed.append((problem.path, size))
     return report
+
+
+def _locked_elsewhere(tree: StoreTree, name: str) -> bool:
+    """Whether a writer holds ``name``'s lock (``False`` where the lock cannot even be
+    created, as on a read-only store: nobody is writing there either)."""
+    try:
+        return tree.registry.is_locked_elsewhere(name)
+    except OSError:
+        return False
+
+
+def _replaced_versions(tree: StoreTree) -> list[tuple[str, str]]:
+    """Versions with pieces that a killed overwrite or delete moved aside."""
+    found = set()
+    for top in (TRAINED, EVALUATION):
+        for entry in tree.fs.list_dir(PurePosixPath(top)):
+            if entry.startswith(TRASH_PREFIX):
+                parsed = parse_version_dir(entry[len(TRASH_PREFIX):].rsplit("-", 1)[0])
+                if parsed:
+                    found.add(parsed)
+    for entry in tree.fs.list_dir(PurePosixPath(METADATA)):
+        parsed = parse_version_dir(entry)
+        if parsed and any(e.endswith(f".{REPLACED}")
+                          for e in tree.fs.list_dir(PurePosixPath(METADATA, entry))):
+            found.add(parsed)
+    return sorted(found)
+
+
+def _hidden_pieces(tree: StoreTree) -> list[PurePosixPath]:
+    """Paths that the restore of :func:`_replaced_versions` handles."""
+    out = []
+    for name, version in _replaced_versions(tree):
+        vdir = f"{name}_v{version}"
+        for top in (TRAINED, EVALUATION):
+            out += [PurePosixPath(top, e) for e in tree.fs.list_dir(PurePosixPath(top))
+                    if e.startswith(f"{TRASH_PREFIX}{vdir}-")]
+        meta_dir = tree.meta_dir(name, version)
+        out += [meta_dir / e for e in tree.fs.list_dir(meta_dir)
+                if e.endswith(f".{REPLACED}")]
+    return out
 
 def _still_orphan(tree: StoreTree, path: PurePosixPath) -> bool:
     """Re-check, under the model's lock, that ``path`` is a leftover of a dead save."""

@@ -37,12 +37,14 @@ from ..storage.layout import (
     INCOMPLETE_MARKER,
     METADATA,
     TRAINED,
+    TRASH_PREFIX,
     validate_alias,
     validate_name,
 )
 from ..storage.versions import BUMPS, FIRST_VERSION, is_version, next_version, parse_version
 from . import evaluations
-from .publish import write_version
+from . import trust as trust_store
+from .publish import interrupted_suffixes, recover, write_version
 from .registry import summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
@@ -171,7 +173,7 @@ class ModelStore:
         Reads one small index file when the index is fresh, never every record.
         """
         validate_name(name)
-        head = self._registry.head(name)
+        head = self._head(name)
         if head is None:
             raise self._not_found(name)
         return head["latest"]
@@ -179,7 +181,7 @@ class ModelStore:
     def versions(self, name: str) -> list[str]:
         """Every committed version of ``name``, in ascending semver order."""
         validate_name(name)
-        head = self._registry.head(name)
+        head = self._head(name)
         if head is None:
             raise self._not_found(name)
         return list(head["versions"])
@@ -189,8 +191,36 @@ class ModelStore:
         no readable record: a damaged record, or a save still in progress (``nbmodels
         verify`` tells them apart). Ascending semver order."""
         validate_name(name)
-        head = self._registry.head(name)
+        head = self._head(name)
         return list(head["pending"]) if head is not None else []
+
+    def _head(self, name: str, stamp: Any = None, found: Any = None) -> dict[str, Any] | None:
+        """The index head of ``name``, after putting back what a killed overwrite hid
+        (a version whose folder has no record is looked at on every read anyway)."""
+        head = self._registry.head(name, stamp, found)
+        pending = (head or {}).get("pending") if head is not None else None
+        if head is None or pending:
+            candidates = pending or self._registry.scan().get(name, [])
+            if self._recover(name, candidates):
+                head = self._registry.refresh(name)
+        return head
+
+    def _recover(self, name: str, versions: Any) -> bool:
+        """Run the overwrite recovery for ``versions`` of ``name`` if one was interrupted
+        and no writer holds the lock now; ``True`` when something changed."""
+        from filelock import Timeout
+
+        todo = [v for v in versions if interrupted_suffixes(self._tree, name, v)]
+        if not todo:
+            return False
+        changed = False
+        try:
+            with self._registry.lock(name).acquire(timeout=0):
+                for v in todo:
+                    changed |= bool(recover(self._tree, name, v))
+        except (Timeout, OSError):
+            return changed  # a writer is at work, or the store is read-only
+        return changed
 
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version meant by ``version``: ``latest``, a semver or an alias."""
@@ -220,7 +250,8 @@ class ModelStore:
             except InvalidVersionError as exc:
                 raise ModelNotFoundError(f"{version!r} is neither a version nor an alias of "
                                          f"{name!r} (aliases: {known}); {exc}") from None
-        if not self._registry.is_committed(name, version):
+        if not self._registry.is_committed(name, version) and not (
+                self._recover(name, [version]) and self._registry.is_committed(name, version)):
             try:
                 available = self.versions(name)
             except ModelNotFoundError:
@@ -479,7 +510,7 @@ class ModelStore:
 
     # -- loading -------------------------------------------------------------------------
     def load(self, name: str, version: str = "latest", *, strict: bool = False,
-             **load_options: Any) -> Any:
+             trust: bool = False, **load_options: Any) -> Any:
         """Load a version: ``latest``, an exact semver, or an alias (``name@ref`` works too).
 
         Every artifact's size and sha256 are checked against the record before anything
@@ -493,6 +524,12 @@ class ModelStore:
         :class:`~nbmodels.record.environment.EnvironmentWarning` carries a structured report
         with the ``pip install`` line to match; ``strict=True`` raises
         :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
+
+        A version whose loading runs code (a pickle: joblib, pickle, a whole torch
+        module) loads only when this user saved it or trusted it: otherwise
+        :class:`~nbmodels.errors.UntrustedArtifactError` says where it came from and how
+        to inspect it, before anything is unpickled. ``trust=True`` trusts it (and
+        remembers that for these exact artifacts, see :meth:`trust`).
         """
         name, exact, rec = self._located_record(name, version)
         fmt = format_for_record(rec)
@@ -505,6 +542,15 @@ class ModelStore:
         if bad:
             raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
                                  f"to load it")
+        if trust_store.code_runs_on_load(fmt, load_options) and not trust_store.is_trusted(
+                rec.files):
+            if not trust:
+                raise trust_store.refusal(
+                    str(self.root), name, exact, rec.to_dict(), fmt,
+                    [self.fs.display(self._tree.trained(name, exact) / f["name"])
+                     for f in rec.files])
+            trust_store.remember(rec.files, how="trusted", ref=f"{name}@{exact}",
+                                 store=str(self.root))
         source = ArtifactSource(self.fs, self._tree.trained(name, exact), rec.files)
         from ..record.environment import load_checked, load_failure
 
@@ -521,6 +567,23 @@ class ModelStore:
         _remember(model, (str(self.root), name, exact))
         return model
 
+    def trust(self, name: str, version: str = "latest") -> str:
+        """Trust a version's artifacts to run code when loaded, for this user; returns
+        the exact version.
+
+        The artifact hashes of its record are remembered in this user's configuration
+        folder (never in the store): a later load of these exact bytes, from any store,
+        needs no ``trust=True``; changed bytes fail the hash check anyway.
+        """
+        name, exact, rec = self._located_record(name, version)
+        bad = bad_file_entry(rec.files) if rec.files else "no file hashes"
+        if bad:
+            raise IntegrityError(f"{name}@{exact} cannot be trusted: its record has {bad}; "
+                                 f"run `nbmodels verify`")
+        trust_store.remember(rec.files, how="trusted", ref=f"{name}@{exact}",
+                             store=str(self.root))
+        return exact
+
     # -- listing -------------------------------------------------------------------------
     def list(self) -> ModelTable:
         """Every model: latest version, versions count, aliases, size, created_at and
@@ -529,7 +592,7 @@ class ModelStore:
         stamp, entries = self._registry.scan_stamped()
         found = self._registry.scan(entries)
         for name in sorted(found):
-            head = self._registry.head(name, stamp, found)
+            head = self._head(name, stamp, found)
             if head is None:
                 continue
             s = head["summary"]
@@ -597,11 +660,15 @@ class ModelStore:
                 # behind are an orphan for gc, not a hand-made folder that rebuild-index
                 # would bring back to life.
                 fs.touch(trained / INCOMPLETE_MARKER)
-            # Derived results go while the version is still whole, so that nothing of it
-            # outlives the record except what gc recognises as its own leftovers.
-            fs.remove_tree(tree.evaluation(name, exact))
+            # The evaluation is moved aside whole while the version is still whole (a
+            # crash before the record goes puts it back), then the record goes.
+            suffix = os.urandom(4).hex()
+            eval_trash = PurePosixPath(EVALUATION, f"{TRASH_PREFIX}{trained.name}-{suffix}")
+            if fs.exists(tree.evaluation(name, exact)):
+                fs.rename(tree.evaluation(name, exact), eval_trash)
             fs.remove_file(tree.meta_file(name, exact))  # invisible from here on
             fs.sync_dir(tree.meta_dir(name, exact))
+            fs.remove_tree(eval_trash)
             tree.remove_artifacts(trained)
             fs.remove_tree(tree.meta_dir(name, exact))
             self._registry.refresh(name)
