@@ -191,6 +191,12 @@ class StorageBackend(ABC):
                       stale: Iterable[str] = (), commit_last: str | None = None) -> None:
         """Write a folder of small derived files so that a failure leaves no half."""
 
+    def recover_published(self, target: PurePosixPath) -> bool:
+        """Finish or undo a :meth:`publish_files` of ``target`` that a crash interrupted
+        (call under the model's lock); ``True`` when something was done. Media whose
+        publication is one step have nothing to do."""
+        return False
+
     @abstractmethod
     def lock(self, name: str, timeout: float) -> AbstractContextManager[Any]:
         """The lock that serializes writers of one model name (reentrant in a process)."""

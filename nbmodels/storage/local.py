@@ -623,17 +623,26 @@ def open_for_read(path: Path) -> io.BufferedReader:
     return open(path, "rb")
 
 
+REPLACED_PREFIX = ".replaced-"
+
+
 def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str] = (),
                   commit_last: str | None = None) -> None:
-    """Write a folder of small derived files (an evaluation) so that a failure leaves no half.
+    """Write a folder of small derived files (an evaluation) so that readers see the
+    old set or the new set, whole, never a mix.
 
-    Every file is written into a fresh temporary sibling of ``target`` first. A new
-    ``target`` is then one rename; an existing one (which may hold other things, such as
-    per-dataset subfolders) gets each file by ``os.replace``, ``commit_last`` last, and
-    loses the ``stale`` names this publication no longer has. Nothing is fsynced: the
-    files can be recomputed, and the tests of the rename order still hold.
+    The new set is written into a fresh temporary sibling of ``target``; files of the
+    old folder that this set neither replaces nor lists as ``stale`` are hard-linked in
+    beside them. A new ``target`` is then one rename. An existing one is switched by
+    two renames (old folder aside as ``.replaced-{name}-S``, new folder in place), and
+    the old folder's subfolders (other data sets) are moved over before the old one is
+    removed. A crash in between is repaired by :func:`recover_published`, which the
+    next publication and ``gc`` run: the old folder comes back whole if the new one is
+    not in place yet. ``commit_last`` is kept for callers; the switch is one rename.
+    Nothing is fsynced: the files can be recomputed.
     """
     target = Path(target)
+    recover_published(target)
     tmp = new_temp_dir(target.parent, f".tmp-{target.name}-")
     try:
         for name, data in files.items():
@@ -643,18 +652,48 @@ def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str]
             os.rename(tmp, target)
             return
         except OSError:
-            if not os.path.isdir(target):
+            if not os.path.isdir(target) or os.path.islink(target):
                 raise
-        order = [n for n in files if n != commit_last]
-        if commit_last in files:
-            order.append(commit_last)
-        for name in order:
-            os.replace(tmp / name, target / name)
-        for name in stale:
-            if name not in files:
-                remove_file(target / name)
+        dropped = set(files) | set(stale)
+        for name in list_dir(target):
+            old = target / name
+            if name not in dropped and os.path.isfile(old) and not os.path.islink(old):
+                os.link(old, tmp / name)
+        aside = target.parent / f"{REPLACED_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(target, aside)
+        os.rename(tmp, target)
+        _finish_switch(target, aside)
     finally:
         remove_tree(tmp)
+
+
+def _finish_switch(target: Path, aside: Path) -> None:
+    """Move the subfolders of the old folder into the new one, then drop the old one."""
+    for name in list_dir(aside):
+        old = aside / name
+        if os.path.isdir(old) and not os.path.islink(old) and not os.path.lexists(target / name):
+            os.rename(old, target / name)
+    remove_tree(aside)
+
+
+def recover_published(target: Path) -> bool:
+    """Finish or undo a switch of ``target`` that a crash interrupted (see
+    :func:`publish_files`); ``True`` when something was done."""
+    target = Path(target)
+    prefix = f"{REPLACED_PREFIX}{target.name}-"
+    done = False
+    for name in sorted(list_dir(target.parent)):
+        if not name.startswith(prefix) or "-" in name[len(prefix):]:
+            continue
+        aside = target.parent / name
+        if not os.path.isdir(aside) or os.path.islink(aside):
+            continue
+        if not os.path.lexists(target):
+            os.rename(aside, target)  # the new folder never got in: the old one, whole
+        else:
+            _finish_switch(target, aside)
+        done = True
+    return done
 
 
 # -- regular files only ----------------------------------------------------------------------
@@ -855,6 +894,9 @@ class LocalBackend(StorageBackend):
     def publish_files(self, target: PurePosixPath, files: dict[str, bytes], *,
                       stale: Iterable[str] = (), commit_last: str | None = None) -> None:
         publish_files(self.path(target), files, stale=stale, commit_last=commit_last)
+
+    def recover_published(self, target: PurePosixPath) -> bool:
+        return recover_published(self.path(target))
 
     # -- locks -------------------------------------------------------------------------------
     def lock(self, name: str, timeout: float) -> Any:

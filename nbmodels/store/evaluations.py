@@ -43,12 +43,27 @@ def write_files(tree: StoreTree, name: str, version: str, files: dict[str, bytes
     return folder
 
 
+def readable_dir(tree: StoreTree, name: str, version: str,
+                 dataset: str | None = None) -> PurePosixPath:
+    """The folder to read an evaluation from: its own, or, while a publication that a
+    crash interrupted has it set aside (until gc or the next evaluation puts it back),
+    the old folder, whole."""
+    folder = evaluation_dir(tree, name, version, dataset)
+    if tree.fs.exists(folder):
+        return folder
+    prefix = f".replaced-{folder.name}-"
+    for entry in sorted(tree.fs.list_dir(folder.parent)):
+        if entry.startswith(prefix) and tree.fs.is_dir(folder.parent / entry):
+            return folder.parent / entry
+    return folder
+
+
 def list_files(tree: StoreTree, name: str, version: str,
                dataset: str | None = None) -> list[str]:
     """Plain-named regular files of an evaluation folder, sorted (links and special
     files are never listed)."""
     out = []
-    for path in tree.fs.iter_files(evaluation_dir(tree, name, version, dataset)):
+    for path in tree.fs.iter_files(readable_dir(tree, name, version, dataset)):
         try:
             validate_name(path.name, "evaluation file name")
         except ValueError:
@@ -76,7 +91,7 @@ def read_file(tree: StoreTree, name: str, version: str, filename: str, *,
     """The bytes of one evaluation file; a missing one is :class:`ModelNotFoundError`
     naming the files there are."""
     validate_name(filename, "evaluation file name")
-    folder = evaluation_dir(tree, name, version, dataset)
+    folder = readable_dir(tree, name, version, dataset)
     path = folder / filename
     if not tree.fs.is_file(path):
         available = list_files(tree, name, version, dataset)
@@ -91,7 +106,7 @@ def read_file(tree: StoreTree, name: str, version: str, filename: str, *,
 def read_json(tree: StoreTree, name: str, version: str, filename: str, *,
               dataset: str | None = None) -> Any:
     """A small JSON evaluation file, or ``None`` when it is absent or unreadable."""
-    path = evaluation_dir(tree, name, version, dataset) / validate_name(filename)
+    path = readable_dir(tree, name, version, dataset) / validate_name(filename)
     try:
         return tree.fs.read_json(path)
     except (OSError, ValueError, RecursionError):

@@ -163,10 +163,20 @@ def _verify_evaluations(tree: StoreTree, problems: list[Problem]) -> None:
             problems.append(Problem("orphan", str(path), "temporary folder of an "
                                     "interrupted evaluation", _name_of_temp(entry)))
             continue
+        if entry.startswith(".replaced-"):
+            parsed = parse_version_dir(entry[len(".replaced-"):].rsplit("-", 1)[0])
+            problems.append(Problem("orphan", str(path), "evaluation set aside by an "
+                                    "interrupted publication; gc puts it back",
+                                    *(parsed or (None,))))
+            continue
         parsed = parse_version_dir(entry)
         if parsed is None:
             continue
         for sub in sorted(fs.list_dir(path)):  # a named data set's temporary folder
+            if sub.startswith(".replaced-"):
+                problems.append(Problem("orphan", str(path / sub), "evaluation set aside "
+                                        "by an interrupted publication; gc puts it back",
+                                        *parsed))
             if sub.startswith(TMP_PREFIX):
                 problems.append(Problem("orphan", str(path / sub), "temporary folder "
                                         "of an interrupted evaluation", *parsed))
@@ -273,6 +283,9 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
             report.skipped.append((str(tree.meta_dir(name, version)),
                                    "a save of this model is in progress"))
         tree.registry.refresh(name)
+    _finish_evaluation_switches(tree, report, dry_run)
+    if not dry_run:
+        _refresh_stale_cards(tree, report)
     hidden = {str(p) for p in _hidden_pieces(tree)} if dry_run else set()
     for problem in verify(tree, deep=False).by_kind("orphan"):
         path = PurePosixPath(problem.path)
@@ -303,6 +316,74 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
                     fs.remove_tree(path)
             report.removed.append((problem.path, size))
     return report
+
+
+def _finish_evaluation_switches(tree: StoreTree, report: GCReport, dry_run: bool) -> None:
+    """Finish (or undo) evaluation publications that a crash interrupted."""
+    from filelock import Timeout
+
+    fs = tree.fs
+    evaluation = PurePosixPath(EVALUATION)
+    targets: set[PurePosixPath] = set()
+    for entry in fs.list_dir(evaluation):
+        if entry.startswith(".replaced-"):
+            vdir = entry[len(".replaced-"):].rsplit("-", 1)[0]
+            if parse_version_dir(vdir):
+                targets.add(evaluation / vdir)
+        elif parse_version_dir(entry) and fs.is_dir(evaluation / entry):
+            for sub in fs.list_dir(evaluation / entry):
+                if sub.startswith(".replaced-"):
+                    targets.add(evaluation / entry / sub[len(".replaced-"):].rsplit("-", 1)[0])
+    for target in sorted(targets):
+        parsed = parse_version_dir(target.parts[1])
+        if parsed is None:
+            continue
+        if dry_run:
+            report.restored.append(f"the evaluation in {target}")
+            continue
+        try:
+            with tree.registry.lock(parsed[0]).acquire(timeout=0):
+                if fs.recover_published(target):
+                    report.restored.append(f"the evaluation in {target}")
+        except Timeout:
+            report.skipped.append((str(target), "a save of this model is in progress"))
+
+
+def _refresh_stale_cards(tree: StoreTree, report: GCReport) -> None:
+    """Rewrite the card of a saved version when it no longer says what the record says
+    (an edit of the record that a crash stopped before the card). Cards of folders
+    made by hand or adopted are the user's own text and are never touched."""
+    from filelock import Timeout
+
+    from ..record.card import model_card
+
+    fs = tree.fs
+    for entry in sorted(fs.list_dir(PurePosixPath(METADATA))):
+        parsed = parse_version_dir(entry)
+        if parsed is None:
+            continue
+        record = tree.registry.read_record(*parsed)
+        if not isinstance(record, dict) or record.get("origin") != "saved":
+            continue
+        meta_dir = tree.meta_dir(*parsed)
+        try:
+            current = fs.read_bytes(meta_dir / MODEL_CARD, limit=16 << 20).decode("utf-8")
+        except (OSError, ValueError, UnicodeDecodeError):
+            current = None
+        try:
+            expected = model_card(record, tree.read_card_diagram(meta_dir))
+        except Exception:  # a damaged record: verify reports it
+            continue
+        if current == expected:
+            continue
+        try:
+            with tree.registry.lock(parsed[0]).acquire(timeout=0):
+                if tree.registry.read_record(*parsed) == record:
+                    tree.write_card(meta_dir, record)
+                    report.restored.append(f"the card of {parsed[0]}@{parsed[1]} "
+                                           f"(rewritten from its record)")
+        except (Timeout, OSError):
+            continue
 
 
 def _locked_elsewhere(tree: StoreTree, name: str) -> bool:

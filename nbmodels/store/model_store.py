@@ -493,8 +493,10 @@ class ModelStore:
                 else:
                     data[key] = value
             data["updated_at"] = utc_now()
-            self._tree.write_card(self._tree.meta_dir(name, exact), data)
+            # The record is the truth and is written first; the card is derived from
+            # it (a crash in between leaves a stale card, which gc rewrites).
             self.fs.write_json(self._tree.meta_file(name, exact), data)
+            self._tree.write_card(self._tree.meta_dir(name, exact), data)
             self._registry.refresh(name)
         return ModelRecord(data)
 

@@ -154,6 +154,9 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
         fs.make_dirs(meta_dir)
         tree.write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
                         keep_diagram=False)
+        # Bytes this user's process wrote: theirs to load (remembered before the commit,
+        # so a crash right after it cannot leave their own version untrusted).
+        trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
         fs.create_exclusive(meta_file, json_bytes(record))  # the commit point
     except BaseException:
         # Committed once the new record is in place: before that, metadata.json is
@@ -166,7 +169,6 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     _drop_hidden(tree, name, version, suffix)
     tree.registry.committed(name, version, record, head if not exists else None)
     remember_identity(tree.registry, name, version, record["content_hash"])
-    trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
     return ModelRecord(record)
 
 
