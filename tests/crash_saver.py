@@ -8,9 +8,10 @@
     Fault injection at every file-system step of one store operation. A template store
     is prepared, then for each step ``i`` of OP (``first``, ``save``, ``overwrite``,
     ``delete``, ``evaluate``, ``update_record``, ``rebuild_index`` or ``gc``) a forked
-    child copies the template and runs OP with an audit hook that, just before the ``i``-th file operation under the store, either kills the child with
-    SIGKILL (``kill``) or raises (``raise``, which exercises the clean-up of a failed
-    save). The last case lets OP finish. Prints a JSON summary; the test then checks
+    child copies the template and runs OP with an audit hook that, just before the
+    ``i``-th file operation under the store, either kills the child with SIGKILL
+    (``kill``) or raises (``raise``, which exercises the clean-up of a failed save).
+    The last case lets OP finish. Prints a JSON summary; the test then checks
     every resulting store.
 """
 
