@@ -49,7 +49,7 @@ from .registry import summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
 
-__all__ = ["ModelStore", "default_root", "provenance"]
+__all__ = ["ModelStore", "Provenance", "default_root", "provenance"]
 
 # Where a loaded object came from, without touching the object itself.
 _PROVENANCE: weakref.WeakKeyDictionary[Any, tuple[str, str, str]] = weakref.WeakKeyDictionary()
@@ -65,8 +65,17 @@ def default_root() -> Path:
     return resolve_store_root()[0]
 
 
+class Provenance(tuple):
+    """``(store_root, name, version)`` of a loaded object; :attr:`artifacts` holds the
+    sha256 of each artifact it was loaded from, so that results measured on it are
+    never filed under other artifacts saved later as the same version."""
+
+    artifacts: tuple[str, ...] = ()
+
+
 def provenance(model: Any) -> tuple[str, str, str] | None:
-    """``(store_root, name, version)`` of an object returned by :meth:`ModelStore.load`."""
+    """``(store_root, name, version)`` of an object returned by :meth:`ModelStore.load`
+    (a :class:`Provenance`, whose ``artifacts`` are the hashes it was loaded from)."""
     try:
         return _PROVENANCE.get(model)
     except TypeError:  # not weak-referenceable
@@ -566,7 +575,9 @@ class ModelStore:
             if wrapped is None:
                 raise
             raise wrapped from exc
-        _remember(model, (str(self.root), name, exact))
+        where = Provenance((str(self.root), name, exact))
+        where.artifacts = tuple(f["sha256"] for f in rec.files)
+        _remember(model, where)
         return model
 
     def trust(self, name: str, version: str = "latest") -> str:
@@ -738,13 +749,18 @@ class ModelStore:
     def write_evaluation(self, name: str, version: str, files: dict[str, bytes], *,
                          dataset: str | None = None, stale: Any = (),
                          commit_last: str | None = None,
-                         require_version: bool = True) -> str:
+                         require_version: bool = True,
+                         artifacts: Any = None) -> str:
         """Publish a version's evaluation files all at once, under the model's lock.
 
         ``stale`` names files of an earlier evaluation that this one no longer has
         (they are removed); ``commit_last`` is written last. With ``require_version``
-        the version must still exist when the files are published. Returns the folder,
-        relative to the store.
+        the version must still exist when the files are published. ``artifacts``, the
+        sha256 of each artifact the evaluated object was loaded from, must still be the
+        version's: results are never filed under other artifacts (a version deleted and
+        saved again meanwhile). The version's artifact hashes are written beside the
+        files (``artifacts.json``), binding them to what they measured. Returns the
+        folder, relative to the store.
         """
         validate_name(name)
         parse_version(version)
@@ -752,6 +768,15 @@ class ModelStore:
             if require_version and not self._registry.is_committed(name, version):
                 raise ModelNotFoundError(f"{name}@{version} no longer exists (deleted while "
                                          f"it was evaluated); nothing was written")
+            record = self._registry.read_record(name, version) if require_version else None
+            current = evaluations.artifact_hashes(record)
+            if artifacts is not None and list(artifacts) != current:
+                raise ModelNotFoundError(
+                    f"{name}@{version} is no longer the model that was evaluated (it was "
+                    f"deleted or replaced after this object was loaded); nothing was "
+                    f"written: load {name}@{version} again and evaluate that")
+            if current:
+                files = {**files, evaluations.BINDING_FILE: evaluations.binding_bytes(current)}
             folder = evaluations.write_files(self._tree, name, version, files,
                                              dataset=dataset, stale=tuple(stale),
                                              commit_last=commit_last)
