@@ -32,6 +32,7 @@ from ..storage.layout import (
     version_dir,
 )
 from ..storage.versions import sort_versions
+from . import evaluations
 from .publish import REPLACED, recover
 from .registry import AliasFileError
 from .reports import GCReport, Problem, RebuildReport, VerifyReport
@@ -183,6 +184,15 @@ def _verify_evaluations(tree: StoreTree, problems: list[Problem]) -> None:
         if not fs.exists(tree.meta_file(*parsed)) and not fs.exists(tree.trained(*parsed)):
             problems.append(Problem("dangling", str(path),
                                     "evaluation of a version that does not exist", *parsed))
+            continue
+        record = tree.registry.read_record(*parsed)
+        current = evaluations.artifact_hashes(record)
+        for folder in [path] + [path / d for d in evaluations.list_datasets(tree, *parsed)]:
+            bound = evaluations.bound_to(tree, folder)
+            if bound is not None and record is not None and bound != current:
+                problems.append(Problem("stale_evaluation", str(folder), "results measured "
+                                        "on other artifacts than the record's (they are "
+                                        "not shown); evaluate the version again", *parsed))
 
 
 def _verify_registry_temps(tree: StoreTree, problems: list[Problem]) -> None:
@@ -462,11 +472,12 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
     for name, version in sorted(candidates):
         with tree.registry.lock(name):
             _adopt(tree, name, version, report)
-    tree.registry.drop_index()
+    _drop_index(tree)
     stamp, entries = tree.registry.scan_stamped()
     found = tree.registry.scan(entries)
     for name in sorted(found):
-        head = tree.registry.refresh(name, stamp, found)
+        with tree.registry.lock(name):  # not between a saver's commit and its head
+            head = tree.registry.refresh(name, stamp, found)
         if head is not None:
             report.models += 1
             report.versions += len(head["versions"])
@@ -482,6 +493,18 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
             if kept != aliases:
                 tree.registry.write_aliases(name, kept)
     return report
+
+def _drop_index(tree: StoreTree) -> None:
+    """Remove the derived heads, tolerating savers that write a head meanwhile (a
+    folder that fills up again while it is removed is ``ENOTEMPTY``): the index is a
+    cache, and every head left is re-checked against ``metadata/`` on its next read."""
+    for _attempt in range(5):
+        try:
+            tree.registry.drop_index()
+            return
+        except OSError:
+            continue
+
 
 def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> None:
     fs = tree.fs

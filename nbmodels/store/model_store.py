@@ -682,8 +682,10 @@ class ModelStore:
             fs.remove_file(tree.meta_file(name, exact))  # invisible from here on
             fs.sync_dir(tree.meta_dir(name, exact))
             fs.remove_tree(eval_trash)
-            tree.remove_artifacts(trained)
+            # The card before the artifacts: a card is a leftover of ours only while
+            # the artifacts beside it are marked.
             fs.remove_tree(tree.meta_dir(name, exact))
+            tree.remove_artifacts(trained)
             self._registry.refresh(name)
         return exact
 

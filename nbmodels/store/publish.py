@@ -183,10 +183,15 @@ def _undo_write(tree: StoreTree, done: set[str], name: str, version: str,
         # The same steps a crash would need: recover() knows them all.
         with contextlib.suppress(OSError):
             recover(tree, name, version)
-    elif "moved" not in done:
+    else:
+        # A new version that never got its record: the card first (it counts as ours
+        # only while the artifacts are marked), then the artifacts.
         with contextlib.suppress(OSError):
             if tree.is_crash_leftover_meta(name, version):
                 fs.remove_tree(tree.meta_dir(name, version))
+        if "moved" in done:
+            with contextlib.suppress(OSError):
+                tree.remove_artifacts(tree.trained(name, version))
     if "marked" in done:
         with contextlib.suppress(OSError):
             fs.remove_file(tree.trained(name, version) / INCOMPLETE_MARKER)
