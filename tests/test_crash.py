@@ -180,6 +180,10 @@ def check_derived(root: Path, op: str, context: str) -> None:
         assert card == model_card(rec, None), f"{context}: card out of step for {version}"
     folder = root / "evaluation" / f"{NAME}_v1.1.0"
     files = {p.name: p.read_text() for p in folder.iterdir() if p.is_file()}
+    bound = files.pop("artifacts.json", None)  # the new run says what it measured
+    if bound is not None:
+        assert json.loads(bound)["artifacts_sha256"] == [
+            f["sha256"] for f in store.record(NAME, "1.1.0").files], context
     old = {"metrics.json": '{"accuracy": 0.5}\n'}
     new = {"metrics.json": '{"accuracy": 0.9}\n', "report.html": "<p>0.9</p>"}
     assert files in (old, new), f"{context}: evaluation files {files}"
