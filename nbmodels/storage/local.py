@@ -368,10 +368,9 @@ class VerifiedBuffer(mmap.mmap):
 
     def readinto(self, b: Any) -> int:
         pos = self._check_position()
-        with memoryview(b) as target:
-            target = target.cast("B")
+        with memoryview(b) as view, view.cast("B") as target, memoryview(self) as source:
             n = max(0, min(target.nbytes, self.size - pos))
-            target[:n] = self[pos:pos + n]
+            target[:n] = source[pos:pos + n]  # one copy, straight from the private pages
         super().seek(pos + n)
         self._consumed(pos + n)
         return n
