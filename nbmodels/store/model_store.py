@@ -44,7 +44,7 @@ from ..storage.layout import (
 from ..storage.versions import BUMPS, FIRST_VERSION, is_version, next_version, parse_version
 from . import evaluations
 from . import trust as trust_store
-from .publish import interrupted_suffixes, recover, write_version
+from .publish import needs_restore, recover, write_version
 from .registry import summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
@@ -219,7 +219,7 @@ class ModelStore:
         and no writer holds the lock now; ``True`` when something changed."""
         from filelock import Timeout
 
-        todo = [v for v in versions if interrupted_suffixes(self._tree, name, v)]
+        todo = [v for v in versions if needs_restore(self._tree, name, v)]
         if not todo:
             return False
         changed = False

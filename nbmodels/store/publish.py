@@ -42,7 +42,7 @@ from . import trust
 from .dedup import find_identical, forget_identity, remember_identity
 from .tree import StoreTree
 
-__all__ = ["REPLACED", "interrupted_suffixes", "recover", "write_version"]
+__all__ = ["REPLACED", "interrupted_suffixes", "needs_restore", "recover", "write_version"]
 
 REPLACED = "replaced.tmp"  # the hidden record and card of a version being replaced
 
@@ -138,15 +138,17 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
                 fs.make_dirs(meta_dir)
                 fs.replace(hidden, json_bytes({"replacing_unadopted": True}))
                 done.add("hidden")
-            if fs.exists(evaluation):
-                fs.rename(evaluation, eval_trash)  # results of the old artifacts
-                done.add("eval_trashed")
             if exists:
+                # The record first: from here on the next reader restores the old
+                # version whole (a crash before this leaves it untouched but a marker).
+                fs.rename(meta_file, hidden)
+                done.add("hidden")
                 if fs.exists(meta_dir / MODEL_CARD):
                     fs.rename(meta_dir / MODEL_CARD, hidden_card)
                     done.add("card_hidden")
-                fs.rename(meta_file, hidden)
-                done.add("hidden")
+            if fs.exists(evaluation):
+                fs.rename(evaluation, eval_trash)  # results of the old artifacts
+                done.add("eval_trashed")
             fs.rename(trained, trash)
             done.add("trashed")
         fs.rename(tmp, trained)
@@ -217,6 +219,14 @@ def _drop_hidden(tree: StoreTree, name: str, version: str, suffix: str) -> None:
     tree.fs.remove_tree(eval_trash)
     tree.fs.remove_file(hidden_card)
     tree.fs.remove_file(hidden)
+
+
+def needs_restore(tree: StoreTree, name: str, version: str) -> bool:
+    """Whether a killed overwrite hid this version (its record is hidden, not back):
+    one listing of its record folder, cheap enough for the read path."""
+    entries = tree.fs.list_dir(tree.meta_dir(name, version))
+    return METADATA_FILE not in entries and any(
+        e.startswith(f"{METADATA_FILE}.") and e.endswith(f".{REPLACED}") for e in entries)
 
 
 def interrupted_suffixes(tree: StoreTree, name: str, version: str) -> list[str]:
