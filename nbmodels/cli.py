@@ -422,11 +422,6 @@ _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
              "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
              "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
-             "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
-    return EXIT_OK
-
-
-             "rebuild-index": _cmd_rebuild, "quickstart": _cmd_quickstart,
              "enable-magics": _cmd_magics, "disable-magics": _cmd_magics,
              "trust": _cmd_trust}
 
