@@ -26,6 +26,7 @@ __all__ = [
     "ModelStore",
     "NBModelsError",
     "NotebookObjectsError",
+    "UntrustedArtifactError",
     "UntrustedTypesError",
     "VersionExistsError",
     "__version__",
@@ -52,7 +53,8 @@ _LAZY = {
     **{name: "nbmodels.errors" for name in (
         "EnvironmentMismatchError", "FormatUnavailableError", "IntegrityError",
         "InvalidNameError", "InvalidVersionError", "LoadCheckError", "ModelNotFoundError",
-        "NBModelsError", "NotebookObjectsError", "UntrustedTypesError", "VersionExistsError")},
+        "NBModelsError", "NotebookObjectsError", "UntrustedArtifactError", "UntrustedTypesError",
+        "VersionExistsError")},
     "EnvironmentWarning": "nbmodels.record.environment",
 }
 
@@ -67,6 +69,7 @@ if _TYPE_CHECKING:
         ModelNotFoundError,
         NBModelsError,
         NotebookObjectsError,
+        UntrustedArtifactError,
         UntrustedTypesError,
         VersionExistsError,
     )
@@ -102,17 +105,19 @@ def save_model(model: _Any, model_name: str, version: str | None = None, **kwarg
     return ModelStore().save(model, model_name, version=version, **kwargs)
 
 
-def load_model(model_name: str, version: str = "latest", *, strict: bool = False) -> _Any:
+def load_model(model_name: str, version: str = "latest", *, strict: bool = False,
+               trust: bool = False) -> _Any:
     """Load ``model_name`` from the default store, like the hand-written function it replaces.
 
     ``version`` is ``"latest"``, an exact version such as ``"1.2.0"``, or an alias.
     A model saved in a different environment loads with one warning that reports the
     differing packages and the ``pip install`` line to match; ``strict=True`` raises
-    :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
+    :class:`~nbmodels.errors.EnvironmentMismatchError` instead. A pickle that this user
+    neither saved nor trusted is refused before it runs; ``trust=True`` trusts it.
     """
     from .store.model_store import ModelStore
 
-    return ModelStore().load(model_name, version, strict=strict)
+    return ModelStore().load(model_name, version, strict=strict, trust=trust)
 
 
 def load_ipython_extension(ipython: _Any) -> None:

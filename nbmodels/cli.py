@@ -68,6 +68,8 @@ _HELP = {
     "edit": "change the description or tags of NAME@VERSION (recorded as an edit; artifacts "
             "and hashes untouched)",
     "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",
+    "trust": "trust NAME@VERSION's pickled artifacts to run code when loaded (remembered "
+             "for you, by hash, outside the store)",
     "quickstart": "train, save, load and list a model to see the store at work",
     "enable-magics": "load the magics in every IPython session and kernel (edits the "
                      "IPython profile)",
@@ -93,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                               **kwargs)
 
     add("list")
+    s = add("trust")
+    s.add_argument("ref", metavar="NAME@VERSION")
     s = add("show", epilog="NAME alone is the latest version; NAME@1.2.0 an exact version; "
             "NAME@production an alias.")
     s.add_argument("ref", metavar=_REF, help="what to show, e.g. churn_rf, churn_rf@1.2.0 or "
@@ -379,6 +383,16 @@ def _cmd_edit(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_trust(store: Any, args: argparse.Namespace) -> int:
+    name, sep, version = args.ref.partition("@")
+    if not sep or not version:
+        raise _Usage(f"trust needs NAME@VERSION (got {args.ref!r}); e.g. churn_rf@1.2.0")
+    exact = store.trust(name, version)
+    _emit(args, f"trusted {name}@{exact}: it loads without --trust from now on",
+          {"name": name, "version": exact, "trusted": True})
+    return EXIT_OK
+
+
 def _cmd_rebuild(store: Any, args: argparse.Namespace) -> int:
     report = store.rebuild_index()
     _emit(args, report, report.to_dict())
@@ -411,7 +425,8 @@ _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
              "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
              "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
-             "enable-magics": _cmd_magics, "disable-magics": _cmd_magics}
+             "enable-magics": _cmd_magics, "disable-magics": _cmd_magics,
+             "trust": _cmd_trust}
 
 
 # -- export, import, backup, push/pull, prune, du (issue 15) ----------------------------------

@@ -36,6 +36,7 @@ __all__ = [
     "NotebookObjectsError",
     "StoreNotFoundError",
     "UnfittedModelError",
+    "UntrustedArtifactError",
     "UntrustedTypesError",
     "VersionExistsError",
     "error_kind",
@@ -181,6 +182,16 @@ class EnvironmentMismatchError(NBModelsError):
         self.report = report
 
 
+class UntrustedArtifactError(NBModelsError):
+    """A version whose loading would run code (a pickle) and whose artifacts this user
+    has neither saved nor trusted; the message says where it came from, how to inspect
+    it and how to trust it. :attr:`ref` is ``name@version``."""
+
+    def __init__(self, message: str, ref: str = "") -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
 # -- the one table: error class -> exit code, HTTP status, one-line form --------------------
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTEGRITY = 0, 1, 2, 3, 4
 
@@ -213,6 +224,7 @@ ERROR_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
     (VersionExistsError, ErrorKind(EXIT_PROBLEMS, 409, "exists")),
     (FormatUnavailableError, ErrorKind(EXIT_PROBLEMS, 501, "unavailable")),
     (UntrustedTypesError, ErrorKind(EXIT_PROBLEMS, 403, "untrusted")),
+    (UntrustedArtifactError, ErrorKind(EXIT_PROBLEMS, 403, "untrusted artifact")),
     (NotebookObjectsError, ErrorKind(EXIT_USAGE, 400, "not portable")),
     (LoadCheckError, ErrorKind(EXIT_PROBLEMS, 422, "load check failed")),
     (EnvironmentMismatchError, ErrorKind(EXIT_PROBLEMS, 409, "environment differs")),

@@ -340,6 +340,8 @@ class ModelMagics(Magics):
     @magic_arguments()
     @argument("ref", metavar="NAME[@VERSION|@ALIAS]", help="what to load (default: latest)")
     @argument("--as", dest="as_var", metavar="VAR", help="also bind the model to VAR")
+    @argument("--trust", action="store_true", help="trust this version's pickled artifacts "
+              "to run code (remembered for you, by hash)")
     @line_magic
     def load_model(self, line: str) -> Any:
         """Load a model (sha256-verified) by latest, exact version or alias."""
@@ -350,7 +352,7 @@ class ModelMagics(Magics):
             raise UsageError(f"--as needs a Python variable name, got {args.as_var!r}")
         name, version = _split(args.ref)
         store = self.store
-        model = self._run(lambda: store.load(name, version))
+        model = self._run(lambda: store.load(name, version, trust=args.trust))
         if args.as_var:
             self.shell.user_ns[args.as_var] = model
         return model

@@ -58,3 +58,27 @@ def forest(iris):
 
     X, y = iris
     return RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+
+
+def pytest_configure(config):
+    """The session's own config folder, never the real user's: module- and
+    session-scoped fixtures (stores built once for many tests) record their trust here."""
+    import tempfile
+
+    os.environ["NBMODELS_CONFIG_DIR"] = tempfile.mkdtemp(prefix="nbmodels-test-config-")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory, monkeypatch):
+    """Every test's trust decisions live in its own temporary config folder, never in
+    the real user's (subprocesses, kernels and servers inherit it). It starts with what
+    the session's shared fixtures saved, so a store built once for a module loads in
+    each of its tests as it would for the user who saved it."""
+    import shutil
+
+    config = tmp_path_factory.mktemp("nbmodels_config")
+    shared = Path(os.environ["NBMODELS_CONFIG_DIR"]) / "trusted_artifacts.txt"
+    if shared.is_file():
+        shutil.copyfile(shared, config / "trusted_artifacts.txt")
+    monkeypatch.setenv("NBMODELS_CONFIG_DIR", str(config))
+    return config

@@ -6,11 +6,12 @@
 
 ``python crash_saver.py inject WORKDIR OP ACTION``
     Fault injection at every file-system step of one store operation. A template store
-    is prepared, then for each step ``i`` of OP (``first``, ``save``, ``overwrite`` or
-    ``delete``) a forked child copies the template and runs OP with an audit hook that,
-    just before the ``i``-th file operation under the store, either kills the child with
-    SIGKILL (``kill``) or raises (``raise``, which exercises the clean-up of a failed
-    save). The last case lets OP finish. Prints a JSON summary; the test then checks
+    is prepared, then for each step ``i`` of OP (``first``, ``save``, ``overwrite``,
+    ``delete``, ``evaluate``, ``update_record``, ``rebuild_index`` or ``gc``) a forked
+    child copies the template and runs OP with an audit hook that, just before the
+    ``i``-th file operation under the store, either kills the child with SIGKILL
+    (``kill``) or raises (``raise``, which exercises the clean-up of a failed save).
+    The last case lets OP finish. Prints a JSON summary; the test then checks
     every resulting store.
 """
 
@@ -88,6 +89,10 @@ def prepare(template: Path, op: str) -> None:
     evaluation = store.version_path("evaluation", NAME, "1.1.0")
     evaluation.mkdir(parents=True)
     (evaluation / "metrics.json").write_text('{"accuracy": 0.5}\n')
+    if op == "gc":  # something for gc to remove: a killed save's temporary folder
+        leftover = template / "trained" / ".tmp-m_v1.2.0-deadbeef"
+        leftover.mkdir()
+        (leftover / "model.joblib").write_bytes(b"partial")
 
 
 def run_op(root: Path, op: str) -> None:
@@ -98,6 +103,19 @@ def run_op(root: Path, op: str) -> None:
         store.save(payload("new"), NAME, version="1.1.0", overwrite=True, description="new")
     elif op == "delete":
         store.delete(NAME, "1.1.0")
+    elif op == "evaluate":
+        # The store's side of nbmodels.evaluate on an evaluated version: the files,
+        # then the summary merged into the record.
+        store.write_evaluation(NAME, "1.1.0", {"report.html": b"<p>0.9</p>",
+                                               "metrics.json": b'{"accuracy": 0.9}\n'},
+                               commit_last="metrics.json")
+        store.update_record(NAME, "1.1.0", {"metrics": {"accuracy": 0.9}})
+    elif op == "update_record":
+        store.update_record(NAME, "1.1.0", {"tags": ["updated"]})
+    elif op == "rebuild_index":
+        store.rebuild_index()
+    elif op == "gc":
+        store.gc()
     else:
         raise SystemExit(f"unknown op {op}")
 
@@ -157,8 +175,10 @@ def inject(workdir: Path, op: str, action: str) -> None:
         else:
             outcome = {0: "completed", 3: "raised"}.get(os.WEXITSTATUS(status),
                                                         f"exit {os.WEXITSTATUS(status)}")
+        twin = workdir / f"twin{i:03d}"  # the same crash, for a gc run before any read
+        shutil.copytree(root, twin, symlinks=True)
         cases.append({"root": str(root), "step": steps[i] if i < len(steps) else "(none)",
-                      "outcome": outcome})
+                      "outcome": outcome, "twin": str(twin)})
     print(json.dumps({"steps": steps, "cases": cases}))
 
 

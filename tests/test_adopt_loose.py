@@ -83,7 +83,7 @@ def test_churn_v1_and_v2_are_reported_then_adopted_in_order(store, models, iris)
         assert rec["original_version"] == label
         assert rec["original_folder"] == f"churn_{label}"
         assert rec["origin"] == "adopted"
-        np.testing.assert_array_equal(store.load("churn", version).predict_proba(X),
+        np.testing.assert_array_equal(store.load("churn", version, trust=True).predict_proba(X),
                                       models[label].predict_proba(X))
     # The bytes moved but did not change; the marker is gone; all is clean.
     moved = {p.read_bytes() for p in (store.root / "trained").rglob("model.joblib")}
@@ -213,7 +213,7 @@ def test_adoption_killed_at_any_step_is_completed_by_the_next_rebuild(tmp_path, 
         visible = store.versions("churn") if "churn" in store.names() else []
         for version in visible:
             if store.record("churn", version).files:
-                store.load("churn", version)
+                store.load("churn", version, trust=True)
         store.rebuild_index()
         store.gc()
         assert store.versions("churn") == ["1.0.0", "2.0.0"], context
@@ -222,9 +222,9 @@ def test_adoption_killed_at_any_step_is_completed_by_the_next_rebuild(tmp_path, 
         assert one["original_version"] in ("1", "v1"), context  # the seed's own, or the label
         assert two["original_version"] == "v2", context
         assert one["description"] == "first churn model", context
-        np.testing.assert_array_equal(store.load("churn", "1.0.0").predict_proba(X),
+        np.testing.assert_array_equal(store.load("churn", "1.0.0", trust=True).predict_proba(X),
                                       models["v1"].predict_proba(X))
-        np.testing.assert_array_equal(store.load("churn", "2.0.0").predict_proba(X),
+        np.testing.assert_array_equal(store.load("churn", "2.0.0", trust=True).predict_proba(X),
                                       models["v2"].predict_proba(X))
         trained = sorted(p.name for p in (Path(case["root"]) / "trained").iterdir())
         assert trained == ["churn_v1.0.0", "churn_v2.0.0"], context

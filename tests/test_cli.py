@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nbmodels import ModelStore
+from nbmodels.errors import UntrustedArtifactError
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -132,6 +133,10 @@ def test_rebuild_index_adopts_hand_made_folder(tmp_path):
     out = run("rebuild-index", "--store", str(root), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["adopted"] == ["prices@1.0.0"]
+    with pytest.raises(UntrustedArtifactError):
+        ModelStore(root).load("prices")
+    trusted = run("trust", "prices@1.0.0", "--store", str(root))
+    assert trusted.returncode == 0, trusted.stderr
     assert ModelStore(root).load("prices").predict([[2]])[0] == pytest.approx(2)
 
 
@@ -182,7 +187,7 @@ def test_every_command_has_a_one_line_help():
     assert sorted(listed) == sorted([
         "list", "show", "versions", "store", "verify", "gc", "alias", "delete", "evaluate",
         "compare", "edit", "rebuild-index", "enable-magics", "disable-magics", "quickstart",
-        "export", "import", "backup", "push", "pull", "prune", "du"])
+        "export", "import", "backup", "push", "pull", "prune", "du", "trust"])
     assert all(len(text) > 20 for text in listed.values()), listed
     show = " ".join(run("show", "--help").stdout.split())
     assert "NAME[@VERSION|ALIAS]" in show and "NAME@production an alias" in show

@@ -66,6 +66,34 @@ def committed_paths(store: ModelStore) -> set[str]:
     return keep
 
 
+def whole_copies(root: Path) -> dict[str, set[str]]:
+    """``token -> where`` of every whole copy of a model on disk, committed or hidden:
+    any folder under trained/ whose artifact unpickles to a token."""
+    import pickle
+
+    found: dict[str, set[str]] = {}
+    for artifact in (root / "trained").glob("*/model.joblib"):
+        try:
+            token = pickle.loads(artifact.read_bytes())["token"]
+        except Exception:
+            continue  # a partial write
+        found.setdefault(token, set()).add(artifact.parent.name)
+    return found
+
+
+def check_gc_first(root: Path, allowed: list[dict[str, str]], *, context: str) -> None:
+    """gc run straight after the crash, before anything else touched the store, never
+    deletes the last whole copy: the state afterwards is still the old or the new one."""
+    before = whole_copies(root)
+    ModelStore(root).gc(dry_run=True)
+    assert whole_copies(root) == before, f"{context}: gc(dry_run=True) changed artifacts"
+    ModelStore(root).gc()
+    # The old state or the new one after gc: so the last whole copy of the version
+    # being replaced or deleted was kept unless the change had been committed.
+    state = state_of(root)
+    assert state in allowed, f"{context}: after gc first: {state}"
+
+
 def check_after_crash(root: Path, allowed: list[dict[str, str]], *, context: str) -> None:
     store = ModelStore(root)
     state = state_of(root)
@@ -92,17 +120,23 @@ def check_after_crash(root: Path, allowed: list[dict[str, str]], *, context: str
         assert any(rel == o or rel.startswith(o + "/") for o in orphans), \
             f"{context}: {rel} is neither committed nor reported ({report})"
 
+    # Pieces that an interrupted replace or delete moved aside are put back (or dropped
+    # once the change was committed) by gc's recovery, never removed as orphans.
+    aside = [o for o in orphans if o.split("/")[-1].startswith(".trash-") or ".replaced" in o]
+    removable = [o for o in orphans if o not in aside]
     before = tree_snapshot(root)
     dry = store.gc(dry_run=True)
     assert tree_snapshot(root) == before, f"{context}: gc(dry_run=True) changed the store"
-    assert sorted(p for p, _ in dry.removed) == orphans
+    assert sorted(p for p, _ in dry.removed) == removable
+    assert bool(dry.restored) == bool(aside), (context, dry)
     assert not dry.skipped
     sizes = {o: sum(len(v or b"") for k, v in before.items() if k == o or k.startswith(o + "/"))
-             for o in orphans}
+             for o in removable}
 
     done = store.gc()
-    assert sorted(p for p, _ in done.removed) == orphans
+    assert sorted(p for p, _ in done.removed) == removable
     assert done.bytes_reclaimed == sum(sizes.values()) == dry.bytes_reclaimed
+    assert state_of(root) == state, f"{context}: gc changed what is visible"
     after = store.verify()
     assert after.ok, f"{context}: after gc: {after}"
     leftovers = [k for k in tree_snapshot(root)
@@ -124,25 +158,51 @@ def _allowed(op: str, action: str) -> list[dict[str, str]]:
     if op == "save":
         return [OLD, {**OLD, "1.2.0": "new"}]
     if op == "overwrite":
-        allowed = [OLD, {"1.0.0": "old-1.0.0", "1.1.0": "new"}]
-        if action == "kill":  # a crash mid-replace loses the version being replaced
-            allowed.append({"1.0.0": "old-1.0.0"})
-        return allowed
+        # The old state or the new one: a crash mid-replace never loses the version.
+        return [OLD, {"1.0.0": "old-1.0.0", "1.1.0": "new"}]
     if op == "delete":
         return [OLD, {"1.0.0": "old-1.0.0"}]
+    if op in ("evaluate", "update_record", "rebuild_index", "gc"):
+        return [OLD]
     raise AssertionError(op)
 
 
+def check_derived(root: Path, op: str, context: str) -> None:
+    """After recovery: the card says what the record says, and the evaluation of 1.1.0
+    is the old run whole or the new run whole, never a mix."""
+    from nbmodels.record.card import model_card
+
+    store = ModelStore(root)
+    store.gc()
+    for version in store.versions(NAME):
+        rec = store.record(NAME, version).to_dict()
+        card = (root / "metadata" / f"{NAME}_v{version}" / "model_card.md").read_text()
+        assert card == model_card(rec, None), f"{context}: card out of step for {version}"
+    folder = root / "evaluation" / f"{NAME}_v1.1.0"
+    files = {p.name: p.read_text() for p in folder.iterdir() if p.is_file()}
+    bound = files.pop("artifacts.json", None)  # the new run says what it measured
+    if bound is not None:
+        assert json.loads(bound)["artifacts_sha256"] == [
+            f["sha256"] for f in store.record(NAME, "1.1.0").files], context
+    old = {"metrics.json": '{"accuracy": 0.5}\n'}
+    new = {"metrics.json": '{"accuracy": 0.9}\n', "report.html": "<p>0.9</p>"}
+    assert files in (old, new), f"{context}: evaluation files {files}"
+    if op == "update_record":
+        assert store.record(NAME, "1.1.0")["tags"] in ([], ["updated"]), context
+
+
 @pytest.mark.parametrize("action", ["kill", "raise"])
-@pytest.mark.parametrize("op", ["first", "save", "overwrite", "delete"])
+@pytest.mark.parametrize("op", ["first", "save", "overwrite", "delete", "evaluate",
+                                "update_record", "rebuild_index", "gc"])
 def test_fault_before_every_file_operation(tmp_path, op, action):
     out = subprocess.run([sys.executable, str(SCRIPT), "inject", str(tmp_path), op, action],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     steps, cases = result["steps"], result["cases"]
-    assert len(steps) >= 10, steps
-    assert any(s.startswith("os.rename metadata/") for s in steps) or op == "delete"
+    assert len(steps) >= (10 if op in ("first", "save", "overwrite", "delete") else 2), steps
+    assert any(s.startswith("os.rename metadata/") for s in steps) or op not in (
+        "first", "save", "overwrite")
     allowed = _allowed(op, action)
     for i, case in enumerate(cases):
         context = f"{op}/{action} before step {i} ({case['step']}): {case['outcome']}"
@@ -154,6 +214,11 @@ def test_fault_before_every_file_operation(tmp_path, op, action):
             assert state_of(Path(case["root"])) == allowed[-1 if action == "raise" else
                                                            (1 if op == "overwrite" else -1)]
         check_after_crash(Path(case["root"]), allowed, context=context)
+        if op in ("evaluate", "update_record"):
+            check_derived(Path(case["root"]), op, context)
+        if case.get("twin"):
+            check_gc_first(Path(case["twin"]), allowed, context=context + " (gc first)")
+            check_after_crash(Path(case["twin"]), allowed, context=context + " (gc first)")
 
 
 def test_failed_overwrite_puts_the_old_version_back(tmp_path):

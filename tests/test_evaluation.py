@@ -484,7 +484,8 @@ def test_saved_files_record_and_datasets(binary, eval_store):
     result = evaluate(loaded, X, y)  # name and version come from the store
     folder = eval_store.version_path("evaluation", "clf", "1.0.0")
     assert result.path == folder
-    assert _ls(folder) == sorted(["metrics.json", "curves.json", "fingerprint.json",
+    assert _ls(folder) == sorted(["metrics.json", "artifacts.json", "curves.json",
+                                  "fingerprint.json",
                                   "report.html", "confusion_matrix.png",
                                   "confusion_matrix_normalized.png", "roc_curve.png",
                                   "precision_recall_curve.png", "calibration_curve.png",
@@ -501,7 +502,7 @@ def test_saved_files_record_and_datasets(binary, eval_store):
 
     holdout = evaluate(loaded, X[:60], y[:60], dataset="holdout", plots="seed")
     assert holdout.path == folder / "holdout"
-    assert _ls(folder / "holdout") == sorted(["metrics.json", "curves.json",
+    assert _ls(folder / "holdout") == sorted(["metrics.json", "artifacts.json", "curves.json",
                                               "fingerprint.json", "report.html",
                                               "confusion_matrix.png", "roc_curve.png",
                                               "scores.npz"])

@@ -249,7 +249,17 @@ def _head(store: ModelStore) -> Path:
     return store.root / "registry/index/m/head.json"
 
 
+def _versions_file(store: ModelStore) -> Path:
+    return store.root / "registry/index/m/versions.json"
+
+
 def _forge(store: ModelStore, **changes: object) -> None:
+    """Forge the index: ``versions`` goes where the index keeps them (versions.json,
+    and head.json too, where a reader must ignore it), the rest into head.json."""
+    if "versions" in changes:
+        listed = json.loads(_versions_file(store).read_text())
+        listed["versions"] = changes["versions"]
+        _versions_file(store).write_text(json.dumps(listed))
     path = _head(store)
     head = json.loads(path.read_text())
     head.update(changes)

@@ -522,12 +522,18 @@ def test_hand_made_seed_folder_is_adopted(store, forest, iris, with_metadata):
     assert store.verify().ok, store.verify()
     assert store.versions("churn_rf") == ["1.0.0", "1.1.0"]
     assert store.list()[0]["latest"] == "1.1.0"
+    # Pickles this user did not save are refused until trusted (remembered by hash).
+    from nbmodels.errors import UntrustedArtifactError
+
+    with pytest.raises(UntrustedArtifactError, match=r"churn_rf@1\.0\.0 --trust"):
+        store.load("churn_rf", "1.0.0")
     if with_metadata:  # the seed record says scikit-learn 1.3.0 and Python 3.10.0
         with pytest.warns(UserWarning, match="different environment"):
-            loaded = store.load("churn_rf", "1.0.0")
+            loaded = store.load("churn_rf", "1.0.0", trust=True)
     else:
-        loaded = store.load("churn_rf", "1.0.0")
+        loaded = store.load("churn_rf", "1.0.0", trust=True)
     np.testing.assert_array_equal(loaded.predict_proba(X), forest.predict_proba(X))
+    assert store.trust("churn_rf", "1.1.0") == "1.1.0"
     np.testing.assert_array_equal(store.load("churn_rf")["compressed"], np.arange(1000))
 
     rec = store.record("churn_rf", "1.0.0")

@@ -38,6 +38,8 @@ class Target:
     directory: Path  # the version's evaluation folder
     in_store: bool
     record: dict[str, Any] | None = None
+    #: sha256 of the artifacts the evaluated object was loaded from (when it was)
+    artifacts: Any = None
 
 
 def check_dataset(dataset: Any) -> str | None:
@@ -123,7 +125,16 @@ def resolve_target(
         )
     record = store.record(name, version).to_dict() if in_store else None
     directory = store.version_path(EVALUATION, name, version)
-    return Target(store, name, version, dataset, directory, in_store, record)
+    artifacts = None
+    if (origin is not None and origin[1] == name and origin[2] == version
+            and _same_root(origin[0], store.root)):
+        artifacts = getattr(origin, "artifacts", None) or None
+        if not in_store:
+            raise EvaluationError(
+                f"{name}@{version} was deleted after this model was loaded from it; its "
+                f"results would describe a version that is gone (or a new model saved "
+                f"under that number later): load the version you mean and evaluate that")
+    return Target(store, name, version, dataset, directory, in_store, record, artifacts)
 
 
 def _label_of(key: str, summary: dict[str, Any]) -> str | None:
@@ -238,7 +249,7 @@ def save_evaluation(target: Target, result: EvaluationResult, lap: Any = None) -
             )
         store.write_evaluation(target.name, target.version, result.files(),
                                dataset=result.dataset, stale=sorted(RESERVED_NAMES),
-                               commit_last=METRICS_FILE)
+                               commit_last=METRICS_FILE, artifacts=target.artifacts)
         result.path = directory
         if lap is not None:
             lap("save")

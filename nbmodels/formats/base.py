@@ -87,9 +87,11 @@ class ArtifactSource:
         return self.fs.read_verified(self.directory / name, entry["size"], entry["sha256"])
 
     def open_verified(self, name: str) -> AbstractContextManager[Any]:
-        """A context manager yielding a read-only buffer of ``name`` once it is verified.
+        """A context manager yielding the verified bytes of ``name`` (a buffer that is also a
+        forward file, for ``pickle.load``), once their size and sha256 matched.
 
-        Cheaper than :meth:`read_bytes` for large artifacts (the file is memory-mapped).
+        Cheaper than :meth:`read_bytes` for large artifacts: read as a file, its memory is
+        handed back as the model is built.
         """
         entry = self._entry(name)
         return self.fs.verified(self.directory / name, entry["size"], entry["sha256"])

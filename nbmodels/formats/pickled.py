@@ -8,7 +8,6 @@ has just verified. Files written by ``joblib.dump`` (adopted folders) go through
 
 from __future__ import annotations
 
-import io
 import pickle
 from typing import Any
 
@@ -51,12 +50,13 @@ class _PickleStreamFormat(ModelFormat):
         if info.get("serializer") == _CLOUDPICKLE:
             _require_cloudpickle()
         with source.open_verified(self.artifacts[0]) as data:
+            # Read as a file: the verified copy is handed back as the model is built.
             if info.get("serializer") in (_PICKLE5, _CLOUDPICKLE):
-                return pickle.loads(data)
+                return pickle.load(data)
             return self._load_foreign(data)
 
     def _load_foreign(self, data: Any) -> Any:
-        return pickle.loads(data)
+        return pickle.load(data)
 
     def adopt(self, files: list[str]) -> dict[str, Any] | None:
         return {"serializer": "foreign"} if self.artifacts[0] in files else None
@@ -128,7 +128,7 @@ class JoblibFormat(_PickleStreamFormat):
         import joblib
 
         # A file written by joblib.dump keeps numpy arrays outside the pickle stream.
-        return joblib.load(io.BytesIO(data))
+        return joblib.load(data)
 
 
 class PickleFormat(_PickleStreamFormat):

@@ -25,7 +25,8 @@ What must be atomic, and why
   written, so an artifact is read once (to write it) and its record holds the hash of
   exactly what was written; the file is durable (fsync) when the writer closes.
 - :meth:`StorageBackend.verified` yields bytes only after their size and sha256 match
-  the record, and the bytes yielded are the ones that were checked.
+  the record, and the bytes yielded are the ones that were checked (a private copy,
+  never a shared map of a file that someone may rewrite meanwhile).
 - :meth:`StorageBackend.lock` serializes writers of one model name (a file lock
   locally; a remote backend uses conditional writes instead and its lock only
   serializes the writers of one process).
@@ -123,7 +124,9 @@ class StorageBackend(ABC):
     @abstractmethod
     def verified(self, path: PurePosixPath, size: int,
                  sha256: str) -> AbstractContextManager[Any]:
-        """A read-only buffer of an artifact, yielded only once size and sha256 match."""
+        """The bytes of an artifact, yielded only once size and sha256 match: a buffer
+        (``pickle.loads``) that is also a forward file (``pickle.load``), holding a
+        private copy, so what is deserialized is exactly what was checked."""
 
     @abstractmethod
     def read_verified(self, path: PurePosixPath, size: int, sha256: str) -> bytes:
@@ -192,6 +195,12 @@ class StorageBackend(ABC):
     def publish_files(self, target: PurePosixPath, files: dict[str, bytes], *,
                       stale: Iterable[str] = (), commit_last: str | None = None) -> None:
         """Write a folder of small derived files so that a failure leaves no half."""
+
+    def recover_published(self, target: PurePosixPath) -> bool:
+        """Finish or undo a :meth:`publish_files` of ``target`` that a crash interrupted
+        (call under the model's lock); ``True`` when something was done. Media whose
+        publication is one step have nothing to do."""
+        return False
 
     @abstractmethod
     def lock(self, name: str, timeout: float) -> AbstractContextManager[Any]:

@@ -16,6 +16,7 @@ import errno
 import hashlib
 import io
 import json
+import mmap
 import os
 import queue
 import shutil
@@ -33,6 +34,8 @@ __all__ = [
     "FileDigest",
     "HashingWriter",
     "LocalBackend",
+    "VerifiedBuffer",
+    "append_line",
     "atomic_write_bytes",
     "atomic_write_json",
     "describe_mode",
@@ -268,58 +271,199 @@ def sha256_file(path: Path) -> FileDigest:
     return FileDigest(Path(path).name, size, h.hexdigest())
 
 
-def _check_size(path: Path, size: int) -> None:
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path``, refused unless it is a regular file.
+
+    Opened without following a final link and without blocking (a FIFO swapped in
+    after a ``stat`` must not hang the reader); the type is checked on the open file.
+    """
+    import stat as st
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        actual_size = os.stat(path).st_size
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise IntegrityError(f"artifact {path} is missing; run `nbmodels verify` to see "
                              f"what else is damaged") from None
-    if actual_size != size:
-        raise IntegrityError(f"artifact {path} has {actual_size} bytes but its record says "
-                             f"{size}; the file was changed or truncated after it was saved")
+    except OSError as exc:
+        raise IntegrityError(f"artifact {path} cannot be opened as a regular file "
+                             f"({exc.strerror}); refusing to read it") from None
+    if not st.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IntegrityError(f"artifact {path} is not a regular file (a link, FIFO or "
+                             f"device); refusing to read it")
+    return fd
+
+
+def _read_exactly(fd: int, path: Path, view: memoryview, hasher: Any) -> None:
+    """Fill ``view`` from ``fd`` in chunks, feeding each chunk to ``hasher``; the file
+    must end exactly there (it is compared with the record's size)."""
+    size = view.nbytes
+    done = 0
+    with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
+        while done < size:
+            n = f.readinto(view[done:done + _CHUNK])
+            if not n:
+                raise IntegrityError(f"artifact {path} became shorter while it was read "
+                                     f"({done} of {size} bytes); it is being rewritten: "
+                                     f"load it again when the writer is done")
+            hasher.update(view[done:done + n])
+            done += n
+        if f.read(1):
+            raise IntegrityError(f"artifact {path} grew past the {size} bytes of its record "
+                                 f"while it was read; it is being rewritten: load it again "
+                                 f"when the writer is done")
 
 
 def read_verified(path: Path, size: int, sha256: str) -> bytes:
     """The bytes of ``path``, after checking them against ``size`` and ``sha256``.
 
-    Raises :class:`IntegrityError` naming the file and both hashes on any mismatch.
+    Read once into private memory, so the bytes returned are the bytes hashed, whatever
+    happens to the file meanwhile. Raises :class:`IntegrityError` naming the file and
+    both hashes on any mismatch.
     """
     path = Path(path)
-    _check_size(path, size)
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) != size:
-        raise IntegrityError(f"artifact {path} changed size while it was read")
-    _check_digest(path, sha256, hashlib.sha256(data).hexdigest())
-    return data
+    fd = _open_regular(path)
+    try:
+        _check_size_fd(fd, path, size)
+        data = bytearray(size)
+        hasher = hashlib.sha256()
+        with memoryview(data) as view:
+            _read_exactly(fd, path, view, hasher)
+    finally:
+        os.close(fd)
+    _check_digest(path, sha256, hasher.hexdigest())
+    return bytes(data)
+
+
+def _check_size_fd(fd: int, path: Path, size: int) -> None:
+    actual_size = os.fstat(fd).st_size
+    if actual_size != size:
+        raise IntegrityError(f"artifact {path} has {actual_size} bytes but its record says "
+                             f"{size}; the file was changed or truncated after it was saved")
+
+
+class VerifiedBuffer(mmap.mmap):
+    """Private memory holding an artifact's bytes, which were hashed as they were read.
+
+    A read-only view for deserializers in two forms: a buffer (``pickle.loads(buf)``)
+    and a forward file (``pickle.load(buf)``, ``joblib.load(buf)``: ``read``,
+    ``readinto``, ``peek``, ``seek``, ``tell``). Read as a file, the pages behind the
+    reading position are handed back to the system as it goes, so the verified copy
+    and the object being built are not both whole in memory at once; reading back
+    further than :attr:`KEEP_BEHIND` bytes behind the furthest read is refused.
+    """
+
+    KEEP_BEHIND = 1 << 20
+
+    def __new__(cls, size: int) -> VerifiedBuffer:
+        return super().__new__(cls, -1, max(size, 1))
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._released = 0  # bytes [0, _released) were handed back
+        self._furthest = 0
+        self._can_release = hasattr(mmap, "MADV_DONTNEED") and hasattr(self, "madvise")
+
+    def _consumed(self, end: int) -> None:
+        self._furthest = max(self._furthest, end)
+        upto = (self._furthest - self.KEEP_BEHIND) // mmap.PAGESIZE * mmap.PAGESIZE
+        if self._can_release and upto - self._released >= (16 << 20):
+            self.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+            self._released = upto
+
+    def _check_position(self) -> int:
+        pos = super().tell()
+        if pos < self._released:
+            raise OSError(errno.ESPIPE, "a verified artifact is read forward only; this "
+                                        "part was already handed back")
+        return pos
+
+    def read(self, n: int | None = -1) -> bytes:  # type: ignore[override]
+        self._check_position()
+        data = super().read(min(n, self.size - super().tell())
+                            if n is not None and n >= 0 else self.size - super().tell())
+        self._consumed(super().tell())
+        return data
+
+    def readinto(self, b: Any) -> int:
+        pos = self._check_position()
+        with memoryview(b) as view, view.cast("B") as target, memoryview(self) as source:
+            n = max(0, min(target.nbytes, self.size - pos))
+            target[:n] = source[pos:pos + n]  # one copy, straight from the private pages
+        super().seek(pos + n)
+        self._consumed(pos + n)
+        return n
+
+    def peek(self, n: int = 1) -> bytes:
+        pos = self._check_position()
+        return self[pos:min(self.size, pos + max(n, 1))]
+
+    def readline(self) -> bytes:  # type: ignore[override]
+        self._check_position()
+        line = super().readline()
+        self._consumed(super().tell())
+        return line
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:  # type: ignore[override]
+        super().seek(pos, whence)
+        return super().tell()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.size)
+            if min(start, stop) < self._released:
+                raise OSError(errno.ESPIPE, "this part of the verified artifact was "
+                                            "already handed back")
+            return super().__getitem__(slice(start, stop, step))
+        return super().__getitem__(key)
 
 
 @contextlib.contextmanager
-def mapped_verified(path: Path, size: int, sha256: str) -> Iterator[Any]:
-    """A read-only memory map of ``path``, yielded only once its sha256 matched.
+def mapped_verified(path: Path, size: int, sha256: str) -> Iterator[VerifiedBuffer]:
+    """A :class:`VerifiedBuffer` of ``path``, yielded only once its sha256 matched.
 
-    Mapping instead of reading skips allocating and zero-filling a buffer as large as
-    the file (as costly as the hash itself): the hash reads the page cache in place and
-    the deserializer copies out of the same pages. The map is closed on exit.
+    The file is read once, in chunks, into private anonymous memory (never a shared
+    map of the file: a file changed in place or truncated meanwhile would change, or
+    fault, the bytes being deserialized); each chunk is hashed in a second thread while
+    the next one is read. What the deserializer sees is exactly what was hashed; a file
+    rewritten during the read is an :class:`IntegrityError`. The memory is released on
+    exit.
     """
-    import mmap
-
     path = Path(path)
-    _check_size(path, size)
-    if size == 0:
-        _check_digest(path, sha256, hashlib.sha256(b"").hexdigest())
-        yield b""
-        return
-    with open(path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    fd = _open_regular(path)
+    buffer = None
     try:
-        if len(mapped) != size:
-            raise IntegrityError(f"artifact {path} changed size while it was read")
-        _check_digest(path, sha256, hashlib.sha256(mapped).hexdigest())
-        yield mapped
+        _check_size_fd(fd, path, size)
+        buffer = VerifiedBuffer(size)
+        hasher = _BackgroundHasher()
+        try:
+            with memoryview(buffer) as whole:
+                _read_exactly(fd, path, whole[:size], hasher)
+        finally:
+            actual = hasher.hexdigest()
+    except BaseException:
+        if buffer is not None:
+            with contextlib.suppress(BufferError):
+                buffer.close()
+        raise
     finally:
-        with contextlib.suppress(BufferError):  # a view still alive: the GC unmaps it
-            mapped.close()
+        os.close(fd)
+    try:
+        _check_digest(path, sha256, actual)
+        yield buffer
+    finally:
+        with contextlib.suppress(BufferError):  # a view still alive: the GC frees it
+            buffer.close()
 
 
 def _check_digest(path: Path, expected: str, actual: str) -> None:
@@ -499,17 +643,26 @@ def open_for_read(path: Path) -> io.BufferedReader:
     return open(path, "rb")
 
 
+REPLACED_PREFIX = ".replaced-"
+
+
 def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str] = (),
                   commit_last: str | None = None) -> None:
-    """Write a folder of small derived files (an evaluation) so that a failure leaves no half.
+    """Write a folder of small derived files (an evaluation) so that readers see the
+    old set or the new set, whole, never a mix.
 
-    Every file is written into a fresh temporary sibling of ``target`` first. A new
-    ``target`` is then one rename; an existing one (which may hold other things, such as
-    per-dataset subfolders) gets each file by ``os.replace``, ``commit_last`` last, and
-    loses the ``stale`` names this publication no longer has. Nothing is fsynced: the
-    files can be recomputed, and the tests of the rename order still hold.
+    The new set is written into a fresh temporary sibling of ``target``; files of the
+    old folder that this set neither replaces nor lists as ``stale`` are hard-linked in
+    beside them. A new ``target`` is then one rename. An existing one is switched by
+    two renames (old folder aside as ``.replaced-{name}-S``, new folder in place), and
+    the old folder's subfolders (other data sets) are moved over before the old one is
+    removed. A crash in between is repaired by :func:`recover_published`, which the
+    next publication and ``gc`` run: the old folder comes back whole if the new one is
+    not in place yet. ``commit_last`` is kept for callers; the switch is one rename.
+    Nothing is fsynced: the files can be recomputed.
     """
     target = Path(target)
+    recover_published(target)
     tmp = new_temp_dir(target.parent, f".tmp-{target.name}-")
     try:
         for name, data in files.items():
@@ -519,18 +672,48 @@ def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str]
             os.rename(tmp, target)
             return
         except OSError:
-            if not os.path.isdir(target):
+            if not os.path.isdir(target) or os.path.islink(target):
                 raise
-        order = [n for n in files if n != commit_last]
-        if commit_last in files:
-            order.append(commit_last)
-        for name in order:
-            os.replace(tmp / name, target / name)
-        for name in stale:
-            if name not in files:
-                remove_file(target / name)
+        dropped = set(files) | set(stale)
+        for name in list_dir(target):
+            old = target / name
+            if name not in dropped and os.path.isfile(old) and not os.path.islink(old):
+                os.link(old, tmp / name)
+        aside = target.parent / f"{REPLACED_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(target, aside)
+        os.rename(tmp, target)
+        _finish_switch(target, aside)
     finally:
         remove_tree(tmp)
+
+
+def _finish_switch(target: Path, aside: Path) -> None:
+    """Move the subfolders of the old folder into the new one, then drop the old one."""
+    for name in list_dir(aside):
+        old = aside / name
+        if os.path.isdir(old) and not os.path.islink(old) and not os.path.lexists(target / name):
+            os.rename(old, target / name)
+    remove_tree(aside)
+
+
+def recover_published(target: Path) -> bool:
+    """Finish or undo a switch of ``target`` that a crash interrupted (see
+    :func:`publish_files`); ``True`` when something was done."""
+    target = Path(target)
+    prefix = f"{REPLACED_PREFIX}{target.name}-"
+    done = False
+    for name in sorted(list_dir(target.parent)):
+        if not name.startswith(prefix) or "-" in name[len(prefix):]:
+            continue
+        aside = target.parent / name
+        if not os.path.isdir(aside) or os.path.islink(aside):
+            continue
+        if not os.path.lexists(target):
+            os.rename(aside, target)  # the new folder never got in: the old one, whole
+        else:
+            _finish_switch(target, aside)
+        done = True
+    return done
 
 
 # -- regular files only ----------------------------------------------------------------------
@@ -775,6 +958,9 @@ class LocalBackend(StorageBackend):
                                          f"never writes through it (remove it)")
         publish_files(where, files, stale=stale, commit_last=commit_last)
 
+    def recover_published(self, target: PurePosixPath) -> bool:
+        return recover_published(self.path(target))
+
     # -- locks -------------------------------------------------------------------------------
     def lock(self, name: str, timeout: float) -> Any:
         lock = self._locks.get(name)
@@ -803,3 +989,24 @@ class LocalBackend(StorageBackend):
             return True
         lock.release()
         return False
+
+
+def append_line(path: Path, line: str, *, limit: int = 1 << 20) -> None:
+    """Append one line to a small private file (created with its folder, owner-only),
+    durably. One ``write`` of a short line with ``O_APPEND``: concurrent appenders never
+    interleave their lines. A path that is a link or not a regular file is refused."""
+    import stat as st
+
+    path = Path(path)
+    if "\n" in line or len(line) > limit:
+        raise ValueError("one short line at a time")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
+    try:
+        if not st.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -18,8 +18,59 @@ from ..record.metric_names import higher_is_better as default_direction
 from ..storage.layout import validate_name
 from .tree import StoreTree
 
-__all__ = ["best_version", "evaluation_dir", "list_datasets", "list_files", "read_file",
-           "read_json", "saved_metrics", "write_files"]
+__all__ = [
+    "BINDING_FILE",
+    "artifact_hashes",
+    "best_version",
+    "binding_bytes",
+    "bound_to",
+    "evaluation_dir",
+    "list_datasets",
+    "list_files",
+    "matches_record",
+    "read_file",
+    "read_json",
+    "readable_dir",
+    "saved_metrics",
+    "write_files",
+]
+
+
+BINDING_FILE = "artifacts.json"  # the artifact hashes an evaluation measured
+
+
+def artifact_hashes(record: Any) -> list[str]:
+    """The sha256 of each artifact a record describes, in its order."""
+    files = record.get("files") if isinstance(record, dict) else None
+    return [f["sha256"] for f in files or [] if isinstance(f, dict)
+            and isinstance(f.get("sha256"), str)]
+
+
+def binding_bytes(hashes: list[str]) -> bytes:
+    """``artifacts.json``: what an evaluation was measured on."""
+    from ..storage.backend import json_bytes
+
+    return json_bytes({"artifacts_sha256": list(hashes)})
+
+
+def bound_to(tree: StoreTree, folder: PurePosixPath) -> list[str] | None:
+    """The artifact hashes an evaluation folder says it measured (``None``: it does not
+    say, as evaluations written by hand or before this binding)."""
+    try:
+        data = tree.fs.read_json(folder / BINDING_FILE)
+    except (OSError, ValueError, RecursionError):
+        return None
+    hashes = data.get("artifacts_sha256") if isinstance(data, dict) else None
+    return [h for h in hashes if isinstance(h, str)] if isinstance(hashes, list) else []
+
+
+def matches_record(tree: StoreTree, name: str, version: str,
+                   folder: PurePosixPath) -> bool:
+    """Whether an evaluation folder may be shown for the version's current artifacts."""
+    bound = bound_to(tree, folder)
+    if bound is None:
+        return True
+    return bound == artifact_hashes(tree.registry.read_record(name, version))
 
 
 def evaluation_dir(tree: StoreTree, name: str, version: str,
@@ -43,12 +94,32 @@ def write_files(tree: StoreTree, name: str, version: str, files: dict[str, bytes
     return folder
 
 
+def readable_dir(tree: StoreTree, name: str, version: str,
+                 dataset: str | None = None) -> PurePosixPath:
+    """The folder to read an evaluation from: its own, or, while a publication that a
+    crash interrupted has it set aside (until gc or the next evaluation puts it back),
+    the old folder, whole."""
+    folder = evaluation_dir(tree, name, version, dataset)
+    found = folder
+    if not tree.fs.exists(folder):
+        prefix = f".replaced-{folder.name}-"
+        for entry in sorted(tree.fs.list_dir(folder.parent)):
+            if entry.startswith(prefix) and tree.fs.is_dir(folder.parent / entry):
+                found = folder.parent / entry
+                break
+    if tree.fs.exists(found) and not matches_record(tree, name, version, found):
+        # Results of other artifacts (saved before this version was replaced): never
+        # shown for these ones.
+        return folder.parent / f".tmp-not-these-artifacts-{folder.name}"
+    return found
+
+
 def list_files(tree: StoreTree, name: str, version: str,
                dataset: str | None = None) -> list[str]:
     """Plain-named regular files of an evaluation folder, sorted (links and special
     files are never listed)."""
     out = []
-    for path in tree.fs.iter_files(evaluation_dir(tree, name, version, dataset)):
+    for path in tree.fs.iter_files(readable_dir(tree, name, version, dataset)):
         try:
             validate_name(path.name, "evaluation file name")
         except ValueError:
@@ -76,26 +147,40 @@ def read_file(tree: StoreTree, name: str, version: str, filename: str, *,
     """The bytes of one evaluation file; a missing one is :class:`ModelNotFoundError`
     naming the files there are."""
     validate_name(filename, "evaluation file name")
-    folder = evaluation_dir(tree, name, version, dataset)
-    path = folder / filename
-    if not tree.fs.is_file(path):
-        available = list_files(tree, name, version, dataset)
-        hint = (f"files: {', '.join(available)}" if available else
-                "it has no evaluation files; run nbmodels.evaluate(...) with name= and "
-                "version= to write them")
-        where = f"{name}@{version}" + (f" (dataset {dataset})" if dataset else "")
-        raise ModelNotFoundError(f"{where} has no evaluation file {filename!r}; {hint}")
-    return tree.fs.read_bytes(path, limit=limit)
+    for attempt in range(3):
+        folder = readable_dir(tree, name, version, dataset)
+        path = folder / filename
+        if tree.fs.is_file(path):
+            try:
+                return tree.fs.read_bytes(path, limit=limit)
+            except FileNotFoundError:
+                continue  # the evaluation was switched while it was read: look again
+        if attempt == 2 or tree.fs.exists(folder):
+            break
+        # Between the two renames of another process's publication: look again.
+    available = list_files(tree, name, version, dataset)
+    hint = (f"files: {', '.join(available)}" if available else
+            "it has no evaluation files; run nbmodels.evaluate(...) with name= and "
+            "version= to write them")
+    where = f"{name}@{version}" + (f" (dataset {dataset})" if dataset else "")
+    raise ModelNotFoundError(f"{where} has no evaluation file {filename!r}; {hint}")
 
 
 def read_json(tree: StoreTree, name: str, version: str, filename: str, *,
               dataset: str | None = None) -> Any:
     """A small JSON evaluation file, or ``None`` when it is absent or unreadable."""
-    path = evaluation_dir(tree, name, version, dataset) / validate_name(filename)
-    try:
-        return tree.fs.read_json(path)
-    except (OSError, ValueError, RecursionError):
-        return None
+    validate_name(filename)
+    for _attempt in range(3):
+        folder = readable_dir(tree, name, version, dataset)
+        try:
+            return tree.fs.read_json(folder / filename)
+        except FileNotFoundError:
+            if tree.fs.exists(folder):
+                return None
+            # another process is switching the evaluation: look again
+        except (OSError, ValueError, RecursionError):
+            return None
+    return None
 
 
 def _flat_metrics(saved: dict[str, Any]) -> dict[str, float]:

@@ -33,6 +33,8 @@ from ..storage.layout import (
     version_dir,
 )
 from ..storage.versions import sort_versions
+from . import evaluations
+from .publish import REPLACED, recover
 from .registry import AliasFileError, DamagedRecord
 from .reports import GCReport, Problem, RebuildReport, VerifyReport
 from .tree import StoreTree
@@ -208,10 +210,20 @@ def _verify_evaluations(tree: StoreTree, problems: list[Problem]) -> None:
             problems.append(Problem("orphan", str(path), "temporary folder of an "
                                     "interrupted evaluation", _name_of_temp(entry)))
             continue
+        if entry.startswith(".replaced-"):
+            parsed = parse_version_dir(entry[len(".replaced-"):].rsplit("-", 1)[0])
+            problems.append(Problem("orphan", str(path), "evaluation set aside by an "
+                                    "interrupted publication; gc puts it back",
+                                    *(parsed or (None,))))
+            continue
         parsed = parse_version_dir(entry)
         if parsed is None or _special(fs, path, "dir", problems, *parsed):
             continue
         for sub in sorted(fs.list_dir(path)):  # a named data set's temporary folder
+            if sub.startswith(".replaced-"):
+                problems.append(Problem("orphan", str(path / sub), "evaluation set aside "
+                                        "by an interrupted publication; gc puts it back",
+                                        *parsed))
             if sub.startswith(TMP_PREFIX):
                 problems.append(Problem("orphan", str(path / sub), "temporary folder "
                                         "of an interrupted evaluation", *parsed))
@@ -225,6 +237,15 @@ def _verify_evaluations(tree: StoreTree, problems: list[Problem]) -> None:
         if not fs.exists(tree.meta_file(*parsed)) and not fs.exists(tree.trained(*parsed)):
             problems.append(Problem("dangling", str(path),
                                     "evaluation of a version that does not exist", *parsed))
+            continue
+        record = tree.registry.read_record(*parsed)
+        current = evaluations.artifact_hashes(record)
+        for folder in [path] + [path / d for d in evaluations.list_datasets(tree, *parsed)]:
+            bound = evaluations.bound_to(tree, folder)
+            if bound is not None and record is not None and bound != current:
+                problems.append(Problem("stale_evaluation", str(folder), "results measured "
+                                        "on other artifacts than the record's (they are "
+                                        "not shown); evaluate the version again", *parsed))
 
 
 def _verify_registry_temps(tree: StoreTree, problems: list[Problem]) -> None:
@@ -318,17 +339,37 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
 
     Only leftovers of nbmodels' own saves are removed (temp folders, uncommitted
     artifacts, half-written record folders); folders made by hand are never touched.
-    A model whose save is in progress in another process is skipped.
+    What a killed overwrite hid is put back first (the old version, whole) unless the
+    new record was committed: gc never deletes the last whole copy of a version. A
+    model whose save is in progress in another process is skipped. ``dry_run`` only
+    reads (it works on a read-only store).
     """
     from filelock import Timeout
 
     fs = tree.fs
     report = GCReport(tree.fs.url, dry_run)
+    for name, version in _replaced_versions(tree):
+        if dry_run:
+            report.restored += recover(tree, name, version, dry_run=True)
+            continue
+        try:
+            with tree.registry.lock(name).acquire(timeout=0):
+                report.restored += recover(tree, name, version)
+        except Timeout:
+            report.skipped.append((str(tree.meta_dir(name, version)),
+                                   "a save of this model is in progress"))
+        tree.registry.refresh(name)
+    _finish_evaluation_switches(tree, report, dry_run)
+    if not dry_run:
+        _refresh_stale_cards(tree, report)
+    hidden = {str(p) for p in _hidden_pieces(tree)} if dry_run else set()
     for problem in verify(tree, deep=False).by_kind("orphan"):
         path = PurePosixPath(problem.path)
+        if problem.path in hidden:
+            continue  # what the restore above would put back or drop
         name = problem.name or _name_of_temp(path.name)
         held: Any = contextlib.nullcontext()
-        if name:
+        if name and not dry_run:
             # Holding the model's lock while removing: a save cannot start, and one
             # that finished since verify() ran is seen by the re-check below.
             try:
@@ -340,6 +381,9 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
             except OSError as exc:  # the lock itself is damaged (a link, a FIFO...)
                 report.skipped.append((problem.path, f"cannot take the model's lock: {exc}"))
                 continue
+        elif name and _locked_elsewhere(tree, name):
+            report.skipped.append((problem.path, "a save of this model is in progress"))
+            continue
         with held:
             if not _still_orphan(tree, path):
                 continue
@@ -355,6 +399,114 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
                     continue
             report.removed.append((problem.path, size))
     return report
+
+
+def _finish_evaluation_switches(tree: StoreTree, report: GCReport, dry_run: bool) -> None:
+    """Finish (or undo) evaluation publications that a crash interrupted."""
+    from filelock import Timeout
+
+    fs = tree.fs
+    evaluation = PurePosixPath(EVALUATION)
+    targets: set[PurePosixPath] = set()
+    for entry in fs.list_dir(evaluation):
+        if entry.startswith(".replaced-"):
+            vdir = entry[len(".replaced-"):].rsplit("-", 1)[0]
+            if parse_version_dir(vdir):
+                targets.add(evaluation / vdir)
+        elif parse_version_dir(entry) and fs.is_dir(evaluation / entry):
+            for sub in fs.list_dir(evaluation / entry):
+                if sub.startswith(".replaced-"):
+                    targets.add(evaluation / entry / sub[len(".replaced-"):].rsplit("-", 1)[0])
+    for target in sorted(targets):
+        parsed = parse_version_dir(target.parts[1])
+        if parsed is None:
+            continue
+        if dry_run:
+            report.restored.append(f"the evaluation in {target}")
+            continue
+        try:
+            with tree.registry.lock(parsed[0]).acquire(timeout=0):
+                if fs.recover_published(target):
+                    report.restored.append(f"the evaluation in {target}")
+        except Timeout:
+            report.skipped.append((str(target), "a save of this model is in progress"))
+
+
+def _refresh_stale_cards(tree: StoreTree, report: GCReport) -> None:
+    """Rewrite the card of a saved version when it no longer says what the record says
+    (an edit of the record that a crash stopped before the card). Cards of folders
+    made by hand or adopted are the user's own text and are never touched."""
+    from filelock import Timeout
+
+    from ..record.card import model_card
+
+    fs = tree.fs
+    for entry in sorted(fs.list_dir(PurePosixPath(METADATA))):
+        parsed = parse_version_dir(entry)
+        if parsed is None:
+            continue
+        record = tree.registry.read_record(*parsed)
+        if not isinstance(record, dict) or record.get("origin") != "saved":
+            continue
+        meta_dir = tree.meta_dir(*parsed)
+        try:
+            current = fs.read_bytes(meta_dir / MODEL_CARD, limit=16 << 20).decode("utf-8")
+        except (OSError, ValueError, UnicodeDecodeError):
+            current = None
+        try:
+            expected = model_card(record, tree.read_card_diagram(meta_dir))
+        except Exception:  # a damaged record: verify reports it
+            continue
+        if current == expected:
+            continue
+        try:
+            with tree.registry.lock(parsed[0]).acquire(timeout=0):
+                if tree.registry.read_record(*parsed) == record:
+                    tree.write_card(meta_dir, record)
+                    report.restored.append(f"the card of {parsed[0]}@{parsed[1]} "
+                                           f"(rewritten from its record)")
+        except (Timeout, OSError):
+            continue
+
+
+def _locked_elsewhere(tree: StoreTree, name: str) -> bool:
+    """Whether a writer holds ``name``'s lock (``False`` where the lock cannot even be
+    created, as on a read-only store: nobody is writing there either)."""
+    try:
+        return tree.registry.is_locked_elsewhere(name)
+    except OSError:
+        return False
+
+
+def _replaced_versions(tree: StoreTree) -> list[tuple[str, str]]:
+    """Versions with pieces that a killed overwrite or delete moved aside."""
+    found = set()
+    for top in (TRAINED, EVALUATION):
+        for entry in tree.fs.list_dir(PurePosixPath(top)):
+            if entry.startswith(TRASH_PREFIX):
+                parsed = parse_version_dir(entry[len(TRASH_PREFIX):].rsplit("-", 1)[0])
+                if parsed:
+                    found.add(parsed)
+    for entry in tree.fs.list_dir(PurePosixPath(METADATA)):
+        parsed = parse_version_dir(entry)
+        if parsed and any(e.endswith(f".{REPLACED}")
+                          for e in tree.fs.list_dir(PurePosixPath(METADATA, entry))):
+            found.add(parsed)
+    return sorted(found)
+
+
+def _hidden_pieces(tree: StoreTree) -> list[PurePosixPath]:
+    """Paths that the restore of :func:`_replaced_versions` handles."""
+    out = []
+    for name, version in _replaced_versions(tree):
+        vdir = f"{name}_v{version}"
+        for top in (TRAINED, EVALUATION):
+            out += [PurePosixPath(top, e) for e in tree.fs.list_dir(PurePosixPath(top))
+                    if e.startswith(f"{TRASH_PREFIX}{vdir}-")]
+        meta_dir = tree.meta_dir(name, version)
+        out += [meta_dir / e for e in tree.fs.list_dir(meta_dir)
+                if e.endswith(f".{REPLACED}")]
+    return out
 
 def _still_orphan(tree: StoreTree, path: PurePosixPath) -> bool:
     """Re-check, under the model's lock, that ``path`` is a leftover of a dead save."""
@@ -398,14 +550,16 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
                 _adopt(tree, name, version, report)
         except OSError as exc:
             report.skipped.append((str(tree.trained(name, version)), str(exc)))
-    try:
-        tree.registry.drop_index()
-    except OSError as exc:
-        report.skipped.append((f"{REGISTRY}/index", str(exc)))
+    _drop_index(tree)
     stamp, entries = tree.registry.scan_stamped()
     found = tree.registry.scan(entries)
     for name in sorted(found):
-        head = tree.registry.refresh(name, stamp, found)
+        try:
+            with tree.registry.lock(name):  # not between a saver's commit and its head
+                head = tree.registry.refresh(name, stamp, found)
+        except OSError as exc:
+            report.skipped.append((f"{REGISTRY}/index/{name}", str(exc)))
+            continue
         if head is not None and head["latest"] is not None:
             report.models += 1
             report.versions += len(head["versions"])
@@ -426,6 +580,18 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
         except OSError as exc:
             report.skipped.append((str(tree.registry.aliases_path(name)), str(exc)))
     return report
+
+def _drop_index(tree: StoreTree) -> None:
+    """Remove the derived heads, tolerating savers that write a head meanwhile (a
+    folder that fills up again while it is removed is ``ENOTEMPTY``): the index is a
+    cache, and every head left is re-checked against ``metadata/`` on its next read."""
+    for _attempt in range(5):
+        try:
+            tree.registry.drop_index()
+            return
+        except OSError:
+            continue
+
 
 def _adopt(tree: StoreTree, name: str, version: str, report: RebuildReport) -> None:
     fs = tree.fs

@@ -39,6 +39,7 @@ from ..storage.layout import (
     INCOMPLETE_MARKER,
     METADATA,
     TRAINED,
+    TRASH_PREFIX,
     validate_alias,
     validate_name,
 )
@@ -51,12 +52,13 @@ from ..storage.versions import (
     sort_versions,
 )
 from . import evaluations
-from .publish import write_version
+from . import trust as trust_store
+from .publish import needs_restore, recover, write_version
 from .registry import AliasFileError, DamagedRecord, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
 
-__all__ = ["ModelStore", "default_root", "provenance"]
+__all__ = ["ModelStore", "Provenance", "default_root", "provenance"]
 
 # Where a loaded object came from, without touching the object itself.
 _PROVENANCE: weakref.WeakKeyDictionary[Any, tuple[str, str, str]] = weakref.WeakKeyDictionary()
@@ -72,8 +74,17 @@ def default_root() -> Path:
     return resolve_store_root()[0]
 
 
+class Provenance(tuple):
+    """``(store_root, name, version)`` of a loaded object; :attr:`artifacts` holds the
+    sha256 of each artifact it was loaded from, so that results measured on it are
+    never filed under other artifacts saved later as the same version."""
+
+    artifacts: tuple[str, ...] = ()
+
+
 def provenance(model: Any) -> tuple[str, str, str] | None:
-    """``(store_root, name, version)`` of an object returned by :meth:`ModelStore.load`."""
+    """``(store_root, name, version)`` of an object returned by :meth:`ModelStore.load`
+    (a :class:`Provenance`, whose ``artifacts`` are the hashes it was loaded from)."""
     try:
         return _PROVENANCE.get(model)
     except TypeError:  # not weak-referenceable
@@ -185,7 +196,7 @@ class ModelStore:
         Reads one small index file when the index is fresh, never every record.
         """
         validate_name(name)
-        head = self._registry.head(name, versions=False)
+        head = self._head(name, versions=False)
         if head is None:
             raise self._not_found(name)
         return head["latest"]
@@ -193,7 +204,7 @@ class ModelStore:
     def versions(self, name: str) -> list[str]:
         """Every committed version of ``name``, in ascending semver order."""
         validate_name(name)
-        head = self._registry.head(name)
+        head = self._head(name)
         if head is None:
             raise self._not_found(name)
         return list(head["versions"])
@@ -207,6 +218,38 @@ class ModelStore:
         if entry is None:
             return []
         return sort_versions([*entry["pending"], *entry["damaged"]])
+
+    def _head(self, name: str, stamp: Any = None, found: Any = None, *,
+              versions: bool = True, entry: bool = False) -> dict[str, Any] | None:
+        """The index head of ``name``, after putting back what a killed overwrite hid
+        (a version whose folder has no record is looked at on every read anyway).
+        ``entry`` also returns a model none of whose versions is readable."""
+        get = self._registry.entry if entry else self._registry.head
+        head = get(name, stamp, found, versions=versions)
+        pending = head.get("pending") if head is not None else None
+        if head is None or pending:
+            candidates = pending or (found if found is not None
+                                     else self._registry.scan()).get(name, [])
+            if self._recover(name, candidates):
+                head = get(name, versions=versions)
+        return head
+
+    def _recover(self, name: str, versions: Any) -> bool:
+        """Run the overwrite recovery for ``versions`` of ``name`` if one was interrupted
+        and no writer holds the lock now; ``True`` when something changed."""
+        from filelock import Timeout
+
+        todo = [v for v in versions if needs_restore(self._tree, name, v)]
+        if not todo:
+            return False
+        changed = False
+        try:
+            with self._registry.lock(name).acquire(timeout=0):
+                for v in todo:
+                    changed |= bool(recover(self._tree, name, v))
+        except (Timeout, OSError):
+            return changed  # a writer is at work, or the store is read-only
+        return changed
 
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version meant by ``version``: ``latest``, a semver or an alias."""
@@ -236,7 +279,8 @@ class ModelStore:
             except InvalidVersionError as exc:
                 raise ModelNotFoundError(f"{version!r} is neither a version nor an alias of "
                                          f"{name!r} (aliases: {known}); {exc}") from None
-        if not self._registry.is_committed(name, version):
+        if not self._registry.is_committed(name, version) and not (
+                self._recover(name, [version]) and self._registry.is_committed(name, version)):
             if self.fs.exists(self._tree.meta_file(name, version)):
                 self._damaged(name, version)  # a FIFO, a link... where the record should be
             try:
@@ -516,8 +560,10 @@ class ModelStore:
                 else:
                     data[key] = value
             data["updated_at"] = utc_now()
-            self._tree.write_card(self._tree.meta_dir(name, exact), data)
+            # The record is the truth and is written first; the card is derived from
+            # it (a crash in between leaves a stale card, which gc rewrites).
             self.fs.write_json(self._tree.meta_file(name, exact), data)
+            self._tree.write_card(self._tree.meta_dir(name, exact), data)
             self._registry.refresh(name)
         return ModelRecord(data)
 
@@ -533,7 +579,7 @@ class ModelStore:
 
     # -- loading -------------------------------------------------------------------------
     def load(self, name: str, version: str = "latest", *, strict: bool = False,
-             **load_options: Any) -> Any:
+             trust: bool = False, **load_options: Any) -> Any:
         """Load a version: ``latest``, an exact semver, or an alias (``name@ref`` works too).
 
         Every artifact's size and sha256 are checked against the record before anything
@@ -547,6 +593,12 @@ class ModelStore:
         :class:`~nbmodels.record.environment.EnvironmentWarning` carries a structured report
         with the ``pip install`` line to match; ``strict=True`` raises
         :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
+
+        A version whose loading runs code (a pickle: joblib, pickle, a whole torch
+        module) loads only when this user saved it or trusted it: otherwise
+        :class:`~nbmodels.errors.UntrustedArtifactError` says where it came from and how
+        to inspect it, before anything is unpickled. ``trust=True`` trusts it (and
+        remembers that for these exact artifacts, see :meth:`trust`).
         """
         name, exact, rec = self._located_record(name, version)
         fmt = format_for_record(rec)
@@ -559,6 +611,15 @@ class ModelStore:
         if bad:
             raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
                                  f"to load it")
+        if trust_store.code_runs_on_load(fmt, load_options) and not trust_store.is_trusted(
+                rec.files):
+            if not trust:
+                raise trust_store.refusal(
+                    str(self.root), name, exact, rec.to_dict(), fmt,
+                    [self.fs.display(self._tree.trained(name, exact) / f["name"])
+                     for f in rec.files])
+            trust_store.remember(rec.files, how="trusted", ref=f"{name}@{exact}",
+                                 store=str(self.root))
         source = ArtifactSource(self.fs, self._tree.trained(name, exact), rec.files)
         from ..record.environment import load_checked, load_failure
 
@@ -572,8 +633,27 @@ class ModelStore:
             if wrapped is None:
                 raise
             raise wrapped from exc
-        _remember(model, (str(self.root), name, exact))
+        where = Provenance((str(self.root), name, exact))
+        where.artifacts = tuple(f["sha256"] for f in rec.files)
+        _remember(model, where)
         return model
+
+    def trust(self, name: str, version: str = "latest") -> str:
+        """Trust a version's artifacts to run code when loaded, for this user; returns
+        the exact version.
+
+        The artifact hashes of its record are remembered in this user's configuration
+        folder (never in the store): a later load of these exact bytes, from any store,
+        needs no ``trust=True``; changed bytes fail the hash check anyway.
+        """
+        name, exact, rec = self._located_record(name, version)
+        bad = bad_file_entry(rec.files) if rec.files else "no file hashes"
+        if bad:
+            raise IntegrityError(f"{name}@{exact} cannot be trusted: its record has {bad}; "
+                                 f"run `nbmodels verify`")
+        trust_store.remember(rec.files, how="trusted", ref=f"{name}@{exact}",
+                             store=str(self.root))
+        return exact
 
     # -- listing -------------------------------------------------------------------------
     def list(self) -> ModelTable:
@@ -590,7 +670,7 @@ class ModelStore:
         stamp, entries = self._registry.scan_stamped()
         found = self._registry.scan(entries)
         for name in sorted(found):
-            head = self._registry.entry(name, stamp, found, versions=False)
+            head = self._head(name, stamp, found, versions=False, entry=True)
             if head is None:
                 continue
             for version, why in head["damaged"].items():
@@ -679,13 +759,19 @@ class ModelStore:
                 # behind are an orphan for gc, not a hand-made folder that rebuild-index
                 # would bring back to life.
                 fs.touch(trained / INCOMPLETE_MARKER)
-            # Derived results go while the version is still whole, so that nothing of it
-            # outlives the record except what gc recognises as its own leftovers.
-            fs.remove_tree(tree.evaluation(name, exact))
+            # The evaluation is moved aside whole while the version is still whole (a
+            # crash before the record goes puts it back), then the record goes.
+            suffix = os.urandom(4).hex()
+            eval_trash = PurePosixPath(EVALUATION, f"{TRASH_PREFIX}{trained.name}-{suffix}")
+            if fs.exists(tree.evaluation(name, exact)):
+                fs.rename(tree.evaluation(name, exact), eval_trash)
             fs.remove_file(tree.meta_file(name, exact))  # invisible from here on
             fs.sync_dir(tree.meta_dir(name, exact))
-            tree.remove_artifacts(trained)
+            fs.remove_tree(eval_trash)
+            # The card before the artifacts: a card is a leftover of ours only while
+            # the artifacts beside it are marked.
             fs.remove_tree(tree.meta_dir(name, exact))
+            tree.remove_artifacts(trained)
             self._registry.refresh(name)
         return exact
 
@@ -755,13 +841,18 @@ class ModelStore:
     def write_evaluation(self, name: str, version: str, files: dict[str, bytes], *,
                          dataset: str | None = None, stale: Any = (),
                          commit_last: str | None = None,
-                         require_version: bool = True) -> str:
+                         require_version: bool = True,
+                         artifacts: Any = None) -> str:
         """Publish a version's evaluation files all at once, under the model's lock.
 
         ``stale`` names files of an earlier evaluation that this one no longer has
         (they are removed); ``commit_last`` is written last. With ``require_version``
-        the version must still exist when the files are published. Returns the folder,
-        relative to the store.
+        the version must still exist when the files are published. ``artifacts``, the
+        sha256 of each artifact the evaluated object was loaded from, must still be the
+        version's: results are never filed under other artifacts (a version deleted and
+        saved again meanwhile). The version's artifact hashes are written beside the
+        files (``artifacts.json``), binding them to what they measured. Returns the
+        folder, relative to the store.
         """
         validate_name(name)
         parse_version(version)
@@ -769,6 +860,15 @@ class ModelStore:
             if require_version and not self._registry.is_committed(name, version):
                 raise ModelNotFoundError(f"{name}@{version} no longer exists (deleted while "
                                          f"it was evaluated); nothing was written")
+            record = self._registry.read_record(name, version) if require_version else None
+            current = evaluations.artifact_hashes(record)
+            if artifacts is not None and list(artifacts) != current:
+                raise ModelNotFoundError(
+                    f"{name}@{version} is no longer the model that was evaluated (it was "
+                    f"deleted or replaced after this object was loaded); nothing was "
+                    f"written: load {name}@{version} again and evaluate that")
+            if current:
+                files = {**files, evaluations.BINDING_FILE: evaluations.binding_bytes(current)}
             folder = evaluations.write_files(self._tree, name, version, files,
                                              dataset=dataset, stale=tuple(stale),
                                              commit_last=commit_last)

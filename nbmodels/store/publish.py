@@ -3,9 +3,14 @@
 Artifacts go to a temporary folder (marked incomplete), are fsynced and renamed into
 ``trained/{name}_v{version}/``; the model card follows, and ``metadata.json`` is
 written last, atomically: it is the commit point. Replacing a version (``overwrite``)
-hides the old record and artifacts first, so that a crash leaves the version absent
-(its pieces are orphans for ``gc``) rather than a record paired with artifacts it does
-not describe. A save that fails with an exception puts back what it changed.
+hides the old record, card, evaluation and artifacts first, all under one suffix ``S``
+(``metadata.json.S.replaced.tmp``, ``model_card.md.S.replaced.tmp``,
+``trained/.trash-{name}_v{version}-S``, ``evaluation/.trash-...-S``), so a record is
+never paired with artifacts it does not describe. A save that fails with an exception
+puts back what it changed; one that was killed is put back by :func:`recover`, which
+the next access, the next write under the lock and ``gc`` run: the old version comes
+back whole unless the new record was committed, and only then are the hidden pieces
+dropped. The hidden record is removed last, so while it exists the rest can be found.
 
 Reached through :meth:`ModelStore.save`, which holds the model's lock.
 """
@@ -27,15 +32,19 @@ from ..storage.layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
     METADATA_FILE,
+    MODEL_CARD,
     TMP_PREFIX,
     TRAINED,
     TRASH_PREFIX,
     version_dir,
 )
+from . import trust
 from .dedup import find_identical, forget_identity, remember_identity
 from .tree import StoreTree
 
-__all__ = ["write_version"]
+__all__ = ["REPLACED", "interrupted_suffixes", "needs_restore", "recover", "write_version"]
+
+REPLACED = "replaced.tmp"  # the hidden record and card of a version being replaced
 
 
 def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any], *,
@@ -61,6 +70,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     name, version = record["model_name"], record["version"]
     trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
     meta_file = meta_dir / METADATA_FILE
+    recover(tree, name, version)  # what a killed overwrite of this version left
     exists = fs.exists(meta_file)
     if exists and not overwrite:
         raise VersionExistsError(f"{name}@{version} already exists; versions are immutable: "
@@ -76,10 +86,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     tmp = fs.new_temp_dir(PurePosixPath(TRAINED), f"{TMP_PREFIX}{version_dir(name, version)}-")
     evaluation = tree.evaluation(name, version)
     suffix = os.urandom(4).hex()
-    trash = PurePosixPath(TRAINED, f"{TRASH_PREFIX}{version_dir(name, version)}-{suffix}")
-    eval_trash = PurePosixPath(EVALUATION, f"{TRASH_PREFIX}{version_dir(name, version)}-"
-                               f"{suffix}")
-    hidden = meta_dir / f"{METADATA_FILE}.{suffix}.replaced.tmp"
+    trash, eval_trash, hidden, hidden_card = _hidden_paths(tree, name, version, suffix)
     done: set[str] = set()  # the steps taken, undone in reverse if the save fails
     try:
         fs.touch(tmp / INCOMPLETE_MARKER)
@@ -104,6 +111,9 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
             if found is not None:
                 fs.remove_tree(tmp)  # the same model saved again (a re-run cell)
                 saved_version, saved = found
+                # This user's own object, serialized to these very bytes: theirs to load.
+                trust.remember(saved.get("files") or [], how="saved",
+                               ref=f"{name}@{saved_version}", store=fs.url)
                 return ModelRecord(saved, Unchanged(
                     name, saved_version, save_differences(saved, record),
                     requested=version if explicit_version else None))
@@ -116,18 +126,29 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
                 f"{name}@{version}")
         forget_identity(tree.registry, name, version)
         if fs.exists(trained):
-            # Replacing: mark the old artifacts as uncommitted, then hide the old
-            # record, so that a crash from here on leaves the version absent (its
-            # pieces are orphans for gc) and never pairs a record with artifacts it
-            # does not describe.
-            fs.touch(trained / INCOMPLETE_MARKER)
-            done.add("marked")
+            # Replacing: hide the old version's pieces under one suffix. From the
+            # moment the record is hidden until the new one is committed the version
+            # is absent, and recover() puts the old one back whole.
+            if exists:
+                fs.touch(trained / INCOMPLETE_MARKER)
+                done.add("marked")
+            else:
+                # A folder made by hand (no record): an intent note in the record's
+                # place says where it went, so that recover() brings it back.
+                fs.make_dirs(meta_dir)
+                fs.replace(hidden, json_bytes({"replacing_unadopted": True}))
+                done.add("hidden")
+            if exists:
+                # The record first: from here on the next reader restores the old
+                # version whole (a crash before this leaves it untouched but a marker).
+                fs.rename(meta_file, hidden)
+                done.add("hidden")
+                if fs.exists(meta_dir / MODEL_CARD):
+                    fs.rename(meta_dir / MODEL_CARD, hidden_card)
+                    done.add("card_hidden")
             if fs.exists(evaluation):
                 fs.rename(evaluation, eval_trash)  # results of the old artifacts
                 done.add("eval_trashed")
-            if exists:
-                fs.rename(meta_file, hidden)
-                done.add("hidden")
             fs.rename(trained, trash)
             done.add("trashed")
         fs.rename(tmp, trained)
@@ -135,6 +156,9 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
         fs.make_dirs(meta_dir)
         tree.write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
                         keep_diagram=False)
+        # Bytes this user's process wrote: theirs to load (remembered before the commit,
+        # so a crash right after it cannot leave their own version untrusted).
+        trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
         fs.create_exclusive(meta_file, json_bytes(record))  # the commit point
     except BaseException:
         # Committed once the new record is in place: before that, metadata.json is
@@ -144,9 +168,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
             _undo_write(tree, done, name, version, tmp, trash, eval_trash, hidden)
         raise
     fs.remove_file(trained / INCOMPLETE_MARKER)
-    fs.remove_tree(trash)
-    fs.remove_tree(eval_trash)
-    fs.remove_file(hidden)
+    _drop_hidden(tree, name, version, suffix)
     tree.registry.committed(name, version, record, head if not exists else None)
     remember_identity(tree.registry, name, version, record["content_hash"])
     return ModelRecord(record)
@@ -157,25 +179,149 @@ def _undo_write(tree: StoreTree, done: set[str], name: str, version: str,
                 hidden: PurePosixPath) -> None:
     """Put back what a failed (not crashed) save changed, as far as possible."""
     fs = tree.fs
-    trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
-    evaluation = tree.evaluation(name, version)
-    steps = [lambda: fs.remove_tree(tmp)]
-    if "moved" in done:
-        steps.append(lambda: fs.remove_tree(trained))
-    if "trashed" in done:
-        steps.append(lambda: fs.rename(trash, trained))
-    if "eval_trashed" in done:
-        steps.append(lambda: fs.rename(eval_trash, evaluation))
-    if "hidden" in done:
-        steps.append(lambda: fs.rename(hidden, meta_dir / METADATA_FILE))
-        steps.append(lambda: tree.write_card(
-            meta_dir, tree.registry.read_record(name, version) or {}))
-    else:
-        steps.append(lambda: tree.is_crash_leftover_meta(name, version)
-                     and fs.remove_tree(meta_dir))
-    if "marked" in done:
-        steps.append(lambda: fs.remove_file(trained / INCOMPLETE_MARKER))
-    for step in steps:
-        # What cannot be put back stays as an orphan that verify reports.
+    with contextlib.suppress(OSError):
+        fs.remove_tree(tmp)
+    if done & {"hidden", "trashed", "eval_trashed", "card_hidden"}:
+        # The same steps a crash would need: recover() knows them all.
         with contextlib.suppress(OSError):
-            step()
+            recover(tree, name, version)
+    else:
+        # A new version that never got its record: the card first (it counts as ours
+        # only while the artifacts are marked), then the artifacts.
+        with contextlib.suppress(OSError):
+            if tree.is_crash_leftover_meta(name, version):
+                fs.remove_tree(tree.meta_dir(name, version))
+        if "moved" in done:
+            with contextlib.suppress(OSError):
+                tree.remove_artifacts(tree.trained(name, version))
+    if "marked" in done:
+        with contextlib.suppress(OSError):
+            fs.remove_file(tree.trained(name, version) / INCOMPLETE_MARKER)
+    with contextlib.suppress(OSError):
+        recover(tree, name, version)
+
+
+def _hidden_paths(tree: StoreTree, name: str, version: str, suffix: str
+                  ) -> tuple[PurePosixPath, PurePosixPath, PurePosixPath, PurePosixPath]:
+    """``(artifacts trash, evaluation trash, hidden record, hidden card)`` of suffix S."""
+    vdir = version_dir(name, version)
+    meta_dir = tree.meta_dir(name, version)
+    return (PurePosixPath(TRAINED, f"{TRASH_PREFIX}{vdir}-{suffix}"),
+            PurePosixPath(EVALUATION, f"{TRASH_PREFIX}{vdir}-{suffix}"),
+            meta_dir / f"{METADATA_FILE}.{suffix}.{REPLACED}",
+            meta_dir / f"{MODEL_CARD}.{suffix}.{REPLACED}")
+
+
+def _drop_hidden(tree: StoreTree, name: str, version: str, suffix: str) -> None:
+    """Remove the hidden pieces of a replaced version, the hidden record last."""
+    trash, eval_trash, hidden, hidden_card = _hidden_paths(tree, name, version, suffix)
+    tree.fs.remove_tree(trash)
+    tree.fs.remove_tree(eval_trash)
+    tree.fs.remove_file(hidden_card)
+    tree.fs.remove_file(hidden)
+
+
+def needs_restore(tree: StoreTree, name: str, version: str) -> bool:
+    """Whether a killed overwrite hid this version (its record is hidden, not back):
+    one listing of its record folder, cheap enough for the read path."""
+    entries = tree.fs.list_dir(tree.meta_dir(name, version))
+    return METADATA_FILE not in entries and any(
+        e.startswith(f"{METADATA_FILE}.") and e.endswith(f".{REPLACED}") for e in entries)
+
+
+def interrupted_suffixes(tree: StoreTree, name: str, version: str) -> list[str]:
+    """Suffixes of the replacements of a version that were interrupted (by a crash,
+    or still running in another process)."""
+    fs = tree.fs
+    vdir = version_dir(name, version)
+    found = set()
+    for entry in fs.list_dir(tree.meta_dir(name, version)):
+        for stem in (METADATA_FILE, MODEL_CARD):
+            if entry.startswith(f"{stem}.") and entry.endswith(f".{REPLACED}"):
+                found.add(entry[len(stem) + 1:-len(REPLACED) - 1])
+    for top in (TRAINED, EVALUATION):
+        for entry in fs.list_dir(PurePosixPath(top)):
+            if entry.startswith(f"{TRASH_PREFIX}{vdir}-"):
+                rest = entry[len(f"{TRASH_PREFIX}{vdir}-"):]
+                if rest and "-" not in rest:
+                    found.add(rest)
+    return sorted(s for s in found if s and all(c in "0123456789abcdef" for c in s))
+
+
+def recover(tree: StoreTree, name: str, version: str, *, dry_run: bool = False) -> list[str]:
+    """Finish what a killed replacement or delete of ``name@version`` left: the old
+    version back whole when the new record was never committed, else the hidden old
+    pieces removed. Call with the model's lock held. Returns what was done (or, with
+    ``dry_run``, what would be done)."""
+    fs = tree.fs
+    trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
+    meta_file = meta_dir / METADATA_FILE
+    evaluation = tree.evaluation(name, version)
+    actions: list[str] = []
+    for suffix in interrupted_suffixes(tree, name, version):
+        trash, eval_trash, hidden, hidden_card = _hidden_paths(tree, name, version, suffix)
+        ref = f"{name}@{version}"
+        if fs.exists(hidden) and not fs.exists(meta_file):
+            stub = _is_intent_note(fs, hidden)
+            actions.append(f"restored {ref}" + (" (a folder made by hand)" if stub else ""))
+            if dry_run:
+                continue
+            if fs.exists(trash):
+                if fs.exists(trained):  # the new artifacts, never committed
+                    tree.remove_artifacts(trained)
+                fs.rename(trash, trained)
+            if fs.exists(eval_trash):
+                if fs.exists(evaluation):
+                    fs.remove_tree(evaluation)
+                fs.rename(eval_trash, evaluation)
+            if stub:
+                fs.remove_file(hidden)
+                if not fs.list_dir(meta_dir):
+                    fs.remove_tree(meta_dir)
+                continue
+            fs.remove_file(trained / INCOMPLETE_MARKER)
+            if fs.exists(hidden_card):
+                fs.rename(hidden_card, meta_dir / MODEL_CARD)
+            else:
+                data = _read_json(fs, hidden)
+                if isinstance(data, dict):
+                    tree.write_card(meta_dir, data, keep_diagram=False)
+            fs.rename(hidden, meta_file)  # visible again: the restore's commit point
+        elif fs.exists(hidden):
+            # The new record was committed: the hidden pieces are the old version's.
+            actions.append(f"dropped the replaced copy of {ref}")
+            if not dry_run:
+                _drop_hidden(tree, name, version, suffix)
+        elif fs.exists(meta_file):
+            # Killed before the record was hidden (or a delete before the record
+            # went): the version is the old one; put back what had moved aside.
+            moved = [(eval_trash, evaluation), (hidden_card, meta_dir / MODEL_CARD)]
+            if any(fs.exists(src) for src, _ in moved):
+                actions.append(f"put back the evaluation or card of {ref}")
+            if dry_run:
+                continue
+            for src, dst in moved:
+                if fs.exists(src):
+                    if fs.exists(dst):
+                        fs.remove_tree(src)
+                    else:
+                        fs.rename(src, dst)
+            fs.remove_tree(trash)
+        else:
+            # A delete that was killed after the record went: the rest goes too.
+            actions.append(f"removed what a delete of {ref} left")
+            if not dry_run:
+                _drop_hidden(tree, name, version, suffix)
+    return actions
+
+
+def _is_intent_note(fs: Any, path: PurePosixPath) -> bool:
+    data = _read_json(fs, path)
+    return isinstance(data, dict) and data.get("replacing_unadopted") is True
+
+
+def _read_json(fs: Any, path: PurePosixPath) -> Any:
+    try:
+        return fs.read_json(path)
+    except (OSError, ValueError, RecursionError):
+        return None

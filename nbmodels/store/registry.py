@@ -206,6 +206,7 @@ class Registry:
             return None
         if not isinstance(head, dict) or head.get("name") != name:
             return None
+        head.pop("versions", None)  # only versions.json says which versions there are
         pending, latest, count = head.get("pending"), head.get("latest"), head.get("count")
         damaged = head.setdefault("damaged", {})
         # A forged or damaged head must never put a path together: every entry must be

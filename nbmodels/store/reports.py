@@ -147,6 +147,8 @@ class GCReport:
     dry_run: bool
     removed: list[tuple[str, int]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Versions put back whole from what a killed overwrite hid (never deleted).
+    restored: list[str] = field(default_factory=list)
 
     @property
     def bytes_reclaimed(self) -> int:
@@ -156,7 +158,8 @@ class GCReport:
         return {"root": self.root, "dry_run": self.dry_run,
                 "bytes_reclaimed": self.bytes_reclaimed,
                 "removed": [{"path": p, "bytes": b} for p, b in self.removed],
-                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "restored": list(self.restored)}
 
     def __repr__(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
@@ -164,6 +167,8 @@ class GCReport:
                  f"{format_size(self.bytes_reclaimed)}"]
         lines += [f"  {p} ({format_size(b)})" for p, b in self.removed]
         lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
+        lines += [f"  {'would put back' if self.dry_run else 'put back'}: {r}"
+                  for r in self.restored]
         return "\n".join(lines)
 
 

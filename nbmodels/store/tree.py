@@ -16,6 +16,7 @@ from ..record.card import diagram_from_markdown, model_card
 from ..storage.backend import StorageBackend
 from ..storage.layout import (
     EVALUATION,
+    INCOMPLETE_MARKER,
     METADATA,
     METADATA_FILE,
     MODEL_CARD,
@@ -78,6 +79,16 @@ class StoreTree:
         self.fs.remove_tree(trash)
 
     def is_crash_leftover_meta(self, name: str, version: str) -> bool:
-        """A record folder without metadata.json that only a save of ours could have left."""
+        """A record folder without metadata.json that only a save of ours could have left.
+
+        A ``model_card.md`` counts as ours only while the version's artifacts are
+        marked incomplete (a save writes the card after moving them in, and every step
+        that removes them removes the card first): a card beside a folder made by hand,
+        or alone, is the user's own text and is never a leftover.
+        """
         contents = set(self.fs.list_dir(self.meta_dir(name, version)))
-        return all(c == MODEL_CARD or c.endswith(".tmp") for c in contents)
+        if not all(c == MODEL_CARD or c.endswith(".tmp") for c in contents):
+            return False
+        if MODEL_CARD not in contents:
+            return True
+        return self.fs.exists(self.trained(name, version) / INCOMPLETE_MARKER)
