@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_USAGE",
     "OPTION_WORDS",
     "EnvironmentMismatchError",
+    "ConcurrentUpdateError",
     "ErrorKind",
     "Face",
     "FormatUnavailableError",
@@ -122,6 +123,11 @@ class VersionExistsError(NBModelsError, FileExistsError):
     options = ("overwrite", "version")
 
 
+class ConcurrentUpdateError(NBModelsError):
+    """Another writer changed the same thing first (aliases on a shared store): nothing
+    was written, and the other writer's change stands."""
+
+
 class IntegrityError(NBModelsError):
     """An artifact whose bytes do not match its record (size or sha256)."""
 
@@ -211,6 +217,7 @@ ERROR_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
     (IntegrityError, ErrorKind(EXIT_INTEGRITY, 409, "integrity",
                                "integrity error: {message}")),
     (VersionExistsError, ErrorKind(EXIT_PROBLEMS, 409, "exists")),
+    (ConcurrentUpdateError, ErrorKind(EXIT_PROBLEMS, 409, "conflict")),
     (FormatUnavailableError, ErrorKind(EXIT_PROBLEMS, 501, "unavailable")),
     (UntrustedTypesError, ErrorKind(EXIT_PROBLEMS, 403, "untrusted")),
     (NotebookObjectsError, ErrorKind(EXIT_USAGE, 400, "not portable")),
