@@ -229,7 +229,9 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
     marker = trained / INCOMPLETE_MARKER
     exists = fs.exists(meta_file)
     if exists and not overwrite:
-        raise VersionExistsError(f"{name}@{version} already exists; versions are immutable: "
+        # (Claimed: when the save chose the number itself, another machine published
+        # it since the head was read, and the save takes the next one.)
+        raise VersionClaimedError(f"{name}@{version} already exists; versions are immutable: "
                                  f"save without version= to get the next one, or pass "
                                  f"overwrite=True to replace it")
     if exists:
