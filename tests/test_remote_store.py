@@ -253,3 +253,24 @@ def test_a_store_url_without_s3fs_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_s3fs)
     with pytest.raises(NBModelsError, match=r"pip install nbmodels\[s3\]"):
         ModelStore("s3://bucket/models")
+
+
+def test_cli_on_a_remote_store_and_cache_info_clear(store, capsys):
+    from nbmodels.cli import main
+
+    store.save({"w": list(range(1000))}, "m")
+    assert main(["--store", str(store.root), "list"]) == 0
+    assert "m " in capsys.readouterr().out
+    assert main(["--store", str(store.root), "verify"]) == 0
+    capsys.readouterr()
+    ModelStore(store.root).load("m")
+    assert main(["cache", "info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["entries"] == 1 and info["size_bytes"] > 0
+    assert main(["cache", "clear"]) == 0
+    assert "removed 1 cached artifacts" in capsys.readouterr().out
+    assert main(["cache", "info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 0
+    empty = str(store.root) + "-nothing-here"
+    assert main(["--store", empty, "list"]) == 3
+    assert "holds no store yet" in capsys.readouterr().err
