@@ -32,7 +32,6 @@ from ..record.capture import (
 )
 from ..record.record import ModelRecord, bad_file_entry, record_tags
 from ..storage import StorageBackend, open_backend
-from ..storage.remote import StoreURL, is_url
 from ..storage.layout import (
     EVALUATION,
     INCOMPLETE_MARKER,
@@ -41,6 +40,7 @@ from ..storage.layout import (
     validate_alias,
     validate_name,
 )
+from ..storage.remote import StoreURL, is_url
 from ..storage.versions import BUMPS, FIRST_VERSION, is_version, next_version, parse_version
 from . import evaluations
 from .publish import VersionClaimedError, write_version
@@ -107,8 +107,9 @@ class ModelStore:
     ----------
     root : str or Path, optional
         The store's folder, or a URL (``s3://bucket/prefix``; ``pip install
-        nbmodels[s3]``), whose root then stays the URL string. By default ``$NBMODELS_HOME``, else the project's store
-        found upward from the working folder, else ``./models``
+        nbmodels[s3]``), whose root then stays the URL string. By default
+        ``$NBMODELS_HOME``, else the project's store found upward from the working
+        folder, else ``./models``
         (:func:`nbmodels.config.resolve_store_root`); :attr:`root_reason` says which.
         It is created on the first save.
     check_load : bool
