@@ -184,7 +184,6 @@ def _filesystem(protocol: str, options: dict[str, Any]) -> Any:
         if endpoint and "endpoint_url" not in options:
             options["endpoint_url"] = endpoint
         options.setdefault("use_listings_cache", False)
-        options.setdefault("skip_instance_cache", True)
     try:
         return fsspec.filesystem(protocol, **options)
     except ImportError as exc:
