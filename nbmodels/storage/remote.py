@@ -82,10 +82,6 @@ class StoreURL(str):
             raise ValueError(f"{self} is not inside {other}")
         return PurePosixPath(self[len(base):])
 
-    def exists(self) -> bool:
-        """Not answerable without a request; ask the store (``ModelStore.exists()``)."""
-        return False
-
     def expanduser(self) -> StoreURL:
         return self
 
@@ -282,7 +278,9 @@ class FsspecBackend(StorageBackend):
 
     def read_versioned(self, path: PurePosixPath, *,
                        limit: int = MAX_SMALL_FILE) -> tuple[bytes, str] | None:
-        """The bytes of a small object and its ETag, or ``None`` when absent."""
+        """The bytes of a small object and its ETag, or ``None`` when absent (one GET)."""
+        if not hasattr(self.fs, "call_s3"):  # another protocol: stat, then read
+            return super().read_versioned(path, limit=limit)
         bucket, key, _ = self.fs.split_path(self.key(path))
         try:
             resp = self.fs.call_s3("get_object", Bucket=bucket, Key=key,
