@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from s3_endpoint import S3Endpoint  # noqa: E402
+from s3_endpoint import S3Endpoint
 
 
 def _requests(endpoint: S3Endpoint) -> tuple[int, str]:
@@ -35,7 +35,7 @@ def _requests(endpoint: S3Endpoint) -> tuple[int, str]:
     return total, " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
 
 
-def _measure(endpoint: S3Endpoint, label: str, func, rows: list) -> object:  # noqa: ANN001
+def _measure(endpoint: S3Endpoint, label: str, func, rows: list) -> object:
     endpoint.counts(reset=True)
     t = time.perf_counter()
     out = func()
