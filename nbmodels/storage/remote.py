@@ -42,6 +42,7 @@ __all__ = ["FsspecBackend", "StoreURL", "is_url"]
 
 _CHUNK = 8 << 20
 _PART = 16 << 20  # multipart upload part size: memory per open artifact writer
+_DOWNLOAD = 32 << 20  # bytes per ranged GET of a download (and in memory at once)
 _INCOMPLETE = ".nbmodels-incomplete"
 # (url) -> verdict of the conditional-write probe, once per process
 _PROBED: dict[str, bool] = {}
@@ -313,12 +314,12 @@ class FsspecBackend(StorageBackend):
         h = hashlib.sha256()
         size = 0
         try:
-            src = self.fs.open(self.key(path), "rb", block_size=_CHUNK, cache_type="none")
+            src = self.fs.open(self.key(path), "rb", block_size=_DOWNLOAD, cache_type="none")
         except FileNotFoundError:
             raise IntegrityError(f"artifact {self.display(path)} is missing; run `nbmodels "
                                  f"verify` to see what else is damaged") from None
         with src:
-            while chunk := src.read(_CHUNK):
+            while chunk := src.read(_DOWNLOAD):
                 h.update(chunk)
                 dest.write(chunk)
                 size += len(chunk)
