@@ -78,6 +78,7 @@ def test_layout_in_the_bucket(store, small_model):
                            "metadata/iris_clf_v1.0.0/model_card.md",
                            "registry/aliases/iris_clf.json",
                            "registry/index/iris_clf/head.json",
+                           "registry/index/iris_clf/identities.json",
                            "trained/iris_clf_v1.0.0/model.joblib"]
     data = json.loads(store.fs.read_bytes("metadata/iris_clf_v1.0.0/metadata.json"))
     assert data == store.record("iris_clf").to_dict()
@@ -152,7 +153,10 @@ def test_delete_and_aliased_delete(store):
 def test_list_contents(store, small_model, forest):
     model, X, y = small_model
     store.save(model, "lr", X=X, y=y, metrics={"accuracy": 0.9}, description="logistic")
-    store.save(model, "lr", X=X, y=y, metrics={"accuracy": 0.95}, bump="minor")
+    from sklearn.linear_model import LogisticRegression
+
+    other = LogisticRegression(C=0.5, max_iter=1000).fit(X, y)
+    store.save(other, "lr", X=X, y=y, metrics={"accuracy": 0.95}, bump="minor")
     store.save(forest, "rf", metrics={"accuracy": 0.99}, tags=["trees"])
     store.set_alias("lr", "production", "1.0.0")
     lr, rf = ModelStore(store.root).list()

@@ -248,13 +248,20 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
             f"{name}@{version} is being saved by another writer, or was left by an "
             f"interrupted save (`nbmodels gc` removes it once it is old enough); save "
             f"without version= to get the next one") from None
+    # A writer removes its claim only after its record is in place: a claim won now
+    # may follow one that was just published. Nothing but our marker is touched then.
+    if fs.is_file(meta_file):
+        fs.remove_file(marker)
+        raise VersionClaimedError(f"{name}@{version} was published by another writer "
+                                  f"meanwhile; save again to get the next version")
+    others = [e for e in fs.list_dir(trained) if e != INCOMPLETE_MARKER]
+    if others and not overwrite:
+        fs.remove_file(marker)
+        raise VersionExistsError(f"{fs.display(trained)} exists but was not saved by "
+                                 f"nbmodels; run `nbmodels rebuild-index` to adopt it, "
+                                 f"or pass overwrite=True to replace it")
     committed = False
     try:
-        others = [e for e in fs.list_dir(trained) if e != INCOMPLETE_MARKER]
-        if others and not overwrite:
-            raise VersionExistsError(f"{fs.display(trained)} exists but was not saved by "
-                                     f"nbmodels; run `nbmodels rebuild-index` to adopt it, "
-                                     f"or pass overwrite=True to replace it")
         for entry in others:
             fs.remove_tree(trained / entry)
         sink = ArtifactSink(fs, trained)
