@@ -70,6 +70,7 @@ _HELP = {
     "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",
     "trust": "trust NAME@VERSION's pickled artifacts to run code when loaded (remembered "
              "for you, by hash, outside the store)",
+    "cache": "the local cache of artifacts downloaded from remote stores: info or clear",
     "quickstart": "train, save, load and list a model to see the store at work",
     "enable-magics": "load the magics in every IPython session and kernel (edits the "
                      "IPython profile)",
@@ -143,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", metavar="LABEL", help="compare the evaluations on this label")
     _add_edit_parser(add("edit"))
     add("rebuild-index")
+    s = add("cache", epilog="Where: $NBMODELS_CACHE_DIR, else the user's cache folder; "
+            "size limit: $NBMODELS_CACHE_MAX_BYTES (default 10 GB).")
+    s.add_argument("action", choices=["info", "clear"], help="show what the cache holds, or "
+                   "remove every entry")
     for verb in ("enable-magics", "disable-magics"):
         s = add(verb)
         s.add_argument("--profile", default="default", help="IPython profile (default: default)")
@@ -167,6 +172,12 @@ def _existing_store(store: Any) -> Any:
     """``store``, or :class:`StoreNotFoundError` when its folder holds no store."""
     from .config import is_store
 
+    if not isinstance(store.root, Path):  # a remote store (s3://...)
+        if not store.exists():
+            raise StoreNotFoundError(f"{store.root} holds no store yet; save a model first, "
+                                     f"or point --store (or $NBMODELS_HOME) at your store",
+                                     store.root)
+        return store
     if not is_store(store.root):
         what = "does not exist" if not store.root.exists() else "is not a store (it has no " \
             "metadata/, registry/ or trained/ folder)"
@@ -216,7 +227,7 @@ def _cmd_store(store: Any, args: argparse.Namespace) -> int:
     from .store.reports import plural
 
     reason = "from --store" if args.store else store.root_reason
-    exists = is_store(store.root)
+    exists = is_store(store.root) if isinstance(store.root, Path) else store.exists()
     models = len(store.names()) if exists else 0
     state = plural(models, "model") if exists else "not created yet: the first save creates it"
     _emit(args, f"{store.root}\n  why: {reason}\n  holds: {state}",
@@ -399,6 +410,20 @@ def _cmd_rebuild(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_cache(store: Any, args: argparse.Namespace) -> int:
+    from .storage.cache import ArtifactCache
+
+    cache = ArtifactCache.default()
+    if args.action == "clear":
+        removed = cache.clear()
+        _emit(args, f"removed {removed.entries} cached artifacts from {removed.path}",
+              {"removed": removed.to_dict()})
+    else:
+        info = cache.info()
+        _emit(args, info, info.to_dict())
+    return EXIT_OK
+
+
 def _cmd_quickstart(store: Any, args: argparse.Namespace) -> int:
     from .quickstart import run_quickstart
 
@@ -425,6 +450,7 @@ _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
              "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
              "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
+             "cache": _cmd_cache,
              "enable-magics": _cmd_magics, "disable-magics": _cmd_magics,
              "trust": _cmd_trust}
 

@@ -76,6 +76,8 @@ def resolve_store_root(start: str | os.PathLike[str] | None = None) -> tuple[Pat
     """
     home = os.environ.get("NBMODELS_HOME")
     if home:
+        if "://" in home:  # a remote store (s3://bucket/prefix): kept as the URL it is
+            return home, "from $NBMODELS_HOME"  # type: ignore[return-value]
         return Path(home).expanduser().absolute(), "from $NBMODELS_HOME"
     begin = Path(start if start is not None else os.getcwd()).expanduser().absolute()
     for folder in (begin, *begin.parents):

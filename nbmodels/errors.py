@@ -22,6 +22,7 @@ __all__ = [
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
     "OPTION_WORDS",
+    "ConcurrentUpdateError",
     "EnvironmentMismatchError",
     "ErrorKind",
     "Face",
@@ -123,6 +124,11 @@ class VersionExistsError(NBModelsError, FileExistsError):
     options = ("overwrite", "version")
 
 
+class ConcurrentUpdateError(NBModelsError):
+    """Another writer changed the same thing first (aliases on a shared store): nothing
+    was written, and the other writer's change stands."""
+
+
 class IntegrityError(NBModelsError):
     """An artifact whose bytes do not match its record (size or sha256)."""
 
@@ -222,6 +228,7 @@ ERROR_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
     (IntegrityError, ErrorKind(EXIT_INTEGRITY, 409, "integrity",
                                "integrity error: {message}")),
     (VersionExistsError, ErrorKind(EXIT_PROBLEMS, 409, "exists")),
+    (ConcurrentUpdateError, ErrorKind(EXIT_PROBLEMS, 409, "conflict")),
     (FormatUnavailableError, ErrorKind(EXIT_PROBLEMS, 501, "unavailable")),
     (UntrustedTypesError, ErrorKind(EXIT_PROBLEMS, 403, "untrusted")),
     (UntrustedArtifactError, ErrorKind(EXIT_PROBLEMS, 403, "untrusted artifact")),

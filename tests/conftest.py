@@ -82,3 +82,45 @@ def _isolated_config(tmp_path_factory, monkeypatch):
         shutil.copyfile(shared, config / "trusted_artifacts.txt")
     monkeypatch.setenv("NBMODELS_CONFIG_DIR", str(config))
     return config
+
+
+# -- a real S3 API on loopback (moto), for the remote store ------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on 127.0.0.1 for the whole session, with fake credentials in the
+    environment (for the tests only: restored afterwards). Skipped without moto/s3fs."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    from s3_endpoint import S3Endpoint
+
+    endpoint = S3Endpoint().start()
+    saved = {k: os.environ.get(k) for k in endpoint.env()}
+    os.environ.update(endpoint.env())
+    try:
+        yield endpoint
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        endpoint.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint, tmp_path, monkeypatch) -> str:
+    """A fresh bucket's store URL (``s3://nbm-.../models``), with this test's own
+    artifact cache."""
+    import uuid
+
+    bucket = f"nbm-{uuid.uuid4().hex[:16]}"
+    s3_endpoint.make_bucket(bucket)
+    monkeypatch.setenv("NBMODELS_CACHE_DIR", str(tmp_path / "artifact-cache"))
+    return f"s3://{bucket}/models"
+
+
+@pytest.fixture
+def s3_store(s3_url) -> ModelStore:
+    """An empty store in a fresh bucket of the loopback S3 endpoint."""
+    return ModelStore(s3_url)

@@ -187,7 +187,7 @@ def test_every_command_has_a_one_line_help():
     assert sorted(listed) == sorted([
         "list", "show", "versions", "store", "verify", "gc", "alias", "delete", "evaluate",
         "compare", "edit", "rebuild-index", "enable-magics", "disable-magics", "quickstart",
-        "export", "import", "backup", "push", "pull", "prune", "du", "trust"])
+        "export", "import", "backup", "push", "pull", "prune", "du", "trust", "cache"])
     assert all(len(text) > 20 for text in listed.values()), listed
     show = " ".join(run("show", "--help").stdout.split())
     assert "NAME[@VERSION|ALIAS]" in show and "NAME@production an alias" in show

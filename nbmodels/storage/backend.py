@@ -102,6 +102,12 @@ class StorageBackend(ABC):
 
     #: How the root is shown to users (a folder path or a URL).
     url: str
+    #: Whether :meth:`rename` moves a folder at once (a local disk); an object store
+    #: copies object by object, so the store writes versions in place behind a claim.
+    atomic_rename: bool = True
+    #: Whether :meth:`lock` keeps out every writer of the store (a file lock), or only
+    #: this process's (a remote store, where conditional writes keep machines apart).
+    lock_is_global: bool = True
 
     # -- reading ---------------------------------------------------------------------------
     @abstractmethod
@@ -222,6 +228,48 @@ class StorageBackend(ABC):
     def display(self, path: PurePosixPath) -> str:
         """How to show ``path`` to a user."""
         return f"{self.url.rstrip('/')}/{path}"
+
+    # -- compare-and-swap (aliases, the index) -------------------------------------------
+    def read_versioned(self, path: PurePosixPath, *,
+                       limit: int = MAX_SMALL_FILE) -> tuple[bytes, str] | None:
+        """The bytes of a small file and a token of this content (``None`` if absent),
+        for :meth:`replace_if`. An object store's token is the ETag."""
+        info = self.stat(path)
+        if info is None:
+            return None
+        return self.read_bytes(path, limit=limit), repr(info.identity)
+
+    def replace_if(self, path: PurePosixPath, data: bytes, expected: str | None) -> bool:
+        """Replace a small file only if its token is still ``expected`` (``None``: only if
+        it is still absent); ``False`` when another writer changed it first.
+
+        This default checks, then replaces: exclusive among writers holding the model's
+        lock, which is global on a local disk. An object store overrides it with a
+        conditional PUT."""
+        info = self.stat(path)
+        if (None if info is None else repr(info.identity)) != expected:
+            return False
+        if expected is None:
+            try:
+                self.create_exclusive(path, data)
+            except FileExistsError:
+                return False
+            return True
+        self.replace(path, data)
+        return True
+
+    def remove_if(self, path: PurePosixPath, expected: str) -> bool:
+        """Remove a file only if its token is still ``expected`` (see :meth:`replace_if`)."""
+        info = self.stat(path)
+        if info is None or repr(info.identity) != expected:
+            return False
+        self.remove_file(path)
+        return True
+
+    def may_be_in_progress(self, path: PurePosixPath) -> bool:
+        """Whether a leftover at ``path`` could still belong to a save running elsewhere
+        (where the lock cannot tell: a remote store, within its grace period)."""
+        return False
 
     # -- conveniences built on the operations above ---------------------------------------
     def exists(self, path: PurePosixPath) -> bool:

@@ -387,6 +387,10 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
         with held:
             if not _still_orphan(tree, path):
                 continue
+            if fs.may_be_in_progress(path):
+                report.skipped.append((problem.path, "recent: a save on another machine "
+                                       "may still be writing it"))
+                continue
             size = fs.tree_size(path) if fs.is_dir(path) else _size_of(fs, path)
             if not dry_run:
                 try:

@@ -43,6 +43,7 @@ from ..storage.layout import (
     validate_alias,
     validate_name,
 )
+from ..storage.remote import StoreURL, is_url
 from ..storage.versions import (
     BUMPS,
     FIRST_VERSION,
@@ -53,7 +54,7 @@ from ..storage.versions import (
 )
 from . import evaluations
 from . import trust as trust_store
-from .publish import needs_restore, recover, write_version
+from .publish import VersionClaimedError, needs_restore, recover, write_version
 from .registry import AliasFileError, DamagedRecord, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
@@ -125,8 +126,10 @@ class ModelStore:
     Parameters
     ----------
     root : str or Path, optional
-        The store's folder. By default ``$NBMODELS_HOME``, else the project's store
-        found upward from the working folder, else ``./models``
+        The store's folder, or a URL (``s3://bucket/prefix``; ``pip install
+        nbmodels[s3]``), whose root then stays the URL string. By default
+        ``$NBMODELS_HOME``, else the project's store found upward from the working
+        folder, else ``./models``
         (:func:`nbmodels.config.resolve_store_root`); :attr:`root_reason` says which.
         It is created on the first save.
     check_load : bool
@@ -139,24 +142,36 @@ class ModelStore:
     size_growth : float, optional
         The same warning when a version is more than this many percent larger than the
         previous one; default ``$NBMODELS_SIZE_GROWTH``, else 100 (doubled).
+    **storage_options
+        For a URL root: fsspec storage options (``endpoint_url=...``, ``key=...``).
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
                  check_load: bool = False, size_warning: int | str | None = None,
-                 size_growth: float | str | None = None) -> None:
-        self.root, self.root_reason = ((Path(root), "given") if root is not None
-                                       else resolve_store_root())
-        self.root = self.root.expanduser().absolute()
-        if os.path.lexists(self.root) and not os.path.isdir(self.root):
-            raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
-                                f"the store at a folder (it is created on the first save)")
+                 size_growth: float | str | None = None, **storage_options: Any) -> None:
+        given, self.root_reason = ((root, "given") if root is not None
+                                   else resolve_store_root())
         self.check_load = check_load
         from .retention import size_settings
 
         #: ``(bytes, percent)`` above which a save warns (:class:`ModelSizeWarning`).
         self.size_limits = size_settings(size_warning, size_growth)
-        #: The storage backend every byte of this store goes through.
-        self.fs: StorageBackend = open_backend(self.root)
+        if is_url(given):
+            # A remote store (s3://bucket/prefix): the root stays its URL.
+            self.root: Any = StoreURL(str(given).rstrip("/"))
+            #: The storage backend every byte of this store goes through.
+            self.fs: StorageBackend = open_backend(self.root, **storage_options)
+            self._tree = StoreTree(self.fs)
+            self._registry = self._tree.registry
+            return
+        if storage_options:
+            raise NBModelsError(f"{', '.join(sorted(storage_options))}: storage options are "
+                                f"for a store at a URL (s3://bucket/prefix), not a folder")
+        self.root = Path(given).expanduser().absolute()
+        if os.path.lexists(self.root) and not os.path.isdir(self.root):
+            raise NBModelsError(f"the store root {self.root} is a file, not a folder; point "
+                                f"the store at a folder (it is created on the first save)")
+        self.fs = open_backend(self.root)
         self._tree = StoreTree(self.fs)
         self._registry = self._tree.registry
 
@@ -423,31 +438,44 @@ class ModelStore:
         if by_value:
             note_saved_by_value(record, captured.notebook_objects)
             format_options = {**format_options, "by_value": True}
+        given = version
         with self._registry.lock(name):
-            latest = None
-            head = self._registry.head(name)
-            if head is not None:
-                latest = head["latest"]
-            self._refuse_case_twins(name, version, head)
-            previous = None
-            if version is None:
-                previous = self._registry.read_record(name, latest) if latest else None
-                chosen_bump, reason = choose_bump(record, previous, latest, bump)
-                version = next_version(latest, chosen_bump)
-                # A newer folder with an unreadable record still owns its version number.
-                while self.fs.exists(self._tree.meta_file(name, version)):
-                    version = next_version(version, chosen_bump)
-            else:
-                reason = "given"
-            record["version"] = version
-            record["version_reason"] = reason
-            saved = write_version(
-                self._tree, model, fmt, record, overwrite=overwrite, head=head,
-                save_options={"X": X, **format_options},
-                dedup=not (force_new or overwrite), previous=previous,
-                explicit_version=reason == "given",
-                check_load=self.check_load if check_load is None else check_load,
-                sample_rows=captured.sample_rows, diagram=captured.diagram)
+            skip: set[str] = set()
+            while True:
+                latest = None
+                head = self._registry.head(name)
+                if head is not None:
+                    latest = head["latest"]
+                self._refuse_case_twins(name, given, head)
+                previous = None
+                if given is None:
+                    previous = self._registry.read_record(name, latest) if latest else None
+                    chosen_bump, reason = choose_bump(record, previous, latest, bump)
+                    version = next_version(latest, chosen_bump)
+                    # A newer folder with an unreadable record, or a version another
+                    # writer claimed first, still owns its version number.
+                    while (version in skip
+                           or self.fs.exists(self._tree.meta_file(name, version))):
+                        version = next_version(version, chosen_bump)
+                else:
+                    reason = "given"
+                record["version"] = version
+                record["version_reason"] = reason
+                try:
+                    saved = write_version(
+                        self._tree, model, fmt, record, overwrite=overwrite, head=head,
+                        save_options={"X": X, **format_options},
+                        dedup=not (force_new or overwrite), previous=previous,
+                        explicit_version=reason == "given",
+                        check_load=self.check_load if check_load is None else check_load,
+                        sample_rows=captured.sample_rows, diagram=captured.diagram)
+                    break
+                except VersionClaimedError:
+                    # Another writer (another machine) took this number first: take the
+                    # next one, unless the caller asked for exactly this version.
+                    if given is not None or len(skip) >= 100:
+                        raise
+                    skip.add(version)
         if saved.unchanged is not None and saved.unchanged.requested:
             import warnings
 
@@ -714,9 +742,9 @@ class ModelStore:
         validate_alias(alias)
         with self._registry.lock(name):
             exact = self.resolve(name, version)
-            aliases = self._registry.aliases(name)
+            aliases, token = self._registry.aliases_for_update(name)
             aliases[alias] = exact
-            self._registry.write_aliases(name, aliases)
+            self._registry.write_aliases(name, aliases, token)
         return exact
 
     def remove_alias(self, name: str, alias: str) -> None:
@@ -724,12 +752,12 @@ class ModelStore:
         validate_name(name)
         validate_alias(alias)
         with self._registry.lock(name):
-            aliases = self._registry.aliases(name)
+            aliases, token = self._registry.aliases_for_update(name)
             if alias not in aliases:
                 known = ", ".join(sorted(aliases)) or "none"
                 raise ModelNotFoundError(f"{name} has no alias {alias!r} (aliases: {known})")
             del aliases[alias]
-            self._registry.write_aliases(name, aliases)
+            self._registry.write_aliases(name, aliases, token)
 
     # -- deleting ------------------------------------------------------------------------
     def delete(self, name: str, version: str, *, force: bool = False) -> str:
@@ -744,14 +772,14 @@ class ModelStore:
             # A version whose record is damaged (even a FIFO) can still be deleted.
             exact = (version if is_version(version) and self.fs.exists(
                 self._tree.meta_file(name, version)) else self.resolve(name, version))
-            aliases = self._registry.aliases(name)
+            aliases, token = self._registry.aliases_for_update(name)
             pointing = sorted(a for a, v in aliases.items() if v == exact)
             if pointing and not force:
                 raise NBModelsError(f"{name}@{exact} is aliased as {', '.join(pointing)}; move "
                                     f"the alias first or pass force=True", options=("force",))
             if pointing:
                 self._registry.write_aliases(name, {a: v for a, v in aliases.items()
-                                                    if v != exact})
+                                                    if v != exact}, token)
             tree, fs = self._tree, self.fs
             trained = tree.trained(name, exact)
             if fs.is_dir(trained):

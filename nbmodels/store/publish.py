@@ -12,6 +12,12 @@ the next access, the next write under the lock and ``gc`` run: the old version c
 back whole unless the new record was committed, and only then are the hidden pieces
 dropped. The hidden record is removed last, so while it exists the rest can be found.
 
+On a medium without atomic folder renames (an object store), :func:`write_in_place`
+is the write order instead: the version is claimed first (its incomplete marker,
+created exclusively), artifacts are uploaded to their final keys, then the card, and
+the record is created exclusively last. Nothing is visible without its record, and a
+crash leaves a marked folder that ``gc`` removes.
+
 Reached through :meth:`ModelStore.save`, which holds the model's lock.
 """
 
@@ -42,7 +48,8 @@ from . import trust
 from .dedup import find_identical, forget_identity, remember_identity
 from .tree import StoreTree
 
-__all__ = ["REPLACED", "interrupted_suffixes", "needs_restore", "recover", "write_version"]
+__all__ = ["REPLACED", "VersionClaimedError", "interrupted_suffixes", "needs_restore",
+           "recover", "write_in_place", "write_version"]
 
 REPLACED = "replaced.tmp"  # the hidden record and card of a version being replaced
 
@@ -67,6 +74,11 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     is updated from it instead of being recomputed.
     """
     fs = tree.fs
+    if not fs.atomic_rename:
+        return write_in_place(tree, model, fmt, record, overwrite=overwrite,
+                              save_options=save_options, dedup=dedup, previous=previous,
+                              explicit_version=explicit_version, check_load=check_load,
+                              sample_rows=sample_rows, diagram=diagram, head=head)
     name, version = record["model_name"], record["version"]
     trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
     meta_file = meta_dir / METADATA_FILE
@@ -98,14 +110,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
             sink.abort()
             raise
         fs.sync_dir(tmp)
-        record["format"] = fmt.name
-        # What a reader needs installed: the extra, or the plugin's module.
-        record["format_extra"] = fmt.extra
-        record["format_module"] = type(fmt).__module__
-        record["files"] = [f.to_dict() for f in files]
-        record["size_bytes"] = sum(f.size for f in files)
-        record["origin"] = "saved"
-        record["content_hash"] = content_hash(record)
+        _finish_record(record, fmt, files)
         if dedup:
             found = find_identical(tree.registry, name, record["content_hash"], head)
             if found is not None:
@@ -325,3 +330,127 @@ def _read_json(fs: Any, path: PurePosixPath) -> Any:
         return fs.read_json(path)
     except (OSError, ValueError, RecursionError):
         return None
+
+
+class VersionClaimedError(VersionExistsError):
+    """Another writer claimed this version number first (a save in progress elsewhere,
+    or the leftover of one that crashed); a save that chose the number itself takes
+    the next one."""
+
+
+def _finish_record(record: dict[str, Any], fmt: Any, files: list[Any]) -> None:
+    record["format"] = fmt.name
+    record["format_extra"] = fmt.extra
+    record["format_module"] = type(fmt).__module__
+    record["files"] = [f.to_dict() for f in files]
+    record["size_bytes"] = sum(f.size for f in files)
+    record["origin"] = "saved"
+    record["content_hash"] = content_hash(record)
+
+
+def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any], *,
+                   overwrite: bool, save_options: dict[str, Any] | None = None,
+                   dedup: bool = True, previous: dict[str, Any] | None = None,
+                   explicit_version: bool = False, check_load: bool = False,
+                   sample_rows: Any = None, diagram: Any = None,
+                   head: dict[str, Any] | None = None) -> ModelRecord:
+    """The write order on an object store (see the module docstring); the arguments
+    are those of :func:`write_version`.
+
+    Replacing a version (``overwrite``) removes the old one first (record, then
+    evaluation and artifacts), so a failure or crash leaves the version absent, never
+    a record paired with artifacts it does not describe; unlike on a local disk the old
+    version is not put back when the new save fails.
+    """
+    fs = tree.fs
+    name, version = record["model_name"], record["version"]
+    trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
+    meta_file = meta_dir / METADATA_FILE
+    marker = trained / INCOMPLETE_MARKER
+    exists = fs.exists(meta_file)
+    if exists and not overwrite:
+        # (Claimed: when the save chose the number itself, another machine published
+        # it since the head was read, and the save takes the next one.)
+        raise VersionClaimedError(f"{name}@{version} already exists; versions are immutable: "
+                                 f"save without version= to get the next one, or pass "
+                                 f"overwrite=True to replace it")
+    if exists:
+        forget_identity(tree.registry, name, version)
+        fs.touch(marker)
+        fs.remove_file(meta_file)  # invisible from here on
+        fs.remove_tree(tree.evaluation(name, version))
+        fs.remove_tree(trained)
+        exists = False
+    try:
+        fs.create_exclusive(marker, b"")  # the claim: one writer per version number
+    except FileExistsError:
+        raise VersionClaimedError(
+            f"{name}@{version} is being saved by another writer, or was left by an "
+            f"interrupted save (`nbmodels gc` removes it once it is old enough); save "
+            f"without version= to get the next one") from None
+    # A writer removes its claim only after its record is in place: a claim won now
+    # may follow one that was just published. Nothing but our marker is touched then.
+    if fs.is_file(meta_file):
+        fs.remove_file(marker)
+        raise VersionClaimedError(f"{name}@{version} was published by another writer "
+                                  f"meanwhile; save again to get the next version")
+    others = [e for e in fs.list_dir(trained) if e != INCOMPLETE_MARKER]
+    if others and not overwrite:
+        fs.remove_file(marker)
+        raise VersionExistsError(f"{fs.display(trained)} exists but was not saved by "
+                                 f"nbmodels; run `nbmodels rebuild-index` to adopt it, "
+                                 f"or pass overwrite=True to replace it")
+    committed = False
+    try:
+        for entry in others:
+            fs.remove_tree(trained / entry)
+        sink = ArtifactSink(fs, trained)
+        try:
+            record["format_info"] = fmt.save(model, sink, **(save_options or {}))
+            files = sink.digests()
+        except BaseException:
+            sink.abort()
+            raise
+        _finish_record(record, fmt, files)
+        if dedup:
+            found = find_identical(tree.registry, name, record["content_hash"], head)
+            if found is not None:
+                fs.remove_tree(trained)  # the same model saved again (a re-run cell)
+                committed = True  # nothing of ours is left to put back
+                saved_version, saved = found
+                trust.remember(saved.get("files") or [], how="saved",
+                               ref=f"{name}@{saved_version}", store=fs.url)
+                return ModelRecord(saved, Unchanged(
+                    name, saved_version, save_differences(saved, record),
+                    requested=version if explicit_version else None))
+        settle_bump(record, previous)
+        if check_load:
+            from .portability import run_load_check
+
+            record["load_check"] = run_load_check(
+                fs, trained, fmt.name, record["format_info"], record["files"], model,
+                sample_rows, f"{name}@{version}")
+        tree.write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
+                        keep_diagram=False)
+        trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
+        try:
+            fs.create_exclusive(meta_file, json_bytes(record))  # the commit point
+        except FileExistsError:
+            committed = True  # not ours, but the folder is the other writer's now: keep it
+            raise VersionClaimedError(f"{name}@{version} was published by another writer "
+                                      f"meanwhile; save again to get the next version"
+                                      ) from None
+        committed = True
+    finally:
+        if not committed:
+            # Put back what this save wrote, as far as possible; what cannot be removed
+            # stays marked, an orphan for gc.
+            with contextlib.suppress(OSError):
+                if not fs.exists(meta_file) and tree.is_crash_leftover_meta(name, version):
+                    fs.remove_tree(meta_dir)
+            with contextlib.suppress(OSError):
+                fs.remove_tree(trained)
+    fs.remove_file(marker)
+    tree.registry.committed(name, version, record, head)
+    remember_identity(tree.registry, name, version, record["content_hash"])
+    return ModelRecord(record)

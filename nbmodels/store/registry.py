@@ -42,10 +42,10 @@ from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..errors import IntegrityError
+from ..errors import ConcurrentUpdateError, IntegrityError
 from ..record.record import HEADLINE_METRICS, record_tags
 from ..record.validate import check_record, unusable_record
-from ..storage.backend import MAX_SMALL_FILE, StorageBackend
+from ..storage.backend import MAX_SMALL_FILE, StorageBackend, json_bytes
 from ..storage.layout import (
     METADATA,
     METADATA_FILE,
@@ -96,6 +96,9 @@ class Registry:
 
     def __init__(self, fs: StorageBackend) -> None:
         self.fs = fs
+        # name -> token of the head last read, for compare-and-swap writes where the
+        # lock does not keep out other machines (a remote store)
+        self._head_tokens: dict[str, str | None] = {}
 
     # -- locks ---------------------------------------------------------------------------
     def lock(self, name: str, timeout: float = _LOCK_TIMEOUT_S) -> Any:
@@ -201,7 +204,12 @@ class Registry:
         ``versions.json`` (the sorted versions, read only when ``versions``).
         """
         try:
-            head = self.fs.read_json(self._head_path(name), limit=MAX_RECORD_BYTES)
+            if self.fs.lock_is_global:
+                head = self.fs.read_json(self._head_path(name), limit=MAX_RECORD_BYTES)
+            else:
+                got = self.fs.read_versioned(self._head_path(name))
+                self._head_tokens[name] = None if got is None else got[1]
+                head = None if got is None else json.loads(got[0])
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(head, dict) or head.get("name") != name:
@@ -329,6 +337,30 @@ class Registry:
         ``damaged``; both are looked at again on every read. Returns what
         :meth:`entry` returns.
         """
+        if not self.fs.lock_is_global:
+            return self._refresh_shared(name)
+        return self._compute_head(name, stamp, found, write=True)
+
+    def _refresh_shared(self, name: str) -> dict[str, Any] | None:
+        """:meth:`refresh` where other machines write too: the head is replaced only if
+        nobody replaced it since it was read, else recomputed from a newer listing, so
+        a head computed before another save committed never overwrites a newer one."""
+        head = None
+        for _attempt in range(8):
+            got = None
+            with contextlib.suppress(OSError, ValueError):
+                got = self.fs.read_versioned(self._head_path(name))
+            token = None if got is None else got[1]
+            head = self._compute_head(name, None, None, write=False)
+            if head is None:
+                return None
+            if self._write_head(head, token):
+                return head
+        return head
+
+    def _compute_head(self, name: str, stamp: list[int] | None,
+                      found: dict[str, list[str]] | None, *,
+                      write: bool) -> dict[str, Any] | None:
         if stamp is None or found is None:
             stamp, entries = self.scan_stamped()
             candidates = sort_versions(self.versions_in(name, entries))
@@ -378,24 +410,37 @@ class Registry:
                 "summary": summarize(record) if record is not None else {},
                 "problems": (check_record(record, name, committed[-1])[:3]
                              if record is not None else [])}
-        self._write_head(head)
+        if write:
+            self._write_head(head)
         return head
 
-    def _write_head(self, head: dict[str, Any]) -> None:
+    _UNCONDITIONAL: Any = object()
+
+    def _write_head(self, head: dict[str, Any], expected: Any = _UNCONDITIONAL) -> bool:
+        """Store a head; with ``expected`` (a token, or ``None`` for absent) only if the
+        stored ``head.json`` is still that. ``False`` when another writer came first.
+
+        The versions go to ``versions.json`` first: a ``head.json`` is only used with
+        the ``versions.json`` it counts, so a head whose list lost a race is recomputed.
+        """
         name, listed = head["name"], head["versions"]
         path = self._head_path(name)
         small = {k: v for k, v in head.items() if k != "versions"}
         small["count"] = len(listed)
         # The head is a cache: a store that readers cannot write to (shared, read-only)
         # still answers, and a write that fails (gc took its temp file) is just skipped.
-        # The versions first: a head.json is only used with the versions.json it counts.
-        with contextlib.suppress(OSError):
+        try:
             self.fs.make_dirs(path.parent)
             self.fs.replace(self._versions_path(name),
                             json.dumps({"name": name, "versions": listed},
                                        separators=(",", ":")).encode("utf-8"),
                             durable=False)
-            self.fs.write_json(path, small, durable=False)
+            if expected is self._UNCONDITIONAL:
+                self.fs.write_json(path, small, durable=False)
+                return True
+            return self.fs.replace_if(path, json_bytes(small), expected)
+        except OSError:
+            return True
 
     def committed(self, name: str, version: str, record: dict[str, Any],
                   before: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -408,6 +453,7 @@ class Registry:
         """
         if before is None or before.get("name") != name:
             return self.refresh(name)
+        shared = not self.fs.lock_is_global
         versions = sorted(set(before["versions"]) | {version}, key=sort_key)
         head = {**before, "versions": versions,
                 "pending": [v for v in before["pending"] if v != version],
@@ -422,6 +468,12 @@ class Registry:
             head["record_stamp"] = list(info.identity)
             head["summary"] = summarize(record)
             head["problems"] = check_record(record, name, version)[:3]
+        if shared:
+            # Another machine may have saved since ``before`` was read: swap only if
+            # the head is still that one, else recompute from a listing.
+            if not self._write_head(head, self._head_tokens.get(name)):
+                return self.refresh(name)
+            return head
         self._write_head(head)
         return head
 
@@ -444,17 +496,27 @@ class Registry:
         Raises :class:`AliasFileError` when the file exists but is not a readable
         ``{alias: version}`` object: its aliases are unknown, not absent.
         """
+        return self.aliases_for_update(name)[0]
+
+    def aliases_for_update(self, name: str) -> tuple[dict[str, str], str | None]:
+        """:meth:`aliases` and a token of the file read (``None``: no file), to hand
+        back to :meth:`write_aliases` so that a change made meanwhile by another
+        writer is never overwritten."""
         path = self.aliases_path(name)
         info = self.fs.stat(path)
         if info is None:
-            return {}
+            return {}, None
         problem = None
         data: Any = None
+        token = None
         if info.kind != "file":
             problem = "is not a regular file"
         else:
             try:
-                data = self.fs.read_json(path, limit=1 << 20)
+                got = self.fs.read_versioned(path, limit=1 << 20)
+                if got is None:
+                    return {}, None
+                data, token = json.loads(got[0]), got[1]
             except (OSError, ValueError, RecursionError) as exc:
                 problem = f"cannot be read ({exc})"
         if problem is None and not isinstance(data, dict):
@@ -471,20 +533,39 @@ class Registry:
                 f"Repair it by hand (a JSON object such as {{\"production\": \"1.2.0\"}}), "
                 f"or move it away to drop every alias of {name!r}; aliases are not "
                 f"changed until then, so none is lost")
-        return {str(k): v for k, v in data.items()}
+        return {str(k): v for k, v in data.items()}, token
 
-    def write_aliases(self, name: str, aliases: dict[str, str]) -> None:
+    _ANY: Any = object()
+
+    def write_aliases(self, name: str, aliases: dict[str, str], expected: Any = _ANY) -> None:
         """Replace ``name``'s aliases (durably: they are not derived from anything).
 
-        Call with the model's lock held, after :meth:`aliases` succeeded (which refuses
-        a damaged file, so a write never replaces aliases that could not be read).
+        Call with the model's lock held, after :meth:`aliases_for_update` succeeded
+        (which refuses a damaged file, so a write never replaces aliases that could not
+        be read), passing its token as ``expected``: the write is a compare-and-swap,
+        and :class:`ConcurrentUpdateError` says that another writer changed the aliases
+        first (on a shared store the lock does not keep other machines out).
         """
         path = self.aliases_path(name)
-        if not aliases:
-            self.fs.remove_file(path)
+        if expected is self._ANY:
+            if not aliases:
+                self.fs.remove_file(path)
+                return
+            self.fs.make_dirs(f"{REGISTRY}/aliases")
+            self.fs.write_json(path, dict(sorted(aliases.items())))
             return
-        self.fs.make_dirs(f"{REGISTRY}/aliases")
-        self.fs.write_json(path, dict(sorted(aliases.items())))
+        if not aliases:
+            done = expected is None or self.fs.remove_if(path, expected)
+        else:
+            self.fs.make_dirs(f"{REGISTRY}/aliases")
+            done = self.fs.replace_if(path, json_bytes(dict(sorted(aliases.items()))),
+                                      expected)
+        if not done:
+            raise ConcurrentUpdateError(
+                f"the aliases of {name!r} were changed by another writer while this change "
+                f"was made; nothing was written and theirs stands. Look at the aliases "
+                f"again (`nbmodels versions {name}`) and repeat the change if it still "
+                f"applies")
 
     def aliased_names(self) -> list[str]:
         """Names that have an aliases file."""

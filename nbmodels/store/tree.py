@@ -74,6 +74,10 @@ class StoreTree:
         of it that looks like a hand-made folder: it is renamed to a trash name first."""
         if not self.fs.exists(trained):
             return
+        if not self.fs.atomic_rename:
+            # No rename on an object store: the backend removes the marker last instead.
+            self.fs.remove_tree(trained)
+            return
         trash = trained.parent / f"{TRASH_PREFIX}{trained.name}-{os.urandom(4).hex()}"
         self.fs.rename(trained, trash)
         self.fs.remove_tree(trash)
