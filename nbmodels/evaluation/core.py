@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +191,42 @@ def _check_threshold(threshold: Any) -> float | None:
     return value
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The options every evaluation shares (where to save, gates, plots, threshold),
+    checked once: what :func:`evaluate` and :func:`evaluate_predictions` hand to
+    :func:`_run` beside the data."""
+
+    timer: _Timer
+    target: Target | None
+    reqs: list[Requirement]
+    plot_request: tuple[str, tuple[str, ...]]
+    save: bool
+    pos_label: Any = None
+    threshold: float | None = None
+    progress: Progress | None = None
+
+
+def _options(model: Any, *, name: str | None, version: str | None, store: Any,
+             dataset: str | None, plots: Any, require: Any, save: bool, pos_label: Any,
+             threshold: Any, progress: Progress | None) -> _Options:
+    """The public functions' shared keyword parameters, resolved and checked (the
+    clock starts here, so the timings include these checks)."""
+    timer = _Timer()
+    target = resolve_target(model, name, version, store, dataset)
+    reqs = parse_requirements(require)
+    request = _plot_request(plots)
+    return _Options(timer=timer, target=target, reqs=reqs, plot_request=request, save=save,
+                    pos_label=pos_label, threshold=_check_threshold(threshold),
+                    progress=progress)
+
+
 def _run(y_true: np.ndarray, pred: Predictions, *, X: Any, model: Any, task: str | None,
-         labels: Any, sample_weight: np.ndarray | None, reqs: list[Requirement],
-         plot_request: tuple[str, tuple[str, ...]], target: Target | None, save: bool,
-         timer: _Timer, what: str, pos_label: Any = None, threshold: float | None = None,
-         progress: Progress | None = None) -> EvaluationResult:
+         labels: Any, sample_weight: np.ndarray | None, what: str,
+         options: _Options) -> EvaluationResult:
+    timer, target, reqs, save = options.timer, options.target, options.reqs, options.save
+    plot_request, pos_label = options.plot_request, options.pos_label
+    threshold, progress = options.threshold, options.progress
     y_pred, score = pred.y_pred, pred.y_score
     pred_what = "y_pred" if what == "y_true" else "the predictions"
     n = check_same_length(**{what: y_true, pred_what: y_pred, "y_score": score,
@@ -507,11 +539,10 @@ def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
         only, NaN in ``y_test``, a model that is not fitted, columns that are not the
         model's, a version the model is not); nothing is written then.
     """
-    timer = _Timer()
-    target = resolve_target(model, name, version, store, dataset)
-    reqs = parse_requirements(require)
-    request = _plot_request(plots)
-    threshold = _check_threshold(threshold)
+    options = _options(model, name=name, version=version, store=store, dataset=dataset,
+                       plots=plots, require=require, save=save, pos_label=pos_label,
+                       threshold=threshold, progress=progress)
+    timer, target, threshold = options.timer, options.target, options.threshold
     y = as_1d(y_test, "y_test")
     w = _weights(sample_weight)
     check_same_length(X_test=X_test, y_test=y, sample_weight=w)
@@ -526,8 +557,7 @@ def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
                    labels_needed=threshold is None, progress=progress)
     timer.lap("predict")
     return _run(y, pred, X=X_test, model=model, task=None, labels=None, sample_weight=w,
-                reqs=reqs, plot_request=request, target=target, save=save, timer=timer,
-                what="y_test", pos_label=pos_label, threshold=threshold, progress=progress)
+                what="y_test", options=options)
 
 
 def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *,
@@ -561,11 +591,10 @@ def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *
     The other parameters are those of :func:`evaluate`; ``name`` and ``version`` must be
     given to save (and ``save=False`` writes nothing).
     """
-    timer = _Timer()
-    target = resolve_target(None, name, version, store, dataset)
-    reqs = parse_requirements(require)
-    request = _plot_request(plots)
-    threshold = _check_threshold(threshold)
+    options = _options(None, name=name, version=version, store=store, dataset=dataset,
+                       plots=plots, require=require, save=save, pos_label=pos_label,
+                       threshold=threshold, progress=progress)
+    timer, threshold = options.timer, options.threshold
     yt = as_1d(y_true, "y_true")
     if y_pred is None and threshold is None:
         raise EvaluationError("y_pred is None; pass the predictions, or y_score with "
@@ -584,8 +613,7 @@ def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *
     pred = Predictions(y_pred=yp, y_score=score, score_source=source, classes=classes,
                        labels_from="given" if yp is not None else "threshold")
     return _run(yt, pred, X=X, model=None, task=task, labels=classes, sample_weight=w,
-                reqs=reqs, plot_request=request, target=target, save=save, timer=timer,
-                what="y_true", pos_label=pos_label, threshold=threshold, progress=progress)
+                what="y_true", options=options)
 
 
 def rethreshold(result: EvaluationResult, threshold: float,
@@ -616,10 +644,10 @@ def rethreshold(result: EvaluationResult, threshold: float,
     pred = Predictions(y_pred=None, y_score=score, score_source=kept["source"],
                        classes=classes, labels_from="threshold", score_is_positive=True)
     reqs = [Requirement(g.metric, g.op, g.threshold) for g in result.gates]
+    options = _Options(timer=_Timer(), target=None, reqs=reqs, plot_request=("list", ()),
+                       save=False, pos_label=classes[pos], threshold=threshold)
     out = _run(y_true, pred, X=None, model=None, task=BINARY, labels=classes,
-               sample_weight=kept["weight"], reqs=reqs, plot_request=("list", ()),
-               target=None, save=False, timer=_Timer(), what="y_true",
-               pos_label=classes[pos], threshold=threshold)
+               sample_weight=kept["weight"], what="y_true", options=options)
     out.fingerprint = dict(result.fingerprint)
     out.name, out.version, out.dataset = result.name, result.version, result.dataset
     out.notes = [n for n in out.notes if not n.startswith("not saved")]

@@ -42,6 +42,7 @@ __all__ = [
     "ModelsHandler",
     "NBModelsAPIError",
     "NBModelsHandler",
+    "StoreAccess",
     "StoreHandler",
     "VerifyHandler",
     "VersionHandler",
@@ -102,14 +103,26 @@ def content_type(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
-class NBModelsHandler(APIHandler):
-    """Base: the store from the app settings (a test can inject its own) and JSON errors."""
+class StoreAccess:
+    """Mixin of every nbmodels handler (API and pages): the store from the app settings
+    (a test can inject its own) and the reads the API and the pages share."""
 
     auth_resource = "nbmodels"
+    settings: dict[str, Any]
 
     @property
     def store(self) -> Any:
         return self.settings["nbmodels_store"]
+
+    def versions_and_aliases(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The versions (ascending semver) and the aliases of model ``name``; store
+        errors become HTTP errors."""
+        with core_errors():
+            return self.store.versions(name), self.store.aliases(name)
+
+
+class NBModelsHandler(StoreAccess, APIHandler):
+    """Base of the API: the store (:class:`StoreAccess`) and JSON errors."""
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -158,10 +171,7 @@ class ModelHandler(NBModelsHandler):
     @web.authenticated
     @authorized
     def get(self, name: str) -> None:
-        store = self.store
-        with core_errors():
-            versions = store.versions(name)
-            aliases = store.aliases(name)
+        versions, aliases = self.versions_and_aliases(name)
         self.write_json({"name": name, "latest": versions[-1], "versions": versions,
                          "aliases": aliases})
 

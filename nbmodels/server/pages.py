@@ -22,7 +22,7 @@ from tornado.ioloop import IOLoop
 from ..errors import ModelNotFoundError, NBModelsError
 from . import views
 from .compare_view import compare_page
-from .handlers import NBModelsAPIError, core_errors
+from .handlers import NBModelsAPIError, StoreAccess, core_errors
 
 __all__ = [
     "PAGE_ROUTES",
@@ -42,14 +42,8 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'
 _SORTABLE_FIXED = ("name", "latest", "versions", "aliases", "size", "saved")
 
 
-class PageHandler(JupyterHandler):
-    """Base of the pages: the store from the app settings and HTML error pages."""
-
-    auth_resource = "nbmodels"
-
-    @property
-    def store(self) -> Any:
-        return self.settings["nbmodels_store"]
+class PageHandler(StoreAccess, JupyterHandler):
+    """Base of the pages: the store (:class:`StoreAccess`) and HTML error pages."""
 
     @property
     def content_security_policy(self) -> str:
@@ -127,9 +121,8 @@ class ModelPage(PageHandler):
     @authorized
     def get(self, name: str) -> None:
         store = self.store
+        versions, aliases = self.versions_and_aliases(name)
         with core_errors():
-            versions = store.versions(name)
-            aliases = store.aliases(name)
             # Damaged (or half-saved) versions are shown too, in their place.
             versions = views.sort_versions([*versions, *store.unreadable_versions(name)])
         by_version: dict[str, list[str]] = {}

@@ -260,15 +260,20 @@ def parse_json(data: bytes) -> Any:
 
 def sha256_file(path: Path) -> FileDigest:
     """Size and sha256 of an existing file, read once in chunks."""
+    with open(path, "rb", buffering=0) as f:
+        return _digest_of(f, Path(path).name)
+
+
+def _digest_of(f: Any, name: str) -> FileDigest:
+    """Size and sha256 of what is left in the unbuffered binary file ``f``, read in chunks."""
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb", buffering=0) as f:
-        buf = bytearray(_CHUNK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
-    return FileDigest(Path(path).name, size, h.hexdigest())
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    while n := f.readinto(buf):
+        h.update(view[:n])
+        size += n
+    return FileDigest(name, size, h.hexdigest())
 
 
 def _open_regular(path: Path) -> int:
@@ -873,14 +878,7 @@ class LocalBackend(StorageBackend):
     def digest(self, path: PurePosixPath) -> FileDigest:
         target = self._regular(path)
         with os.fdopen(open_regular(target), "rb", buffering=0) as f:
-            h = hashlib.sha256()
-            size = 0
-            buf = bytearray(_CHUNK)
-            view = memoryview(buf)
-            while n := f.readinto(buf):
-                h.update(view[:n])
-                size += n
-        return FileDigest(Path(target).name, size, h.hexdigest())
+            return _digest_of(f, Path(target).name)
 
     def open_read(self, path: PurePosixPath) -> Any:
         return os.fdopen(open_regular(self._regular(path)), "rb")

@@ -31,7 +31,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -122,12 +122,7 @@ class ExportReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "versions": self.versions,
-            "members": self.members,
-            "size_bytes": self.size_bytes,
-        }
+        return asdict(self)
 
 
 def archive_kind(path: str | os.PathLike[str]) -> str:

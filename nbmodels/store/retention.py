@@ -14,7 +14,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
@@ -334,13 +334,7 @@ class PruneReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "deleted": self.deleted,
-            "kept": self.kept,
-            "skipped": self.skipped,
-            "bytes_reclaimed": self.bytes_reclaimed,
-        }
+        return {**asdict(self), "bytes_reclaimed": self.bytes_reclaimed}
 
 
 def prune(

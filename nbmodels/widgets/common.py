@@ -20,6 +20,7 @@ import ipywidgets as W
 from ..display import format_metric
 
 __all__ = [
+    "NO_DATA",
     "PANEL_CSS",
     "ProgressBar",
     "Worker",
@@ -29,6 +30,7 @@ __all__ = [
     "html_table",
     "message_html",
     "png_width",
+    "refresh_data_pickers",
     "set_images",
     "store_of",
     "user_namespace",
@@ -186,6 +188,19 @@ def data_variables(namespace: Mapping[str, Any]) -> list[str]:
                 isinstance(value, (list, tuple)):
             out.append(key)
     return sorted(out)
+
+
+NO_DATA = "(none)"  # the first choice of every data picker: no variable picked
+
+
+def refresh_data_pickers(pickers: Iterable[Any], namespace: Mapping[str, Any]) -> None:
+    """Offer :data:`NO_DATA` and the namespace's data variables in each picker (a
+    Dropdown), keeping its choice while that variable is still there."""
+    names = [NO_DATA, *data_variables(namespace)]
+    for picker in pickers:
+        keep = picker.value
+        picker.options = names
+        picker.value = keep if keep in names else NO_DATA
 
 
 def store_of(store: Any) -> Any:

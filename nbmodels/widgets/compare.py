@@ -15,13 +15,14 @@ import ipywidgets as W
 
 from ..display import format_metric, format_size
 from .common import (
+    NO_DATA,
     PANEL_CSS,
     ProgressBar,
     Worker,
-    data_variables,
     error_html,
     html_table,
     message_html,
+    refresh_data_pickers,
     set_images,
     store_of,
     user_namespace,
@@ -29,7 +30,6 @@ from .common import (
 
 __all__ = ["CompareVersions"]
 
-_NONE = "(none)"
 
 
 class CompareVersions(W.VBox):
@@ -121,11 +121,7 @@ class CompareVersions(W.VBox):
             keep = [r for r in self._initial if r in refs]
         self.title.value = (f"<h3>Compare versions <span class='nbm-muted'>in <code>"
                             f"{html.escape(str(self.store.root))}</code></span></h3>")
-        names = [_NONE, *data_variables(self.namespace)]
-        for picker in (self.X_picker, self.y_picker):
-            old = picker.value
-            picker.options = names
-            picker.value = old if old in names else _NONE
+        refresh_data_pickers((self.X_picker, self.y_picker), self.namespace)
         self._quiet = True
         try:
             self.picker.options = refs
@@ -243,7 +239,7 @@ class CompareVersions(W.VBox):
             if not refs:
                 raise ValueError("pick the versions to evaluate first")
             missing = [p.description for p in (self.X_picker, self.y_picker)
-                       if p.value in (None, _NONE)]
+                       if p.value in (None, NO_DATA)]
             if missing:
                 raise ValueError(f"pick the notebook variable for {' and '.join(missing)} "
                                  f"(press Refresh if it is not listed)")

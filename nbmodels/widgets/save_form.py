@@ -11,12 +11,13 @@ import ipywidgets as W
 
 from ..display import parse_tags
 from .common import (
+    NO_DATA,
     PANEL_CSS,
     ProgressBar,
     Worker,
-    data_variables,
     error_html,
     message_html,
+    refresh_data_pickers,
     store_of,
     user_namespace,
     variable_name_of,
@@ -24,7 +25,6 @@ from .common import (
 
 __all__ = ["SaveModelForm", "suggest_version"]
 
-_NONE = "(none)"
 _BUMPS = (("suggested", ""), ("major", "major"), ("minor", "minor"), ("patch", "patch"))
 
 
@@ -126,11 +126,7 @@ class SaveModelForm(W.VBox):
         self.title.value = (f"<h3>Save <code>{html.escape(type(self.model).__name__)}</code> "
                             f"<span class='nbm-muted'>to <code>"
                             f"{html.escape(str(self.store.root))}</code></span></h3>")
-        names = [_NONE, *data_variables(self.namespace)]
-        for picker in (self.data_picker, self.target_picker):
-            keep = picker.value
-            picker.options = names
-            picker.value = keep if keep in names else _NONE
+        refresh_data_pickers((self.data_picker, self.target_picker), self.namespace)
         self._suggest()
 
     def wait(self, timeout: float | None = None) -> None:
@@ -138,7 +134,7 @@ class SaveModelForm(W.VBox):
         self.worker.wait(timeout)
 
     def _data(self, picker: W.Dropdown) -> Any:
-        if picker.value in (None, _NONE):
+        if picker.value in (None, NO_DATA):
             return None
         if picker.value not in self.namespace:
             raise ValueError(f"the notebook has no variable {picker.value!r} any more; "
