@@ -250,12 +250,17 @@ class StorageBackend(ABC):
         if (None if info is None else repr(info.identity)) != expected:
             return False
         if expected is None:
-            try:
-                self.create_exclusive(path, data)
-            except FileExistsError:
-                return False
-            return True
+            return self.create_if_absent(path, data)
         self.replace(path, data)
+        return True
+
+    def create_if_absent(self, path: PurePosixPath, data: bytes) -> bool:
+        """:meth:`create_exclusive` that answers ``False`` instead of raising when the
+        file is already there."""
+        try:
+            self.create_exclusive(path, data)
+        except FileExistsError:
+            return False
         return True
 
     def remove_if(self, path: PurePosixPath, expected: str) -> bool:

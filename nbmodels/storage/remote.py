@@ -395,11 +395,7 @@ class FsspecBackend(StorageBackend):
         if it is still absent); ``False`` when another writer changed it first."""
         self._check_writable()
         if expected is None:
-            try:
-                self.create_exclusive(path, data)
-            except FileExistsError:
-                return False
-            return True
+            return self.create_if_absent(path, data)
         try:
             self.fs.pipe_file(self.key(path), data, IfMatch=expected)
         except FileNotFoundError:

@@ -102,33 +102,14 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     done: set[str] = set()  # the steps taken, undone in reverse if the save fails
     try:
         fs.touch(tmp / INCOMPLETE_MARKER)
-        sink = ArtifactSink(fs, tmp)
-        try:
-            record["format_info"] = fmt.save(model, sink, **(save_options or {}))
-            files = sink.digests()
-        except BaseException:
-            sink.abort()
-            raise
+        _write_artifacts(fs, tmp, model, fmt, record, save_options)
         fs.sync_dir(tmp)
-        _finish_record(record, fmt, files)
-        if dedup:
-            found = find_identical(tree.registry, name, record["content_hash"], head)
-            if found is not None:
-                fs.remove_tree(tmp)  # the same model saved again (a re-run cell)
-                saved_version, saved = found
-                # This user's own object, serialized to these very bytes: theirs to load.
-                trust.remember(saved.get("files") or [], how="saved",
-                               ref=f"{name}@{saved_version}", store=fs.url)
-                return ModelRecord(saved, Unchanged(
-                    name, saved_version, save_differences(saved, record),
-                    requested=version if explicit_version else None))
-        settle_bump(record, previous)
-        if check_load:
-            from .portability import run_load_check
-
-            record["load_check"] = run_load_check(
-                fs, tmp, fmt.name, record["format_info"], record["files"], model, sample_rows,
-                f"{name}@{version}")
+        unchanged = _identical_or_checked(
+            tree, tmp, model, fmt, record, dedup=dedup, previous=previous, head=head,
+            explicit_version=explicit_version, check_load=check_load,
+            sample_rows=sample_rows)
+        if unchanged is not None:
+            return unchanged
         forget_identity(tree.registry, name, version)
         if fs.exists(trained):
             # Replacing: hide the old version's pieces under one suffix. From the
@@ -338,6 +319,53 @@ class VersionClaimedError(VersionExistsError):
     the next one."""
 
 
+def _identical_or_checked(tree: StoreTree, folder: PurePosixPath, model: Any, fmt: Any,
+                          record: dict[str, Any], *, dedup: bool,
+                          previous: dict[str, Any] | None, head: dict[str, Any] | None,
+                          explicit_version: bool, check_load: bool,
+                          sample_rows: Any) -> ModelRecord | None:
+    """The step both write orders share once the artifacts are written to ``folder``:
+    an identical earlier version ends the save (``folder`` removed, that version's
+    record returned, marked unchanged); else the bump reason is settled against the
+    artifact hashes and, with ``check_load``, the version is loaded in a fresh process.
+    Returns ``None`` when the save goes on."""
+    fs = tree.fs
+    name, version = record["model_name"], record["version"]
+    if dedup:
+        found = find_identical(tree.registry, name, record["content_hash"], head)
+        if found is not None:
+            fs.remove_tree(folder)  # the same model saved again (a re-run cell)
+            saved_version, saved = found
+            # This user's own object, serialized to these very bytes: theirs to load.
+            trust.remember(saved.get("files") or [], how="saved",
+                           ref=f"{name}@{saved_version}", store=fs.url)
+            return ModelRecord(saved, Unchanged(
+                name, saved_version, save_differences(saved, record),
+                requested=version if explicit_version else None))
+    settle_bump(record, previous)
+    if check_load:
+        from .portability import run_load_check
+
+        record["load_check"] = run_load_check(
+            fs, folder, fmt.name, record["format_info"], record["files"], model, sample_rows,
+            f"{name}@{version}")
+    return None
+
+
+def _write_artifacts(fs: Any, folder: PurePosixPath, model: Any, fmt: Any,
+                     record: dict[str, Any], save_options: dict[str, Any] | None) -> None:
+    """The format writes ``model`` into ``folder`` (hashed as written); the record gets
+    the format's details, the files with their sha256 and the content hash."""
+    sink = ArtifactSink(fs, folder)
+    try:
+        record["format_info"] = fmt.save(model, sink, **(save_options or {}))
+        files = sink.digests()
+    except BaseException:
+        sink.abort()
+        raise
+    _finish_record(record, fmt, files)
+
+
 def _finish_record(record: dict[str, Any], fmt: Any, files: list[Any]) -> None:
     record["format"] = fmt.name
     record["format_extra"] = fmt.extra
@@ -404,32 +432,14 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
     try:
         for entry in others:
             fs.remove_tree(trained / entry)
-        sink = ArtifactSink(fs, trained)
-        try:
-            record["format_info"] = fmt.save(model, sink, **(save_options or {}))
-            files = sink.digests()
-        except BaseException:
-            sink.abort()
-            raise
-        _finish_record(record, fmt, files)
-        if dedup:
-            found = find_identical(tree.registry, name, record["content_hash"], head)
-            if found is not None:
-                fs.remove_tree(trained)  # the same model saved again (a re-run cell)
-                committed = True  # nothing of ours is left to put back
-                saved_version, saved = found
-                trust.remember(saved.get("files") or [], how="saved",
-                               ref=f"{name}@{saved_version}", store=fs.url)
-                return ModelRecord(saved, Unchanged(
-                    name, saved_version, save_differences(saved, record),
-                    requested=version if explicit_version else None))
-        settle_bump(record, previous)
-        if check_load:
-            from .portability import run_load_check
-
-            record["load_check"] = run_load_check(
-                fs, trained, fmt.name, record["format_info"], record["files"], model,
-                sample_rows, f"{name}@{version}")
+        _write_artifacts(fs, trained, model, fmt, record, save_options)
+        unchanged = _identical_or_checked(
+            tree, trained, model, fmt, record, dedup=dedup, previous=previous, head=head,
+            explicit_version=explicit_version, check_load=check_load,
+            sample_rows=sample_rows)
+        if unchanged is not None:
+            committed = True  # nothing of ours is left to put back
+            return unchanged
         tree.write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
                         keep_diagram=False)
         trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
