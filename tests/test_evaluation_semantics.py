@@ -529,3 +529,18 @@ def test_at_threshold_for_the_other_class_equals_a_fresh_evaluation(kind):
         np.testing.assert_array_equal(again.confusion_matrix, fresh.confusion_matrix)
     with pytest.raises(EvaluationError, match="not one of the classes"):
         first.at_threshold(0.5, pos_label=7)
+
+
+def test_listings_say_which_data_the_headline_numbers_come_from(tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    store = ModelStore(tmp_path / "models")
+    store.save(LogisticRegression(max_iter=5000).fit(X, y), "m")
+    assert store.list()[0]["measured_on"] is None  # not evaluated: nothing to say
+    evaluate(store.load("m"), X, y, threshold=0.3, plots=None)
+    [row] = store.list()
+    assert row["measured_on"] == "default, 569 rows, positive 1, threshold 0.3"
+    assert "(on default, 569 rows, positive 1, threshold 0.3)" in repr(store.list())
+    evaluate(store.load("m"), X[:100], y[:100], plots=None)  # other data: headline stays
+    assert store.list()[0]["measured_on"].startswith("default, 569 rows")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["LOWER_IS_BETTER", "higher_is_better", "metrics_source_text"]
+__all__ = ["LOWER_IS_BETTER", "higher_is_better", "measured_on", "metrics_source_text"]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier_score", "mae", "rmse", "mse", "mape",
                              "median_absolute_error", "max_error"})
@@ -37,4 +37,20 @@ def metrics_source_text(record: Mapping[str, Any]) -> str | None:
         threshold = src.get("threshold")
         parts.append(f"threshold {threshold}" if threshold is not None
                      else "labels from the model's predict")
+    return ", ".join(parts)
+
+
+def measured_on(record: Mapping[str, Any]) -> str | None:
+    """The short form of :func:`metrics_source_text` that listings show beside the
+    headline metrics: ``default, 240 rows, positive 1, threshold 0.3``."""
+    src = record.get("metrics_source")
+    if not isinstance(src, Mapping) or not isinstance(src.get("dataset"), str):
+        return None
+    parts = [src["dataset"]]
+    if isinstance(src.get("rows"), int):
+        parts.append(f"{src['rows']} rows")
+    if src.get("positive_class") is not None:
+        parts.append(f"positive {src['positive_class']}")
+    if isinstance(src.get("threshold"), (int, float)):
+        parts.append(f"threshold {src['threshold']:g}")
     return ", ".join(parts)

@@ -726,6 +726,7 @@ class ModelStore:
                           "versions": head["count"], "aliases": aliases,
                           "created_at": s.get("created_at"), "size_bytes": s.get("size_bytes"),
                           "format": s.get("format"), "metrics": s.get("metrics") or {},
+                          "measured_on": s.get("measured_on"),
                           "description": s.get("description") or "",
                           "tags": s.get("tags") or []})
         from .maintenance import loose_fix, loose_folders

@@ -43,6 +43,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..errors import ConcurrentUpdateError, IntegrityError
+from ..record.metric_names import measured_on
 from ..record.record import HEADLINE_METRICS, record_tags
 from ..record.validate import check_record, unusable_record
 from ..storage.backend import MAX_SMALL_FILE, StorageBackend, json_bytes
@@ -606,7 +607,7 @@ class Registry:
         return None
 
 
-_SUMMARY_TEXT = ("version", "created_at", "format", "framework", "description")
+_SUMMARY_TEXT = ("version", "created_at", "format", "framework", "description", "measured_on")
 
 
 def _checked_summary(summary: dict[str, Any]) -> dict[str, Any]:
@@ -657,6 +658,8 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         "description": text("description"),
         "tags": record_tags(record.get("tags")),
         "metrics": headline,
+        # Which data the headline numbers were measured on (evaluate's metrics_source).
+        "measured_on": measured_on(record) if headline else None,
     }
     json.dumps(summary, allow_nan=False)
     return summary

@@ -57,6 +57,8 @@ class ModelTable(list):
             aliases = ", ".join(f"{a}={v}" for a, v in sorted(m["aliases"].items()))
             metrics = ", ".join(f"{k}={format_metric(v)}"
                                 for k, v in list(m["metrics"].items())[:2])
+            if metrics and m.get("measured_on"):
+                metrics += f" (on {m['measured_on']})"  # which data they come from
             rows.append([m["name"], m["latest"], aliases, str(m["created_at"] or "")[:10],
                          format_size(m["size_bytes"]), metrics])
         return rows
