@@ -247,3 +247,43 @@ def test_jupyter_server_pages_on_an_s3_store(s3_endpoint, s3_url, tmp_path):
         assert status == 200, srv.log_tail()
         assert "accuracy" in page.decode()
         assert srv.request("GET", "/nbmodels/api/models", token=False)[0] in (401, 403)
+
+
+def test_cli_maintenance_commands_on_s3_stores(s3_endpoint, s3_url, second_s3_url, tmp_path):
+    store = ModelStore(s3_url)
+    for i in range(4):
+        store.save({"i": i}, "m")
+    store.set_alias("m", "production", "1.0.0")
+    env = {**os.environ, **s3_endpoint.env()}
+
+    done = run_cli(
+        "--store", s3_url, "edit", "m@1.3.0", "--description", "cli", "--add-tags", "t1", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    rec = ModelStore(s3_url).record("m", "1.3.0")
+    assert (rec["description"], rec["tags"]) == ("cli", ["t1"])
+
+    done = run_cli("--store", s3_url, "--json", "prune", "--keep-last", "1", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [d["ref"] for d in json.loads(done.stdout)["deleted"]] == ["m@1.1.0", "m@1.2.0"]
+    assert ModelStore(s3_url).versions("m") == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    done = run_cli("--store", s3_url, "prune", "--keep-last", "1", "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    assert ModelStore(s3_url).versions("m") == ["1.0.0", "1.3.0"]
+
+    archive = tmp_path / "m.tar.gz"
+    done = run_cli("--store", s3_url, "export", "m", "--to", str(archive), env=env)
+    assert done.returncode == 0, done.stderr
+    done = run_cli("--store", second_s3_url, "--json", "import", str(archive), env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["imported"]) == ["m@1.0.0", "m@1.3.0"]
+    team = ModelStore(second_s3_url)
+    assert team.aliases("m") == {"production": "1.0.0"}
+    assert artifact_bytes(team, "m", "1.3.0") == artifact_bytes(store, "m", "1.3.0")
+    assert team.record("m", "1.3.0")["description"] == "cli"
+
+    team.fs.remove_tree("registry/index")
+    for command in (["rebuild-index"], ["gc"], ["verify"]):
+        done = run_cli("--store", second_s3_url, *command, env=env)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+    assert ModelStore(second_s3_url).versions("m") == ["1.0.0", "1.3.0"]
