@@ -245,7 +245,11 @@ def test_jupyter_server_pages_on_an_s3_store(s3_endpoint, s3_url, tmp_path):
         assert "1.0.0" in html and "1.1.0" in html and "production" in html
         status, _, page = srv.request("GET", "/nbmodels/models/m/1.0.0")
         assert status == 200, srv.log_tail()
-        assert "accuracy" in page.decode()
+        assert "metrics.json" in page.decode(), "the evaluation files in the bucket are listed"
+        status, headers, body = srv.request(
+            "GET", "/nbmodels/api/models/m/1.0.0/evaluation/metrics.json"
+        )
+        assert status == 200 and body == b'{"accuracy": 0.5}'
         assert srv.request("GET", "/nbmodels/api/models", token=False)[0] in (401, 403)
 
 
