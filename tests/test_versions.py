@@ -119,3 +119,27 @@ def test_overlong_version_rejected(store):
     with pytest.raises(InvalidVersionError, match="long"):
         store.save({"x": 1}, "m", version="1.0.0-" + "a" * 200)
     assert not store.root.exists()
+
+
+def test_bulk_version_check_agrees_with_the_one_by_one_check():
+    """all_look_like_versions (one regex over the joined list, used on large indexes)
+    answers exactly what looks_like_version answers for every entry."""
+    import random
+
+    from nbmodels.storage.versions import all_look_like_versions, looks_like_version
+
+    rng = random.Random(7)
+    parts = ["0", "1", "01", "10", "rc", "rc.1", "a..b", "x-y", "", "/", "..", "\n", "+b",
+             "-", "1.0", "v1"]
+    for _ in range(3000):
+        texts = []
+        for _ in range(rng.randint(0, 4)):
+            text = f"{rng.choice(parts[:4])}.{rng.choice(parts[:4])}.{rng.choice(parts[:4])}"
+            if rng.random() < 0.4:
+                text += "-" + rng.choice(parts)
+            if rng.random() < 0.1:
+                text = rng.choice(parts) + text
+            texts.append(text)
+        expected = all(looks_like_version(t) for t in texts)
+        assert all_look_like_versions(texts) == expected, texts
+    assert not all_look_like_versions(["1.0.0", 3]) and all_look_like_versions([])

@@ -15,7 +15,8 @@ import semver
 
 from ..errors import InvalidVersionError
 
-__all__ = ["BUMPS", "FIRST_VERSION", "is_version", "looks_like_version", "next_version",
+__all__ = ["BUMPS", "FIRST_VERSION", "all_look_like_versions", "is_version",
+           "looks_like_version", "next_version",
            "parse_version", "sort_key", "sort_versions"]
 
 FIRST_VERSION = "1.0.0"
@@ -95,6 +96,23 @@ def looks_like_version(text: object) -> bool:
             if not part or (part.isdigit() and len(part) > 1 and part[0] == "0"):
                 return False
     return True
+
+
+_MANY_RE = re.compile(r"(?:(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+                      r"(?:-[0-9A-Za-z.\-]+)?\n)*")
+
+
+def all_look_like_versions(texts: list[Any]) -> bool:
+    """:func:`looks_like_version` for a whole list at C speed (one regex over the joined
+    list; the few pre-releases are then checked one by one)."""
+    if not texts:
+        return True
+    if not all(type(t) is str for t in texts):
+        return False
+    joined = "\n".join(texts) + "\n"
+    if joined.count("\n") != len(texts) or _MANY_RE.fullmatch(joined) is None:
+        return False  # (a newline inside an entry would pass as two versions)
+    return all(looks_like_version(t) for t in texts if "-" in t)
 
 
 def sort_versions(versions: Iterable[str]) -> list[str]:

@@ -22,6 +22,8 @@ the save.
 from __future__ import annotations
 
 import contextlib
+import json
+import weakref
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -46,7 +48,19 @@ def _path(name: str) -> PurePosixPath:
     return PurePosixPath(REGISTRY, "index", name, _CACHE_FILE)
 
 
+# What this process last read or wrote of each cache file, with the file's identity: a
+# save reads the cache three times (look-up, forget, remember), and with thousands of
+# versions parsing it each time costs more than the save. A file changed by another
+# process has another identity and is read again.
+_SEEN: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, dict[str, str | None]]]] = (
+    weakref.WeakKeyDictionary())
+
+
 def _read(registry: Registry, name: str) -> dict[str, str | None]:
+    info = registry.fs.stat(_path(name))
+    seen = _SEEN.get(registry, {}).get(name)
+    if info is not None and seen is not None and seen[0] == info.identity:
+        return dict(seen[1])
     try:
         data = registry.fs.read_json(_path(name))
     except (OSError, ValueError, RecursionError):
@@ -54,8 +68,11 @@ def _read(registry: Registry, name: str) -> dict[str, str | None]:
     if not isinstance(data, dict) or data.get("name") != name \
             or not isinstance(data.get("identities"), dict):
         return {}
-    return {v: i for v, i in data["identities"].items()
-            if isinstance(v, str) and (i is None or isinstance(i, str))}
+    found = {v: i for v, i in data["identities"].items()
+             if isinstance(v, str) and (i is None or isinstance(i, str))}
+    if info is not None:
+        _SEEN.setdefault(registry, {})[name] = (info.identity, found)
+    return dict(found)
 
 
 def _write(registry: Registry, name: str, identities: dict[str, str | None]) -> None:
@@ -63,7 +80,13 @@ def _write(registry: Registry, name: str, identities: dict[str, str | None]) -> 
     # A cache: a store that this user cannot write still answers, only more slowly.
     with contextlib.suppress(OSError):
         registry.fs.make_dirs(path.parent)
-        registry.fs.write_json(path, {"name": name, "identities": identities}, durable=False)
+        # Compact JSON (the C encoder): with thousands of versions, indenting costs more
+        # than the save it serves.
+        data = json.dumps({"name": name, "identities": identities}, separators=(",", ":"))
+        registry.fs.replace(path, data.encode("utf-8"), durable=False)
+        info = registry.fs.stat(path)
+        if info is not None:
+            _SEEN.setdefault(registry, {})[name] = (info.identity, dict(identities))
 
 
 def find_identical(registry: Registry, name: str, identity: str,

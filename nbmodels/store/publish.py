@@ -82,7 +82,10 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     name, version = record["model_name"], record["version"]
     trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
     meta_file = meta_dir / METADATA_FILE
-    recover(tree, name, version)  # what a killed overwrite of this version left
+    if fs.exists(meta_dir):
+        # What a killed overwrite of this version left (a new version number has no
+        # record folder yet, and nothing to put back: its save never lists the store).
+        recover(tree, name, version)
     exists = fs.exists(meta_file)
     if exists and not overwrite:
         raise VersionExistsError(f"{name}@{version} already exists; versions are immutable: "

@@ -35,6 +35,7 @@ aliases, and a damaged one is never silently treated as empty (see
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import operator
@@ -56,7 +57,13 @@ from ..storage.layout import (
     validate_name,
     version_dir,
 )
-from ..storage.versions import is_version, looks_like_version, sort_key, sort_versions
+from ..storage.versions import (
+    all_look_like_versions,
+    is_version,
+    looks_like_version,
+    sort_key,
+    sort_versions,
+)
 
 __all__ = ["MAX_RECORD_BYTES", "AliasFileError", "DamagedRecord", "Registry", "summarize"]
 
@@ -254,7 +261,7 @@ class Registry:
         if not (isinstance(listed, list) and data.get("name") == name
                 and len(listed) == head["count"]
                 and (listed[-1] if listed else None) == head["latest"]
-                and all(looks_like_version(v) for v in listed)):
+                and all_look_like_versions(listed)):
             return None
         keys = list(map(sort_key, listed))
         if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
@@ -455,7 +462,9 @@ class Registry:
         if before is None or before.get("name") != name:
             return self.refresh(name)
         shared = not self.fs.lock_is_global
-        versions = sorted(set(before["versions"]) | {version}, key=sort_key)
+        versions = list(before["versions"])  # sorted: insert in place, no re-sort
+        if version not in versions:
+            bisect.insort(versions, version, key=sort_key)
         head = {**before, "versions": versions,
                 "pending": [v for v in before["pending"] if v != version],
                 "damaged": {v: d for v, d in before.get("damaged", {}).items()
