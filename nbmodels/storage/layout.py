@@ -52,6 +52,10 @@ def validate_name(name: object, what: str = "model name") -> str:
     if not isinstance(name, str):
         raise InvalidNameError(f"{what} must be a string, got {type(name).__name__}; "
                                f"allowed: {ALLOWED_NAMES}")
+    if (len(name) <= MAX_NAME_LENGTH and _NAME_RE.fullmatch(name) and ".." not in name
+            and not name.endswith(".")
+            and name.split(".")[0].upper() not in _WINDOWS_RESERVED):
+        return name  # the common case, decided by one regex (ASCII only: no control chars)
     shown = repr(name) if len(name) <= 40 else repr(name[:40] + "...")
     problem = None
     if not name:

@@ -288,14 +288,13 @@ class Registry:
         if head.get("stamp") != current:
             if damaged:
                 return None  # re-read what was damaged: it may be repaired, or a lie
-            listed = self._read_versions(name, head)
-            if listed is None:
-                return None
-            head["versions"] = listed
             on_disk = (self.versions_in(name, self.fs.list_dir(_META)) if found is None
                        else found.get(name, []))
-            if set(on_disk) != set(listed) | set(head["pending"]):
-                return None
+            rest = set(on_disk) - set(head["pending"])
+            if (len(rest) != head["count"] or len(on_disk) != len(rest) + len(head["pending"])
+                    or _set_digest(rest) != head.get("versions_digest")
+                    or (rest and max(rest, key=sort_key) != head["latest"])):
+                return None  # a version folder came or went, or the head lies: recompute
         if any(self.fs.exists(self.record_path(name, v)) for v in head["pending"]):
             return None  # a save in progress has committed since
         for version, entry in damaged.items():
@@ -435,6 +434,7 @@ class Registry:
         path = self._head_path(name)
         small = {k: v for k, v in head.items() if k != "versions"}
         small["count"] = len(listed)
+        small["versions_digest"] = _set_digest(listed)
         # The head is a cache: a store that readers cannot write to (shared, read-only)
         # still answers, and a write that fails (gc took its temp file) is just skipped.
         try:
@@ -617,6 +617,15 @@ class Registry:
 
 
 _SUMMARY_TEXT = ("version", "created_at", "format", "framework", "description", "measured_on")
+
+
+def _set_digest(versions: Any) -> str:
+    """A fingerprint of a set of versions (order-free): lets a read check its head
+    against a listing of ``metadata/`` without reading the head's list of versions."""
+    import hashlib
+
+    return hashlib.sha1("\n".join(sorted(versions)).encode("utf-8"),
+                        usedforsecurity=False).hexdigest()
 
 
 def _checked_summary(summary: dict[str, Any]) -> dict[str, Any]:
