@@ -47,8 +47,10 @@ def test_readme_commands_that_ci_runs_are_skipped_with_a_reason():
     assert "nbmodels quickstart" in install.code and "pytest" in tests.code
     for block in (install, tests):
         assert block.skip and "CI" in block.skip, block.where
-    # Everything else in the README runs.
-    assert all(not b.skip for b in shell[2:])
+    # Everything else in the README runs, except what needs an S3 bucket (the team-store
+    # tutorial and tests/test_remote_*.py run those steps against a local moto server).
+    assert all(not b.skip or "S3 bucket" in b.skip for b in shell[2:]), [
+        b.where for b in shell[2:] if b.skip]
 
 
 def _parse(tmp_path: Path, text: str):
