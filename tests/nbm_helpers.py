@@ -132,3 +132,26 @@ class FortranBuffer:
         import pickle
 
         return (_bytes_of, (pickle.PickleBuffer(self.array),))
+
+
+def kernel_output(client, code: str, *, timeout: float = 120,
+                  traceback: bool = False) -> str:
+    """Run ``code`` in a real kernel (a jupyter_client) and return what it showed: streams,
+    results as text, and an error as ``Name: message`` (plus its traceback if asked)."""
+    msg_id = client.execute(code)
+    texts = []
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            texts.append(content["text"])
+        elif kind in ("execute_result", "display_data"):
+            texts.append(content["data"].get("text/plain", ""))
+        elif kind == "error":
+            texts.append(f"{content['ename']}: {content['evalue']}")
+            if traceback:
+                texts += content.get("traceback", [])
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "\n".join(texts)

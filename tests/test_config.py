@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from nbm_helpers import kernel_output
 
 from nbmodels import ModelStore
 from nbmodels.config import is_store, resolve_store_root
@@ -124,21 +125,7 @@ def test_model_store_without_a_root_uses_the_resolution(tmp_path, no_home, monke
 # -- the three faces agree --------------------------------------------------------------
 
 def _kernel_output(client, code: str) -> str:
-    msg_id = client.execute(code)
-    texts = []
-    while True:
-        msg = client.get_iopub_msg(timeout=90)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            texts.append(content["text"])
-        elif kind in ("execute_result", "display_data"):
-            texts.append(content["data"].get("text/plain", ""))
-        elif kind == "error":
-            texts.append(f"{content['ename']}: {content['evalue']}")
-        elif kind == "status" and content["execution_state"] == "idle":
-            return "\n".join(texts)
+    return kernel_output(client, code, timeout=90)
 
 
 def _free_port() -> int:

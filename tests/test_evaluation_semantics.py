@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from nbm_helpers import kernel_output
 from sklearn import metrics as skm
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
@@ -494,23 +495,8 @@ def test_feature_mismatch_in_a_real_kernel_is_a_one_line_usage_error(tmp_path):
     assert "\n" not in out.strip() and "Traceback" not in out
 
 
-def _kernel_run(kc, code: str) -> str:
-    msg_id = kc.execute(code)
-    texts = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=120)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            texts.append(content["text"])
-        elif kind in ("execute_result", "display_data"):
-            texts.append(content["data"].get("text/plain", ""))
-        elif kind == "error":
-            texts.append(f"{content['ename']}: {content['evalue']}")
-            texts += content.get("traceback", [])
-        elif kind == "status" and content["execution_state"] == "idle":
-            return "\n".join(texts)
+def _kernel_run(client, code: str) -> str:
+    return kernel_output(client, code, timeout=120, traceback=True)
 
 
 @pytest.mark.parametrize("kind", ["proba", "decision"])

@@ -9,6 +9,7 @@ import sys
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from nbm_helpers import kernel_output
 
 from nbmodels import ModelStore
 
@@ -183,22 +184,8 @@ def test_load_ext_is_light():
     assert out.stdout.strip() == ""
 
 
-def _kernel_run(km_client, code: str) -> str:
-    msg_id = km_client.execute(code)
-    texts = []
-    while True:
-        msg = km_client.get_iopub_msg(timeout=60)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            texts.append(content["text"])
-        elif kind in ("execute_result", "display_data"):
-            texts.append(content["data"].get("text/plain", ""))
-        elif kind == "error":
-            texts.append(f"{content['ename']}: {content['evalue']}")
-        elif kind == "status" and content["execution_state"] == "idle":
-            return "\n".join(texts)
+def _kernel_run(client, code: str) -> str:
+    return kernel_output(client, code, timeout=60)
 
 
 def test_enable_magics_then_a_fresh_kernel_has_them(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from browser_support import browser_unavailable, chromium_page, start_jupyter
+from nbm_helpers import kernel_output
 
 from nbmodels import ModelStore
 
@@ -59,22 +60,8 @@ def _fill_store(root: Path) -> None:
     evaluate(forest, X_test, y_test, name="cancer_forest", version=record.version, store=store)
 
 
-def _kernel_run(kc: Any, code: str) -> str:
-    msg_id = kc.execute(code)
-    texts = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=120)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            texts.append(content["text"])
-        elif kind in ("execute_result", "display_data"):
-            texts.append(content["data"].get("text/plain", ""))
-        elif kind == "error":
-            texts.append(f"{content['ename']}: {content['evalue']}")
-        elif kind == "status" and content["execution_state"] == "idle":
-            return "\n".join(texts)
+def _kernel_run(client, code: str) -> str:
+    return kernel_output(client, code, timeout=120)
 
 
 def _shot(page: Any, folder: Path, name: str, *, max_height: int = 1500) -> None:
