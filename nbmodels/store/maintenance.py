@@ -355,10 +355,10 @@ def gc(tree: StoreTree, *, dry_run: bool = False) -> GCReport:
         try:
             with tree.registry.lock(name).acquire(timeout=0):
                 report.restored += recover(tree, name, version)
+                tree.registry.refresh(name)  # under the lock: never older than a save
         except Timeout:
             report.skipped.append((str(tree.meta_dir(name, version)),
                                    "a save of this model is in progress"))
-        tree.registry.refresh(name)
     _finish_evaluation_switches(tree, report, dry_run)
     if not dry_run:
         _refresh_stale_cards(tree, report)
@@ -560,6 +560,11 @@ def rebuild_index(tree: StoreTree) -> RebuildReport:
     for name in sorted(found):
         try:
             with tree.registry.lock(name):  # not between a saver's commit and its head
+                if fs.stamp(PurePosixPath(METADATA)) != stamp:
+                    # A saver committed since the listing: a head computed from it
+                    # would overwrite the saver's newer one. List again, under the lock.
+                    stamp, entries = tree.registry.scan_stamped()
+                    found.update(tree.registry.scan(entries))
                 head = tree.registry.refresh(name, stamp, found)
         except OSError as exc:
             report.skipped.append((f"{REGISTRY}/index/{name}", str(exc)))

@@ -417,7 +417,9 @@ class Registry:
                 "summary": summarize(record) if record is not None else {},
                 "problems": (check_record(record, name, committed[-1])[:3]
                              if record is not None else [])}
-        if write:
+        if write and self.fs.stamp(_META) == stamp:
+            # Written only while the listing is still current: a head computed before a
+            # save committed elsewhere never replaces the newer head that save wrote.
             self._write_head(head)
         return head
 
