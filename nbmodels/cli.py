@@ -326,7 +326,12 @@ def _cmd_evaluate(store: Any, args: argparse.Namespace) -> int:
             raise _Usage(f"{option} needs a newer nbmodels evaluation core")
         kwargs[key] = _label_like(value, y) if key == "pos_label" else value
     model = store.load(args.ref)
-    result = evaluate(model, X, y, **kwargs)
+    from .progress import TqdmProgress
+
+    # On a terminal a bar once it takes a moment (stderr: --json output stays clean);
+    # none in a pipe or a CI log.
+    with TqdmProgress("terminal", delay=0.5, disable=None, file=sys.stderr) as bar:
+        result = evaluate(model, X, y, **kwargs, progress=bar)
     data = result.to_dict()
     data["path"] = str(result.path) if result.path else None
     lines = [repr(result)]

@@ -22,7 +22,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Unicode
+from traitlets import Float, Unicode
 
 __all__ = ["ModelMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -226,6 +226,9 @@ class ModelMagics(Magics):
                         "else the project's store found upward from the working folder "
                         "(a models/ store or [tool.nbmodels] in pyproject.toml), else "
                         "./models.").tag(config=True)
+    progress_delay = Float(1.0, help="Seconds before a progress bar appears for a save or "
+                           "an evaluation; quicker work shows none. 0 always shows it, "
+                           "a negative value never.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -264,6 +267,16 @@ class ModelMagics(Magics):
             return call()
         except NBModelsError as exc:
             raise UsageError(render_error(exc, "magic")) from None
+
+    def _run_with_progress(self, call: Callable[[Any], Any]) -> Any:
+        """:meth:`_run` of ``call(progress)``, the core's progress drawn with tqdm (a
+        notebook bar inside Jupyter) once the work takes :attr:`progress_delay` seconds."""
+        if self.progress_delay < 0:
+            return self._run(lambda: call(None))
+        from .progress import TqdmProgress
+
+        with TqdmProgress("auto", delay=self.progress_delay) as bar:
+            return self._run(lambda: call(bar))
 
     def _args(self, magic: Callable[..., Any], line: str) -> Any:
         """The parsed arguments, or None when ``--help`` showed the help instead."""
@@ -321,12 +334,13 @@ class ModelMagics(Magics):
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ModelSizeWarning)
-            record = self._run(lambda: _quietly_unchanged(lambda: store.save(
-                model, name, version=args.version, bump=args.bump,
-                description=args.description, tags=tags, X=X, y=y,
-                training_dataset=args.dataset_path, format=args.format,
-                overwrite=args.overwrite, allow_unfitted=args.allow_unfitted,
-                force_new=args.force_new)))
+            record = self._run_with_progress(lambda bar: _quietly_unchanged(
+                lambda: store.save(
+                    model, name, version=args.version, bump=args.bump,
+                    description=args.description, tags=tags, X=X, y=y,
+                    training_dataset=args.dataset_path, format=args.format,
+                    overwrite=args.overwrite, allow_unfitted=args.allow_unfitted,
+                    force_new=args.force_new, progress=bar)))
         for w in caught:  # ours as one line; anything else as Python shows it
             if issubclass(w.category, ModelSizeWarning):
                 print(f"ModelSizeWarning: {w.message}", file=sys.stderr)
@@ -398,7 +412,8 @@ class ModelMagics(Magics):
                                   "pos_label": args.pos_label, "threshold": args.threshold}
         if args.no_save:
             kwargs["save"] = False
-        return self._run(lambda: evaluate(model, X, y, **kwargs))
+        return self._run_with_progress(lambda bar: evaluate(model, X, y, **kwargs,
+                                                            progress=bar))
 
     @magic_arguments()
     @argument("pattern", nargs="?", default="*", help="glob on model names, e.g. churn*")

@@ -4,7 +4,7 @@ The import graph of ``nbmodels/`` is built with :mod:`ast` (every import: module
 inside functions, under ``if TYPE_CHECKING:``; a cycle that only type checkers see is
 still a design cycle) and checked against the layers of ``docs/architecture.md``:
 
-    shared      nbmodels.errors, nbmodels.display, nbmodels.config
+    shared      nbmodels.errors, nbmodels.display, nbmodels.config, nbmodels.progress
     storage     nbmodels.storage.*
     formats     nbmodels.formats.*          } one layer in the docs; inside it the
     record      nbmodels.record.*           } record may import formats, never the reverse
@@ -37,7 +37,7 @@ PACKAGE = "nbmodels"
 
 # Bottom to top. A module belongs to the first rule whose name or package it matches.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("shared", ("nbmodels.errors", "nbmodels.display", "nbmodels.config")),
+    ("shared", ("nbmodels.errors", "nbmodels.display", "nbmodels.config", "nbmodels.progress")),
     ("storage", ("nbmodels.storage",)),
     ("formats", ("nbmodels.formats",)),
     ("record", ("nbmodels.record",)),

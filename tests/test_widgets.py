@@ -265,6 +265,8 @@ def test_save_form_in_the_background(tmp_path, binary_data):
     assert store.versions("bg") == ["1.0.0"]
     assert "saved bg@1.0.0" in form.status.value
     assert form.progress.box.layout.display == "none" and not form.save_button.disabled
+    # the core's save reported every byte it wrote to the panel's tqdm bar
+    assert form.progress.text == f"write {store.record('bg')['size_bytes']}"
 
 
 # -- CompareVersions -------------------------------------------------------------------------
@@ -352,13 +354,13 @@ def test_evaluation_panel_shows_the_core_numbers(filled, binary_data):
     assert "<ROC curve>" in titles
     assert f"{direct['precision']:.4g}" in p.metrics_table.value
     # the core reported its stages to the panel's bar (the last: the plots)
-    assert p.progress.label.value == f"plots {len(direct.figures)}/{len(direct.figures)}"
+    assert p.progress.text == f"plots {len(direct.figures)}/{len(direct.figures)}"
     # opening the panel wrote nothing; Save does
     assert "holdout" not in (filled.record("churn", "1.9.0").get("evaluations") or {})
     p.dataset.value = "holdout"
     p.save_button.click()
     assert "saved the evaluation of churn@1.9.0 [holdout]" in p.status.value
-    assert p.progress.label.value == "save 1/1"
+    assert p.progress.text == "save 1/1"
     saved = filled.record("churn", "1.9.0")["evaluations"]["holdout"]
     assert saved["metrics"]["f1_score"] == pytest.approx(direct["f1_score"])
 

@@ -1,5 +1,5 @@
-"""The panels in a real browser: JupyterLab on 127.0.0.1 with a token and a temp store, a
-notebook that opens each panel, run in headless Chromium through playwright.
+"""The panels in a real browser: JupyterLab 4 and Notebook 7 on 127.0.0.1 with a token and
+a temp store, a notebook that opens each panel, run in headless Chromium through playwright.
 
 Checks what a user sees (model names, version rows, numbers that move with the
 threshold slider) and what the kernel gets (clicking *Load* binds a variable, read back
@@ -87,10 +87,20 @@ def _get(url: str) -> bytes:
         return response.read()
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 with a token, its own config, runtime and store folders."""
-    base = tmp_path_factory.mktemp("lab")
+# The front ends the panels must look right in: the app's module, its name in options, and
+# where a notebook opens.
+FRONT_ENDS = {"lab": ("jupyterlab", "LabApp", "/lab/tree/panels.ipynb"),
+              "notebook7": ("notebook", "JupyterNotebookApp", "/notebooks/panels.ipynb")}
+
+
+@pytest.fixture(scope="module", params=sorted(FRONT_ENDS))
+def lab(tmp_path_factory, request):
+    """JupyterLab or Notebook 7 on 127.0.0.1 with a token, its own config, runtime and
+    store folders."""
+    front_end = request.param
+    module, app, path = FRONT_ENDS[front_end]
+    pytest.importorskip(module)
+    base = tmp_path_factory.mktemp(front_end)
     root, store = base / "root", base / "store"
     root.mkdir()
     (root / "panels.ipynb").write_text(json.dumps(_notebook(CELLS)))
@@ -108,14 +118,15 @@ def lab(tmp_path_factory):
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
            "JUPYTER_CONFIG_DIR": str(base / "config"), "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+    cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-           f"--LabApp.user_settings_dir={settings}",
-           f"--LabApp.workspaces_dir={base / 'workspaces'}",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-           "jupyterlab.NeverCheckForUpdate"]
+           f"--ServerApp.root_dir={root}", f"--{app}.expose_app_in_browser=True",
+           f"--{app}.user_settings_dir={settings}",
+           f"--{app}.workspaces_dir={base / 'workspaces'}"]
+    if front_end == "lab":
+        cmd += ["--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     log = open(base / "server.log", "wb")  # noqa: SIM115 - closed in the teardown
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -131,7 +142,7 @@ def lab(tmp_path_factory):
         else:
             raise RuntimeError("jupyter lab did not answer within 2 minutes")
         yield {"url": url, "token": token, "base": base, "store": store,
-               "runtime": base / "runtime"}
+               "runtime": base / "runtime", "front_end": front_end, "path": path}
     finally:
         proc.terminate()
         try:
@@ -152,7 +163,7 @@ def page(lab):
         context = browser.new_context(viewport={"width": 1400, "height": 1800})
         pg = context.new_page()
         pg.set_default_timeout(120_000)
-        pg.goto(f"{lab['url']}/lab/tree/panels.ipynb?token={lab['token']}")
+        pg.goto(f"{lab['url']}{lab['path']}?token={lab['token']}")
         pg.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && "
                              "window.jupyterapp.shell.currentWidget.sessionContext && "
                              "window.jupyterapp.shell.currentWidget.sessionContext.session"
@@ -160,9 +171,11 @@ def page(lab):
                              ".session.kernel")
         pg.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session"
                              ".kernel.status === 'idle'")
-        shots = lab["base"] / "screenshots"
+        shots = lab["base"] / f"screenshots-{lab['front_end']}"
         shots.mkdir(exist_ok=True)
-        pg.evaluate("window.jupyterapp.shell.collapseLeft()")  # room for the panels
+        # room for the panels (Notebook 7 has no left area open to begin with)
+        pg.evaluate("window.jupyterapp.shell.collapseLeft && "
+                    "window.jupyterapp.shell.collapseLeft()")
         pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         try:
             for selector in PANELS.values():

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NBModelsError
+from ..progress import Progress
 
 __all__ = [
     "BINARY",
@@ -296,8 +297,6 @@ def label_to_json(label: Any) -> Any:
         return label
     return str(label)
 
-
-Progress = Callable[[str, int, "int | None"], None]
 
 _CHUNK_ROWS = 100_000  # predict in chunks of this many rows when progress is reported
 _CHECK_ROWS = 128  # rows of each kind on which score-derived labels are checked

@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
 from ..errors import FormatUnavailableError, IntegrityError, NBModelsError
+from ..progress import Progress
 from ..storage.backend import FileDigest, StorageBackend
 
 __all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "class_path", "import_optional"]
 
 
+class _CountingWriter:
+    """A writer that tells its sink how many bytes went through it (for progress)."""
+
+    def __init__(self, writer: Any, on_write: Callable[[int], None]) -> None:
+        self._writer = writer
+        self._on_write = on_write
+
+    def write(self, data: Any) -> int:
+        n = self._writer.write(data)
+        self._on_write(memoryview(data).nbytes if n is None else n)
+        return n
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._writer, attr)
+
+    def __enter__(self) -> _CountingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writer.__exit__(*exc)
+
+
 class ArtifactSink:
     """Where a format writes one version's files; every file is hashed as it is written."""
 
-    def __init__(self, fs: StorageBackend, directory: PurePosixPath) -> None:
+    def __init__(self, fs: StorageBackend, directory: PurePosixPath, *,
+                 progress: Progress | None = None) -> None:
         self.fs = fs
         self.directory = PurePosixPath(directory)
+        self.progress = progress
+        self.written = 0  # bytes written through open(), reported as stage "write"
         self._writers: dict[str, Any] = {}
         self._digests: dict[str, FileDigest] = {}
 
@@ -28,7 +55,14 @@ class ArtifactSink:
             raise ValueError(f"artifact name {name!r} is reused or not a plain file name")
         writer = self.fs.hashing_writer(self.directory / name, name)
         self._writers[name] = writer
+        if self.progress is not None:
+            return _CountingWriter(writer, self._wrote)  # type: ignore[return-value]
         return writer  # type: ignore[return-value]
+
+    def _wrote(self, n: int) -> None:
+        self.written += n
+        assert self.progress is not None
+        self.progress("write", self.written, None)
 
     def path(self, name: str) -> Path:
         """A path for libraries that can only write to a path; call :meth:`add` afterwards."""

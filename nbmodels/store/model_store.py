@@ -24,6 +24,7 @@ from ..formats import (
     format_for_record,
     get_format,
 )
+from ..progress import Progress
 from ..record.bumps import choose_bump
 from ..record.capture import (
     capture,
@@ -354,7 +355,7 @@ class ModelStore:
              metrics: dict[str, Any] | None = None, author: str | None = None,
              overwrite: bool = False, format: str | None = None, force_new: bool = False,
              check_load: bool | None = None, allow_unfitted: bool = False,
-             **format_options: Any) -> ModelRecord:
+             progress: Progress | None = None, **format_options: Any) -> ModelRecord:
         """Save ``model`` as a new version of ``name`` and return its record.
 
         A model whose bytes are identical to a version already saved under ``name``
@@ -404,6 +405,12 @@ class ModelStore:
             Save a scikit-learn estimator that was never fitted; refused by default
             (:class:`~nbmodels.errors.UnfittedModelError`), since it is almost always a
             mistake.
+        progress : callable, optional
+            ``progress(stage, done, total)`` (see :mod:`nbmodels.progress`), called with
+            ``"capture"`` (the record, incl. the training data's fingerprint),
+            ``"write"`` (bytes written so far; ``total`` is ``None``: a pickle's size is
+            known only at its end) and ``"check_load"``. The panels and magics draw it
+            with tqdm (:class:`nbmodels.progress.TqdmProgress`).
 
         Notebook-defined classes and functions (``__main__``) in the model are saved by
         value with cloudpickle, or the save is refused with a message naming them.
@@ -430,9 +437,13 @@ class ModelStore:
 
         # Everything that does not depend on the version is captured before taking the
         # lock, so concurrent savers of one name wait only for the write itself.
+        if progress is not None:
+            progress("capture", 0, 1)
         captured = capture(model, name=name, version=version or FIRST_VERSION,
                            description=description, tags=tags, X=X, y=y,
                            training_dataset=training_dataset, metrics=metrics, author=author)
+        if progress is not None:
+            progress("capture", 1, 1)
         record = captured.record
         by_value = plan_notebook_objects(captured.notebook_objects, fmt, name, format_options)
         if by_value:
@@ -468,7 +479,8 @@ class ModelStore:
                         dedup=not (force_new or overwrite), previous=previous,
                         explicit_version=reason == "given",
                         check_load=self.check_load if check_load is None else check_load,
-                        sample_rows=captured.sample_rows, diagram=captured.diagram)
+                        sample_rows=captured.sample_rows, diagram=captured.diagram,
+                        progress=progress)
                     break
                 except VersionClaimedError:
                     # Another writer (another machine) took this number first: take the

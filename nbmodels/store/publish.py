@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import VersionExistsError
 from ..formats import ArtifactSink
+from ..progress import Progress
 from ..record.bumps import save_differences, settle_bump
 from ..record.capture import content_hash
 from ..record.record import ModelRecord, Unchanged
@@ -59,7 +60,8 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
                   dedup: bool = True, previous: dict[str, Any] | None = None,
                   explicit_version: bool = False, check_load: bool = False,
                   sample_rows: Any = None, diagram: Any = None,
-                  head: dict[str, Any] | None = None) -> ModelRecord:
+                  head: dict[str, Any] | None = None,
+                  progress: Progress | None = None) -> ModelRecord:
     """Artifacts to a temp folder, fsync, rename, then the record: the commit point.
 
     With ``dedup``, when the artifacts are identical (same format and file sha256) to
@@ -71,14 +73,16 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     ``check_load`` loads the temp folder in a fresh process before publishing.
     ``diagram`` is the card's estimator diagram, or a callable that returns it.
     ``head`` is the model's index entry read under the lock before this save; the index
-    is updated from it instead of being recomputed.
+    is updated from it instead of being recomputed. ``progress(stage, done, total)``
+    hears the bytes written (stage ``"write"``) and the load check (``"check_load"``).
     """
     fs = tree.fs
     if not fs.atomic_rename:
         return write_in_place(tree, model, fmt, record, overwrite=overwrite,
                               save_options=save_options, dedup=dedup, previous=previous,
                               explicit_version=explicit_version, check_load=check_load,
-                              sample_rows=sample_rows, diagram=diagram, head=head)
+                              sample_rows=sample_rows, diagram=diagram, head=head,
+                              progress=progress)
     name, version = record["model_name"], record["version"]
     trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
     meta_file = meta_dir / METADATA_FILE
@@ -105,12 +109,12 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     done: set[str] = set()  # the steps taken, undone in reverse if the save fails
     try:
         fs.touch(tmp / INCOMPLETE_MARKER)
-        _write_artifacts(fs, tmp, model, fmt, record, save_options)
+        _write_artifacts(fs, tmp, model, fmt, record, save_options, progress)
         fs.sync_dir(tmp)
         unchanged = _identical_or_checked(
             tree, tmp, model, fmt, record, dedup=dedup, previous=previous, head=head,
             explicit_version=explicit_version, check_load=check_load,
-            sample_rows=sample_rows)
+            sample_rows=sample_rows, progress=progress)
         if unchanged is not None:
             return unchanged
         forget_identity(tree.registry, name, version)
@@ -326,7 +330,7 @@ def _identical_or_checked(tree: StoreTree, folder: PurePosixPath, model: Any, fm
                           record: dict[str, Any], *, dedup: bool,
                           previous: dict[str, Any] | None, head: dict[str, Any] | None,
                           explicit_version: bool, check_load: bool,
-                          sample_rows: Any) -> ModelRecord | None:
+                          sample_rows: Any, progress: Progress | None) -> ModelRecord | None:
     """The step both write orders share once the artifacts are written to ``folder``:
     an identical earlier version ends the save (``folder`` removed, that version's
     record returned, marked unchanged); else the bump reason is settled against the
@@ -349,17 +353,22 @@ def _identical_or_checked(tree: StoreTree, folder: PurePosixPath, model: Any, fm
     if check_load:
         from .portability import run_load_check
 
+        if progress is not None:
+            progress("check_load", 0, 1)
         record["load_check"] = run_load_check(
             fs, folder, fmt.name, record["format_info"], record["files"], model, sample_rows,
             f"{name}@{version}")
+        if progress is not None:
+            progress("check_load", 1, 1)
     return None
 
 
 def _write_artifacts(fs: Any, folder: PurePosixPath, model: Any, fmt: Any,
-                     record: dict[str, Any], save_options: dict[str, Any] | None) -> None:
+                     record: dict[str, Any], save_options: dict[str, Any] | None,
+                     progress: Progress | None = None) -> None:
     """The format writes ``model`` into ``folder`` (hashed as written); the record gets
     the format's details, the files with their sha256 and the content hash."""
-    sink = ArtifactSink(fs, folder)
+    sink = ArtifactSink(fs, folder, progress=progress)
     try:
         record["format_info"] = fmt.save(model, sink, **(save_options or {}))
         files = sink.digests()
@@ -384,7 +393,8 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
                    dedup: bool = True, previous: dict[str, Any] | None = None,
                    explicit_version: bool = False, check_load: bool = False,
                    sample_rows: Any = None, diagram: Any = None,
-                   head: dict[str, Any] | None = None) -> ModelRecord:
+                   head: dict[str, Any] | None = None,
+                   progress: Progress | None = None) -> ModelRecord:
     """The write order on an object store (see the module docstring); the arguments
     are those of :func:`write_version`.
 
@@ -435,11 +445,11 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
     try:
         for entry in others:
             fs.remove_tree(trained / entry)
-        _write_artifacts(fs, trained, model, fmt, record, save_options)
+        _write_artifacts(fs, trained, model, fmt, record, save_options, progress)
         unchanged = _identical_or_checked(
             tree, trained, model, fmt, record, dedup=dedup, previous=previous, head=head,
             explicit_version=explicit_version, check_load=check_load,
-            sample_rows=sample_rows)
+            sample_rows=sample_rows, progress=progress)
         if unchanged is not None:
             committed = True  # nothing of ours is left to put back
             return unchanged

@@ -18,6 +18,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..display import format_metric
+from ..progress import TqdmProgress
 
 __all__ = [
     "NO_DATA",
@@ -210,35 +211,33 @@ def store_of(store: Any) -> Any:
     return store if isinstance(store, ModelStore) else ModelStore(store)
 
 
-class ProgressBar:
-    """An ``IntProgress`` and a label, fed by the core's ``progress(stage, done, total)``.
+class ProgressBar(TqdmProgress):
+    """tqdm's notebook bar inside a panel, fed by the core's ``progress(stage, done, total)``.
 
-    Setting traits is all a call does, so a worker thread may call it. ``total=None``
-    (unknown) shows a full striped bar with the stage and count.
+    Each stage gets a fresh ``tqdm.notebook`` bar (not displayed by tqdm itself but placed
+    in :attr:`box`), so a byte stage shows sizes and a rate, a row stage ``rows/total``.
+    Updating a bar only sets widget traits, so a worker thread may call it; ``total=None``
+    (unknown) shows tqdm's count without a bar length. :attr:`text` says the last report.
     """
 
     def __init__(self) -> None:
-        self.bar = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="260px"))
-        self.label = W.Label("")
-        self.box = W.HBox([self.bar, self.label], layout=W.Layout(display="none"))
+        super().__init__("notebook", embed=True, leave=True, on_bar=self._place)
+        self.box = W.HBox([], layout=W.Layout(display="none"))
+
+    def _place(self, container: Any) -> None:
+        self.box.children = [container]
 
     def start(self, text: str = "working") -> None:
-        self.bar.bar_style = "info"
-        self.bar.max, self.bar.value = 1, 0
-        self.label.value = text
+        """Show the bar for a new piece of work, before the core's first report."""
+        self(text, 0, None)
         self.box.layout.display = "flex"
 
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if total:
-            self.bar.max = max(int(total), 1)
-            self.bar.value = min(int(done), self.bar.max)
-            self.label.value = f"{stage} {done}/{total}"
-        else:
-            self.bar.max, self.bar.value = 1, 1
-            self.label.value = f"{stage} {done}" if done else stage
-
     def finish(self, ok: bool = True) -> None:
-        self.bar.bar_style = "success" if ok else "danger"
+        """End the work: the bar turns green (or red) and the row is hidden."""
+        container = self.container
+        self.close()
+        if container is not None and not ok:
+            container.children[1].bar_style = "danger"  # tqdm's own colour for a failure
         self.box.layout.display = "none"
 
 

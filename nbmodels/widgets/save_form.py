@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import inspect
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -172,8 +171,7 @@ class SaveModelForm(W.VBox):
         except Exception as exc:
             self.status.value = error_html(exc, "save")
             return
-        if "progress" in inspect.signature(self.store.save).parameters:
-            kwargs["progress"] = self.progress
+        kwargs["progress"] = self.progress  # capture, bytes written, load check
         self.progress.start("saving")
         self.save_button.disabled = True
         self.status.value = message_html(f"saving {name}...", "muted")
