@@ -530,3 +530,21 @@ def test_listings_say_which_data_the_headline_numbers_come_from(tmp_path):
     assert "(on default, 569 rows, positive 1, threshold 0.3)" in repr(store.list())
     evaluate(store.load("m"), X[:100], y[:100], plots=None)  # other data: headline stays
     assert store.list()[0]["measured_on"].startswith("default, 569 rows")
+
+
+def test_evaluate_predictions_takes_evaluate_options_and_names_a_wrong_one():
+    import inspect
+
+    from nbmodels.evaluation import evaluate, evaluate_predictions
+    from nbmodels.evaluation.core import EvaluateOptions
+
+    y_true = np.array([0, 1, 1, 0, 1, 0])
+    y_score = np.array([0.1, 0.8, 0.6, 0.4, 0.9, 0.2])
+    # every shared option of evaluate() is an option here, with the same meaning
+    shared = set(inspect.signature(evaluate).parameters) - {"model", "X_test", "y_test"}
+    assert shared == set(EvaluateOptions.__annotations__)
+    r = evaluate_predictions(y_true, y_score=y_score, threshold=0.5, pos_label=1,
+                             sample_weight=np.ones(6), plots=None, save=False)
+    assert r.threshold == 0.5 and r["recall"] == 1.0
+    with pytest.raises(TypeError, match="unexpected keyword argument 'treshold'"):
+        evaluate_predictions(y_true, y_score=y_score, treshold=0.5)

@@ -16,7 +16,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -46,7 +46,10 @@ from .tasks import (
     predict,
 )
 
-__all__ = ["evaluate", "evaluate_model", "evaluate_predictions"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["EvaluateOptions", "evaluate", "evaluate_model", "evaluate_predictions"]
 
 _SCATTER_POINTS = 1000  # points drawn in regression scatter plots
 _CLASSIFICATION_METRICS = frozenset({
@@ -207,9 +210,27 @@ class _Options:
     progress: Progress | None = None
 
 
-def _options(model: Any, *, name: str | None, version: str | None, store: Any,
-             dataset: str | None, plots: Any, require: Any, save: bool, pos_label: Any,
-             threshold: Any, progress: Progress | None) -> _Options:
+class EvaluateOptions(TypedDict, total=False):
+    """The keyword options :func:`evaluate_predictions` shares with :func:`evaluate`
+    (documented there, with their defaults)."""
+
+    name: str | None
+    version: str | None
+    store: Any
+    dataset: str | None
+    plots: Any
+    sample_weight: Any
+    require: Any
+    save: bool
+    pos_label: Any
+    threshold: float | None
+    progress: Progress | None
+
+
+def _options(model: Any, *, name: str | None = None, version: str | None = None,
+             store: Any = None, dataset: str | None = None, plots: Any = "default",
+             require: Any = None, save: bool = True, pos_label: Any = None,
+             threshold: Any = None, progress: Progress | None = None) -> _Options:
     """The public functions' shared keyword parameters, resolved and checked (the
     clock starts here, so the timings include these checks)."""
     timer = _Timer()
@@ -562,12 +583,7 @@ def evaluate(model: Any, X_test: Any, y_test: Any, *, name: str | None = None,
 
 def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *,
                          labels: Any = None, task: str | None = None, X: Any = None,
-                         name: str | None = None, version: str | None = None,
-                         store: Any = None, dataset: str | None = None,
-                         plots: Any = "default", sample_weight: Any = None,
-                         require: Any = None, save: bool = True, pos_label: Any = None,
-                         threshold: float | None = None,
-                         progress: Progress | None = None) -> EvaluationResult:
+                         **options: Unpack[EvaluateOptions]) -> EvaluationResult:
     """Evaluate predictions made elsewhere: the core of :func:`evaluate`, without a model.
 
     Parameters
@@ -588,13 +604,19 @@ def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *
     X : array-like, optional
         The features, only for the data fingerprint.
 
-    The other parameters are those of :func:`evaluate`; ``name`` and ``version`` must be
-    given to save (and ``save=False`` writes nothing).
+    **options
+        The keyword parameters of :func:`evaluate` (``name``, ``version``, ``store``,
+        ``dataset``, ``plots``, ``sample_weight``, ``require``, ``save``,
+        ``pos_label``, ``threshold``, ``progress``: see :class:`EvaluateOptions`);
+        ``name`` and ``version`` must be given to save (``save=False`` writes nothing).
     """
-    options = _options(None, name=name, version=version, store=store, dataset=dataset,
-                       plots=plots, require=require, save=save, pos_label=pos_label,
-                       threshold=threshold, progress=progress)
-    timer, threshold = options.timer, options.threshold
+    unknown = sorted(set(options) - set(EvaluateOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"evaluate_predictions() got an unexpected keyword argument "
+                        f"{unknown[0]!r}")
+    sample_weight = options.pop("sample_weight", None)
+    checked = _options(None, **options)
+    timer, threshold = checked.timer, checked.threshold
     yt = as_1d(y_true, "y_true")
     if y_pred is None and threshold is None:
         raise EvaluationError("y_pred is None; pass the predictions, or y_score with "
@@ -613,7 +635,7 @@ def evaluate_predictions(y_true: Any, y_pred: Any = None, y_score: Any = None, *
     pred = Predictions(y_pred=yp, y_score=score, score_source=source, classes=classes,
                        labels_from="given" if yp is not None else "threshold")
     return _run(yt, pred, X=X, model=None, task=task, labels=classes, sample_weight=w,
-                what="y_true", options=options)
+                what="y_true", options=checked)
 
 
 def rethreshold(result: EvaluationResult, threshold: float,

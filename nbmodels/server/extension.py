@@ -11,8 +11,7 @@ from tornado import web
 
 from ..store import ModelStore
 from .config import API_PREFIX, PAGES_PREFIX, NBModels, store_root
-from .handlers import ROUTES
-from .pages import PAGE_ROUTES
+from .routes import API_ROUTES, PAGE_ROUTES
 
 __all__ = ["STATIC_DIR", "load"]
 
@@ -30,11 +29,11 @@ def load(serverapp: Any) -> None:
     base_url = web_app.settings["base_url"]
     pages = url_path_join(base_url, PAGES_PREFIX)
     web_app.add_handlers(".*$", [
-        *[(url_path_join(base_url, API_PREFIX, pattern), handler)
-          for pattern, handler in ROUTES],
+        *[(url_path_join(base_url, API_PREFIX, route.pattern), route.handler)
+          for route in API_ROUTES],
         (f"{pages}/static/(registry\\.(?:css|js))", AuthenticatedFileHandler,
          {"path": str(STATIC_DIR)}),
-        *[(f"{pages}/{pattern}", handler) for pattern, handler in PAGE_ROUTES],
+        *[(f"{pages}/{route.pattern}", route.handler) for route in PAGE_ROUTES],
         (pages, web.RedirectHandler, {"url": f"{pages}/"}),
     ])
     serverapp.log.info("nbmodels: serving the model store at %s (%s): pages at %s/, "

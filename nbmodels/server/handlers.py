@@ -33,8 +33,6 @@ from ..errors import (
 from ..storage.layout import validate_alias, validate_name
 
 __all__ = [
-    "API_INDEX",
-    "ROUTES",
     "AliasHandler",
     "EvaluationFileHandler",
     "EvaluationHandler",
@@ -287,40 +285,3 @@ class VerifyHandler(NBModelsHandler):
             report = await IOLoop.current().run_in_executor(
                 None, partial(self.store.verify, deep=deep))
         self.write_json(report.to_dict())
-
-
-_SEGMENT = r"([^/]+)"
-
-# Relative to {base_url}nbmodels/api/. The alias route comes before the evaluation
-# listing, so models/{name}/aliases/evaluation names an alias.
-ROUTES: list[tuple[str, type[NBModelsHandler]]] = [
-    (r"store", StoreHandler),
-    (r"models", ModelsHandler),
-    (rf"models/{_SEGMENT}", ModelHandler),
-    (rf"models/{_SEGMENT}/aliases/{_SEGMENT}", AliasHandler),
-    (rf"models/{_SEGMENT}/{_SEGMENT}", VersionHandler),
-    (rf"models/{_SEGMENT}/{_SEGMENT}/evaluation", EvaluationHandler),
-    (rf"models/{_SEGMENT}/{_SEGMENT}/evaluation/{_SEGMENT}", EvaluationFileHandler),
-    (r"verify", VerifyHandler),
-]
-
-# What /nbmodels/api/ answers, one entry per route above (a test keeps them in step).
-API_INDEX: list[dict[str, Any]] = [
-    {"path": "store", "methods": ["GET"],
-     "description": "where the store is and how many models it holds"},
-    {"path": "models", "methods": ["GET"],
-     "description": "every model with its latest version, aliases and headline metrics"},
-    {"path": "models/{name}", "methods": ["GET"],
-     "description": "the versions (ascending semver) and aliases of one model"},
-    {"path": "models/{name}/aliases/{alias}", "methods": ["GET", "PUT", "DELETE"],
-     "description": 'read, set or move (PUT {"version": ...}) or remove an alias; PUT and '
-                    "DELETE need the X-XSRFToken header when authenticated by cookie"},
-    {"path": "models/{name}/{version}", "methods": ["GET"],
-     "description": "the record of a version: latest, a semver or an alias"},
-    {"path": "models/{name}/{version}/evaluation", "methods": ["GET"],
-     "description": "the evaluation files of a version and its named data sets"},
-    {"path": "models/{name}/{version}/evaluation/{file}[?dataset={label}]", "methods": ["GET"],
-     "description": "one evaluation file (plots, metrics.json, report.html)"},
-    {"path": "verify[?deep=false]", "methods": ["GET"],
-     "description": "check every version's files against its record"},
-]

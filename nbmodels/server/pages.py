@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 from tornado.ioloop import IOLoop
 
@@ -25,8 +25,6 @@ from .compare_view import compare_page
 from .handlers import NBModelsAPIError, StoreAccess, core_errors
 
 __all__ = [
-    "PAGE_ROUTES",
-    "ApiIndexHandler",
     "ComparePage",
     "ModelPage",
     "ModelsPage",
@@ -216,41 +214,3 @@ def _compare(store: Any, refs: list[str], dataset: str | None) -> tuple[Any, dic
         data = base64.b64encode(plot.png).decode("ascii")
         figures[plot.title] = f"data:image/png;base64,{data}"
     return comparison, figures
-
-
-class ApiIndexHandler(APIHandler):
-    """``/nbmodels/api/``: the endpoints of the JSON API and the pages, as JSON."""
-
-    auth_resource = "nbmodels"
-
-    @web.authenticated
-    @authorized
-    def get(self) -> None:
-        from .handlers import API_INDEX
-
-        base = self.base_url
-        self.finish({
-            "api": [{**entry, "path": f"{base}nbmodels/api/{entry['path']}"}
-                    for entry in API_INDEX],
-            "pages": [{"path": f"{base}nbmodels/{path}", "description": text}
-                      for path, text in PAGE_INDEX],
-        })
-
-
-_SEGMENT = r"([^/]+)"
-
-# Relative to {base_url}nbmodels/.
-PAGE_ROUTES: list[tuple[str, type[JupyterHandler]]] = [
-    (r"", ModelsPage),
-    (r"compare", ComparePage),
-    (rf"models/{_SEGMENT}", ModelPage),
-    (rf"models/{_SEGMENT}/{_SEGMENT}", VersionPage),
-    (r"api/?", ApiIndexHandler),
-]
-
-PAGE_INDEX = [
-    ("", "the models table (?q= searches name, tag and description; ?sort=&order= sorts)"),
-    ("models/{name}", "a model: versions, aliases, metrics per data set, charts"),
-    ("models/{name}/{version}", "a version (exact, latest or alias): record, card, plots"),
-    ("compare?ref={name}@{version}&ref=...", "two or more versions side by side"),
-]
