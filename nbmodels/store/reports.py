@@ -13,7 +13,15 @@ from typing import Any
 
 from ..display import format_metric, format_size, html_table, text_table
 
-__all__ = ["GCReport", "ModelTable", "Problem", "RebuildReport", "VerifyReport", "plural"]
+__all__ = [
+    "GCReport",
+    "ModelTable",
+    "Problem",
+    "RebuildReport",
+    "StoreReport",
+    "VerifyReport",
+    "plural",
+]
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -103,10 +111,23 @@ class Problem:
 
 
 @dataclass
-class VerifyReport:
-    """What :meth:`ModelStore.verify` found; ``ok`` when there is nothing to fix."""
+class StoreReport:
+    """What a store-wide operation did, for the store at ``root``: a text ``repr``, the
+    same text as HTML in a notebook, and ``to_dict()`` for ``--json``."""
 
     root: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(repr(self))}</pre>"
+
+
+@dataclass
+class VerifyReport(StoreReport):
+    """What :meth:`ModelStore.verify` found; ``ok`` when there is nothing to fix."""
+
     versions_checked: int = 0
     files_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -142,11 +163,10 @@ class VerifyReport:
 
 
 @dataclass
-class GCReport:
+class GCReport(StoreReport):
     """What :meth:`ModelStore.gc` removed (or would remove, with ``dry_run``)."""
 
-    root: str
-    dry_run: bool
+    dry_run: bool = False
     removed: list[tuple[str, int]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: Versions put back whole from what a killed overwrite hid (never deleted).
@@ -175,13 +195,12 @@ class GCReport:
 
 
 @dataclass
-class RebuildReport:
+class RebuildReport(StoreReport):
     """What :meth:`ModelStore.rebuild_index` indexed and adopted."""
 
-    root: str
+    adopted: list[str] = field(default_factory=list)
     models: int = 0
     versions: int = 0
-    adopted: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     dropped_aliases: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)
