@@ -31,6 +31,8 @@ from typing import Any
 import pytest
 
 STARTUP_TIMEOUT = 60.0
+API = "/nbmodels/api"
+NBMODELS_EXTENSION = "--ServerApp.jpserver_extensions=nbmodels.server=True"
 CHROMIUM = os.environ.get("NBMODELS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking"]
@@ -76,6 +78,16 @@ class JupyterServer:
         finally:
             conn.close()
 
+    def json(self, method: str, path: str, body: Any = None, **kwargs: Any
+             ) -> tuple[int, Any]:
+        """A request to the extension's JSON API (``path`` after ``/nbmodels/api``):
+        the status and the decoded body (``None`` when empty)."""
+        status, headers, payload = self.request(method, API + path, body, **kwargs)
+        if not payload:
+            return status, None
+        assert headers["content-type"].startswith("application/json"), (status, headers)
+        return status, json.loads(payload)
+
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
@@ -83,22 +95,27 @@ class JupyterServer:
 @contextlib.contextmanager
 def start_jupyter(base: Path, *, app: str = "server", env: dict[str, str] | None = None,
                   extra_args: list[str] | None = None, ready_path: str = "/api/status",
-                  token: str | None = None) -> Iterator[JupyterServer]:
-    """Run ``jupyter server`` (``app="server"``) or ``jupyter lab`` (``app="lab"``) in
-    ``base`` until the block ends.
+                  token: str | None = None, root_dir: Path | None = None,
+                  unset: tuple[str, ...] = ()) -> Iterator[JupyterServer]:
+    """Run ``jupyter server`` (``app="server"``), ``jupyter lab`` (``app="lab"``) or
+    Notebook 7 (``app="notebook"``) in ``base`` until the block ends.
 
     The server listens on 127.0.0.1 only, on a free port, with ``token`` (random by
-    default); its root_dir is ``base/root`` and its log ``base/{app}.log``. Only the
-    extensions given on the command line are enabled (``JUPYTER_NO_CONFIG``), except that
-    JupyterLab's own extension is enabled for ``app="lab"``.
+    default); its root_dir (and working folder) is ``root_dir`` or ``base/root``, its log
+    ``base/{app}.log``; ``env`` is added to this process's environment, without the
+    variables in ``unset``. Only the extensions given on the command line are enabled
+    (``JUPYTER_NO_CONFIG``; :data:`NBMODELS_EXTENSION` enables ours), except that
+    the front end's own extension is enabled for ``lab`` and ``notebook``.
     """
     token = token or secrets.token_hex(16)
-    root_dir, runtime = base / "root", base / "runtime"
+    root_dir, runtime = root_dir or base / "root", base / "runtime"
+    base.mkdir(parents=True, exist_ok=True)
     root_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    full_env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_NO_CONFIG": "1",
+    full_env = {**{k: v for k, v in os.environ.items() if k not in unset},
+                "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_NO_CONFIG": "1",
                 "JUPYTER_PLATFORM_DIRS": "1", **(env or {})}
-    module = {"server": "jupyter_server", "lab": "jupyterlab"}[app]
+    module = {"server": "jupyter_server", "lab": "jupyterlab", "notebook": "notebook"}[app]
     cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",

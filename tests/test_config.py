@@ -3,18 +3,14 @@ subfolder, the CLI in the project root and a real Jupyter server all find the sa
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
-import secrets
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from browser_support import API, NBMODELS_EXTENSION, start_jupyter
 from nbm_helpers import kernel_output
 
 from nbmodels import ModelStore
@@ -128,55 +124,6 @@ def _kernel_output(client, code: str) -> str:
     return kernel_output(client, code, timeout=90)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get_json(port: int, path: str, token: str) -> tuple[int, object]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    try:
-        conn.request("GET", path, headers={"Authorization": f"token {token}"})
-        resp = conn.getresponse()
-        body = resp.read()
-        return resp.status, json.loads(body) if body else None
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def _jupyter_server(cwd: Path, env: dict[str, str], log: Path):
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**env, "JUPYTER_RUNTIME_DIR": str(log.parent / "runtime"), "JUPYTER_NO_CONFIG": "1",
-           "JUPYTER_PLATFORM_DIRS": "1"}
-    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}",
-           "--ServerApp.jpserver_extensions=nbmodels.server=True"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")
-            with contextlib.suppress(OSError):
-                status, data = _get_json(port, "/nbmodels/api/store", token)
-                if status == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.2)
-        yield data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def test_kernel_in_a_subfolder_cli_and_server_find_the_same_store(tmp_path, no_home):
     from jupyter_client.manager import start_new_kernel
 
@@ -216,8 +163,11 @@ def test_kernel_in_a_subfolder_cli_and_server_find_the_same_store(tmp_path, no_h
     # A real Jupyter server started in the project root, and one started in the subfolder
     # (its root_dir): both serve the project's store and their log says why.
     for cwd, why in ((project, "in the working folder"), (sub, f"found upward from {sub}")):
-        log = tmp_path / f"server-{cwd.name}.log"
-        with _jupyter_server(cwd, env, log) as data:
+        with start_jupyter(tmp_path / f"server-{cwd.name}", root_dir=cwd,
+                           unset=("NBMODELS_HOME",), extra_args=[NBMODELS_EXTENSION],
+                           ready_path=f"{API}/store") as server:
+            status, data = server.json("GET", "/store")
+            assert status == 200
             assert data["root"] == str(store_root) and data["models"] == 2
         assert (f"nbmodels: serving the model store at {store_root} (the project's store, "
-                f"{why})") in log.read_text(errors="replace")
+                f"{why})") in server.log.read_text(errors="replace")

@@ -10,18 +10,14 @@ folder) and hostile bodies (JSON nested too deeply).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server import API, STARTUP_TIMEOUT, TOKEN, Server, _free_port
+from browser_support import API, NBMODELS_EXTENSION, JupyterServer, start_jupyter
 
 from nbmodels import ModelStore
 
@@ -65,45 +61,16 @@ def _fill(root: Path, outside: Path) -> None:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory) -> Any:
     base = tmp_path_factory.mktemp("hostile_server")
-    root_dir, store_root, runtime, outside = (base / "root", base / "store", base / "runtime",
-                                              base / "outside")
-    root_dir.mkdir()
+    store_root, outside = base / "store", base / "outside"
     outside.mkdir()
     _fill(store_root, outside)
-    port = _free_port()
-    env = {**os.environ, "NBMODELS_HOME": str(store_root), "JUPYTER_RUNTIME_DIR": str(runtime),
-           "JUPYTER_NO_CONFIG": "1", "JUPYTER_PLATFORM_DIRS": "1"}
-    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root_dir}",
-           "--ServerApp.jpserver_extensions=nbmodels.server=True"]
-    log = base / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root_dir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    srv = Server(port, store_root, log)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter server exited with {proc.returncode}:\n{srv.log_tail()}")
-            with contextlib.suppress(OSError):
-                if srv.request("GET", f"{API}/store")[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter server did not answer:\n{srv.log_tail()}")
-            time.sleep(0.1)
+    with start_jupyter(base, env={"NBMODELS_HOME": str(store_root)},
+                       extra_args=[NBMODELS_EXTENSION], ready_path=f"{API}/store") as srv:
+        srv.store_root = store_root
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
-def _answer(server: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def _answer(server: JupyterServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     """One request (20 s timeout: a hang fails); the payload must be JSON or a file."""
     status, headers, payload = server.request(method, API + path, body)
     assert SECRET not in payload, f"{path} served a file from outside the store"

@@ -7,32 +7,28 @@ scikit-learn models; the tests talk to it with a token, as JupyterLab or a scrip
 from __future__ import annotations
 
 import contextlib
-import http.client
 import importlib
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import API, NBMODELS_EXTENSION, start_jupyter
 
 from nbmodels import ModelStore
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_FILE = REPO / "jupyter-config" / "jupyter_server_config.d" / "nbmodels.json"
-API = "/nbmodels/api"
 TOKEN = secrets.token_hex(16)
 SECRET = b"nbmodels-test-secret-outside-the-store"
-STARTUP_TIMEOUT = 25.0
 
 
 def _png(width: int = 2, height: int = 2) -> bytes:
@@ -48,12 +44,6 @@ def _png(width: int = 2, height: int = 2) -> bytes:
 
 
 PNG = _png()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _fill_store(root: Path) -> None:
@@ -89,83 +79,17 @@ def _fill_store(root: Path) -> None:
         "{not json")
 
 
-class Server:
-    def __init__(self, port: int, store_root: Path, log: Path) -> None:
-        self.port = port
-        self.store_root = store_root
-        self.log = log
-
-    def request(self, method: str, path: str, body: Any = None, *, token: str | None = TOKEN,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """One HTTP request; ``path`` is sent as is (no normalisation, no quoting)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        try:
-            sent = dict(headers or {})
-            if token:
-                sent["Authorization"] = f"token {token}"
-            data = None
-            if body is not None:
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                sent.setdefault("Content-Type", "application/json")
-            conn.request(method, path, body=data, headers=sent)
-            resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-        finally:
-            conn.close()
-
-    def json(self, method: str, path: str, body: Any = None, **kwargs: Any
-             ) -> tuple[int, Any]:
-        status, headers, payload = self.request(method, API + path, body, **kwargs)
-        if not payload:
-            return status, None
-        assert headers["content-type"].startswith("application/json"), (status, headers)
-        return status, json.loads(payload)
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Any:
     base = tmp_path_factory.mktemp("nbmodels_server")
-    root_dir, store_root, runtime = base / "root", base / "store", base / "runtime"
-    root_dir.mkdir()
+    store_root = base / "store"
     (base / "secret.txt").write_bytes(SECRET)
     _fill_store(store_root)
-
-    port = _free_port()
-    env = {**os.environ, "NBMODELS_HOME": str(store_root), "JUPYTER_RUNTIME_DIR": str(runtime),
-           # Only the extension enabled on the command line: no user or site config.
-           "JUPYTER_NO_CONFIG": "1", "JUPYTER_PLATFORM_DIRS": "1"}
-    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root_dir}",
-           "--ServerApp.jpserver_extensions=nbmodels.server=True"]
-    log = base / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root_dir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    srv = Server(port, store_root, log)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter server exited with {proc.returncode}:\n{srv.log_tail()}")
-            with contextlib.suppress(OSError):
-                if srv.request("GET", f"{API}/store")[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter server did not answer in {STARTUP_TIMEOUT:.0f} s:\n"
-                            f"{srv.log_tail()}")
-            time.sleep(0.1)
+    with start_jupyter(base, env={"NBMODELS_HOME": str(store_root)},
+                       extra_args=[NBMODELS_EXTENSION], ready_path=f"{API}/store",
+                       token=TOKEN) as srv:
+        srv.store_root = store_root
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import start_jupyter
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -76,30 +72,24 @@ def _notebook(cells: list[str]) -> dict:
                       for i, src in enumerate(cells)]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
         return response.read()
 
 
-# The front ends the panels must look right in: the app's module, its name in options, and
-# where a notebook opens.
-FRONT_ENDS = {"lab": ("jupyterlab", "LabApp", "/lab/tree/panels.ipynb"),
+# The front ends the panels must look right in: the app, its name in options, and where a
+# notebook opens.
+FRONT_ENDS = {"lab": ("lab", "LabApp", "/lab/tree/panels.ipynb"),
               "notebook7": ("notebook", "JupyterNotebookApp", "/notebooks/panels.ipynb")}
 
 
 @pytest.fixture(scope="module", params=sorted(FRONT_ENDS))
 def lab(tmp_path_factory, request):
-    """JupyterLab or Notebook 7 on 127.0.0.1 with a token, its own config, runtime and
+    """JupyterLab or Notebook 7 on 127.0.0.1 with a token, its own settings, runtime and
     store folders."""
     front_end = request.param
-    module, app, path = FRONT_ENDS[front_end]
-    pytest.importorskip(module)
+    app, app_class, path = FRONT_ENDS[front_end]
+    pytest.importorskip({"lab": "jupyterlab", "notebook": "notebook"}[app])
     base = tmp_path_factory.mktemp(front_end)
     root, store = base / "root", base / "store"
     root.mkdir()
@@ -112,45 +102,18 @@ def lab(tmp_path_factory, request):
     notices = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notices.parent.mkdir(parents=True)
     notices.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    token = secrets.token_hex(16)
-    port = _free_port()
-    env = {**os.environ, "NBMODELS_HOME": str(store),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(base / "config"), "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", f"--{app}.expose_app_in_browser=True",
-           f"--{app}.user_settings_dir={settings}",
-           f"--{app}.workspaces_dir={base / 'workspaces'}"]
-    if front_end == "lab":
-        cmd += ["--LabApp.news_url=",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed in the teardown
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited: {(base / 'server.log').read_text()}")
-            try:
-                _get(f"{url}/api/status?token={token}")
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("jupyter lab did not answer within 2 minutes")
-        yield {"url": url, "token": token, "base": base, "store": store,
-               "runtime": base / "runtime", "front_end": front_end, "path": path}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    env = {"NBMODELS_HOME": str(store), "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    args = [f"--{app_class}.expose_app_in_browser=True",
+            f"--{app_class}.user_settings_dir={settings}",
+            f"--{app_class}.workspaces_dir={base / 'workspaces'}"]
+    if app == "lab":
+        args += ["--LabApp.news_url=",
+                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with start_jupyter(base, app=app, env=env, extra_args=args, root_dir=root) as server:
+        yield {"url": server.url.rstrip("/"), "token": server.token, "base": base,
+               "store": store, "runtime": base / "runtime", "front_end": front_end,
+               "path": path}
 
 
 @pytest.fixture(scope="module")
