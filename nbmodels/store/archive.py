@@ -76,6 +76,7 @@ from .tree import StoreTree
 __all__ = [
     "ARCHIVE_SUFFIXES",
     "MANIFEST",
+    "SEAL_PREFIX",
     "ArchiveError",
     "ArchiveLimits",
     "ExportReport",
