@@ -462,8 +462,8 @@ _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
 
 # -- export, import, backup, push/pull, prune, du (issue 15) ----------------------------------
 _HELP.update({
-    "export": "write versions (or --all) to one .zip or .tar.gz with a MANIFEST.sha256",
-    "import": "import an archive made by export or backup (every hash checked first)",
+    "export": "write versions (or --all) to one sealed .zip or .tar.gz with a MANIFEST.sha256",
+    "import": "import an archive made by export or backup (its seal and every hash checked first)",
     "backup": "export the whole store to DEST/nbmodels-backup-STORE-TIME.tar.gz",
     "push": "copy versions from this store to another (--to STORE), keeping versions",
     "pull": "copy versions from another store (--from STORE) into this one",

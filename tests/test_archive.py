@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,14 @@ from nbm_helpers import tree_snapshot
 
 from nbmodels import ModelStore
 from nbmodels.errors import IntegrityError, NBModelsError, VersionExistsError
-from nbmodels.store.archive import ArchiveError, ArchiveLimits, import_archive
+from nbmodels.store.archive import (
+    SEAL_PREFIX,
+    ArchiveError,
+    ArchiveLimits,
+    export_archive,
+    import_archive,
+    seal_archive,
+)
 from nbmodels.store.tree import StoreTree
 
 KINDS = ["zip", "tar.gz"]
@@ -165,50 +173,150 @@ def test_manifest_is_checked_by_sha256sum(archives, tmp_path, kind):
 # -- tampering -------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, iris) -> dict[str, Path]:
+    """Sealed archives of a tiny store (a dict, a small LogisticRegression, an evaluation,
+    an alias) exported at a fixed time, so that one import costs little."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    root = tmp_path_factory.mktemp("tiny")
+    store = ModelStore(root / "models")
+    store.save({"weights": [1, 2, 3]}, "d")
+    store.save(LogisticRegression(max_iter=200).fit(X.iloc[:, :2], y), "lr")
+    store.write_evaluation("lr", "1.0.0", {"metrics.json": b'{"accuracy": 0.8}\n'})
+    store.set_alias("lr", "production", "1.0.0")
+    refs = [("d", "1.0.0"), ("lr", "1.0.0")]
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    out = {}
+    for kind in KINDS:
+        out[kind] = root / f"tiny.{kind}"
+        export_archive(
+            StoreTree(store.fs), refs, out[kind], aliases={"lr": store.aliases("lr")}, when=when
+        )
+        again = root / f"again.{kind}"
+        export_archive(
+            StoreTree(store.fs), refs, again, aliases={"lr": store.aliases("lr")}, when=when
+        )
+        assert again.read_bytes() == out[kind].read_bytes()  # deterministic
+    return out
+
+
+def _target(tmp_path: Path) -> tuple[ModelStore, dict]:
+    """A store that already holds a model, and the snapshot of every file under its root."""
+    target = ModelStore(tmp_path / "target")
+    target.save({"kept": True}, "other")
+    return target, tree_snapshot(target.root)
+
+
+def _flip_positions(size: int) -> list[int]:
+    middle = range(600, max(600, size - 600), max(1, (size - 1200) // 300))
+    return sorted(set(range(min(600, size))) | set(range(max(0, size - 600), size)) | set(middle))
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_one_byte_change_anywhere_imports_nothing_new(archives, tmp_path, kind):
-    """Each flipped byte either refuses the archive (and nothing is written) or changes
-    only container bytes that carry no content (a timestamp): then exactly the untampered
-    content is imported. Changed content never gets in."""
-    data = archives[kind].read_bytes()
-    baseline = ModelStore(tmp_path / "baseline")
-    baseline.import_(archives[kind])
-    expected = _store_files(baseline.root)
-    step = max(1, len(data) // 300)
-    positions = sorted(
-        set(range(0, len(data), step)) | set(range(64)) | set(range(len(data) - 64, len(data)))
-    )
-    refused = harmless = 0
-    for i, pos in enumerate(positions):
-        tampered = bytearray(data)
-        tampered[pos] ^= 0x01
-        path = tmp_path / f"t{i}.{kind}"
-        path.write_bytes(bytes(tampered))
-        target = ModelStore(tmp_path / f"s{i}")
-        try:
+def test_one_byte_change_anywhere_imports_nothing(tiny, tmp_path, kind):
+    """Every byte is covered: member data, local and central headers, timestamps, flags,
+    extra fields, the end record and its comment (zip); the gzip headers, the deflate
+    stream, tar headers and padding, the trailing seal member (tar.gz)."""
+    data = tiny[kind].read_bytes()
+    target, before = _target(tmp_path)
+    assert target.import_(tiny[kind]).imported == ["d@1.0.0", "lr@1.0.0"]  # the untouched one
+    target, before = _target(tmp_path / "t")
+    positions = _flip_positions(len(data))
+    assert len(positions) >= 1400 and positions[-1] == len(data) - 1
+    path = tmp_path / f"tampered.{kind}"
+    messages = set()
+    for pos in positions:
+        for bit in (0x01, 0x80):
+            tampered = bytearray(data)
+            tampered[pos] ^= bit
+            path.write_bytes(bytes(tampered))
+            with pytest.raises(ArchiveError) as caught:
+                target.import_(path)
+            assert "nothing was imported" in str(caught.value), pos
+            messages.add(str(caught.value).split(" ", 1)[1][:30])
+            assert tree_snapshot(target.root) == before, pos
+    assert messages == {"was changed after it was expor", "does not end with an nbmodels "}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_truncated_or_extended_archives_import_nothing(tiny, tmp_path, kind):
+    data = tiny[kind].read_bytes()
+    target, before = _target(tmp_path)
+    path = tmp_path / f"changed.{kind}"
+    variants = [data[:n] for n in (0, 1, 22, len(data) // 2, len(data) - 89, len(data) - 64)]
+    variants += [data[:-n] for n in (1, 2, 11, 12, 64, 512)]
+    variants += [data + extra for extra in (b"\0", bytes(512), b"x", b"\n", data)]
+    variants += [data[:100] + data[101:], data[:100] + b"\0" + data[100:]]
+    for i, changed in enumerate(variants):
+        path.write_bytes(changed)
+        with pytest.raises(ArchiveError, match="nothing was imported"):
             target.import_(path)
-        except NBModelsError:
-            refused += 1
-            assert _visible(target) == [], pos
-            assert not any((target.root / "trained").glob("*")) if target.root.exists() else True
-        else:
-            harmless += 1
-            got = _store_files(target.root)
-            assert sorted(got) == sorted(expected), pos
-            for k, v in got.items():
-                if k.endswith("metadata.json"):
-                    assert _without_import_keys(v) == _without_import_keys(expected[k]), pos
-                else:
-                    assert v == expected[k], pos
-        path.unlink()
-    # The harmless ones are container fields without content (zip and gzip header times,
-    # "version made by", attribute bits); most of an archive is content.
-    assert refused >= 0.8 * len(positions), (refused, harmless)
+        assert tree_snapshot(target.root) == before, i
 
 
-def _rewrite(src: Path, dest: Path, change) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_unsealed_archives_are_refused_with_the_way_out(tiny, tmp_path, kind):
+    """A valid archive without the seal: repacked member by member, or the export with its
+    seal taken off (the gzip member dropped; the zip comment removed)."""
+    target, before = _target(tmp_path)
+    repacked = tmp_path / f"repacked.{kind}"
+    _rewrite(tiny[kind], repacked, lambda name, data: data, seal=False)
+    stripped = tmp_path / f"stripped.{kind}"
+    data = tiny[kind].read_bytes()
+    if kind == "zip":
+        body = data[: -len(SEAL_PREFIX) - 64]
+        stripped.write_bytes(body[:-2] + b"\0\0")
+        with zipfile.ZipFile(stripped) as z:
+            assert z.testzip() is None
+    else:
+        stripped.write_bytes(data[: data.rindex(b"\x1f\x8b\x08\x10")])
+        with tarfile.open(stripped) as t:
+            assert "MANIFEST.sha256" in t.getnames()
+    for path in (repacked, stripped):
+        with pytest.raises(ArchiveError) as caught:
+            target.import_(path)
+        message = str(caught.value)
+        assert "does not end with an nbmodels seal" in message
+        assert "nothing was imported" in message and "`nbmodels export`" in message
+        assert tree_snapshot(target.root) == before
+    # Sealed the way export seals, the same bytes import: only the seal was missing.
+    seal_archive(stripped)
+    assert stripped.read_bytes() == data
+    seal_archive(repacked)
+    assert target.import_(repacked).imported == ["d@1.0.0", "lr@1.0.0"]
+    with pytest.raises(ArchiveError, match="sealed already"):
+        seal_archive(repacked)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_seal_is_readable_by_standard_tools(tiny, kind):
+    """The seal is a zip comment or an empty gzip member: other readers see the archive."""
+    data = tiny[kind].read_bytes()
+    import hashlib
+
+    if kind == "zip":
+        with zipfile.ZipFile(tiny[kind]) as z:
+            assert z.testzip() is None
+            assert z.comment == SEAL_PREFIX + data[-64:]
+        assert hashlib.sha256(data[:-64]).hexdigest() == data[-64:].decode()
+    else:
+        import gzip
+
+        with tarfile.open(tiny[kind]) as t:
+            assert "MANIFEST.sha256" in t.getnames()
+        assert len(gzip.decompress(data)) % 512 == 0
+        seal = data.rindex(SEAL_PREFIX) + len(SEAL_PREFIX)
+        assert hashlib.sha256(data[:seal]).hexdigest() == data[seal : seal + 64].decode()
+        if shutil.which("gzip"):
+            assert subprocess.run(["gzip", "-t", str(tiny[kind])]).returncode == 0
+
+
+def _rewrite(src: Path, dest: Path, change, *, seal: bool = True) -> None:
     """Copy an archive member by member, letting ``change(name, data)`` return new data
-    (or None to drop the member); the manifest is recomputed to match."""
+    (or None to drop the member); the manifest is recomputed to match, and the archive is
+    sealed as export seals (unless ``seal=False``)."""
     import hashlib
 
     members: dict[str, bytes] = {}
@@ -228,10 +336,12 @@ def _rewrite(src: Path, dest: Path, change) -> None:
     out["MANIFEST.sha256"] = "".join(
         f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(out.items())
     ).encode()
-    _write_archive(dest, out)
+    _write_archive(dest, out, seal=seal)
 
 
-def _write_archive(dest: Path, members: dict[str, bytes], extra=None) -> None:
+def _write_archive(dest: Path, members: dict[str, bytes], extra=None, *, seal=True) -> None:
+    """An archive written by zipfile or tarfile, sealed through the module's public
+    :func:`seal_archive`, so that importing it gets past the seal to the member checks."""
     if dest.name.endswith(".zip"):
         with zipfile.ZipFile(dest, "w") as z:
             for n, d in members.items():
@@ -246,6 +356,8 @@ def _write_archive(dest: Path, members: dict[str, bytes], extra=None) -> None:
                 t.addfile(info, io.BytesIO(d))
             if extra:
                 extra(t)
+    if seal:
+        seal_archive(dest)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -379,6 +491,7 @@ def test_gzip_bomb_stops_at_the_bound(tmp_path):
         info = tarfile.TarInfo("trained/x_v1.0.0/model.joblib")
         info.size = 50 << 20
         t.addfile(info, io.BytesIO(bytes(info.size)))
+    seal_archive(bomb)
     target = ModelStore(tmp_path / "t")
     with pytest.raises(ArchiveError):
         import_archive(StoreTree(target.fs), bomb, limits=ArchiveLimits(max_total_bytes=1 << 20))
@@ -446,6 +559,15 @@ def test_backup_restores_into_an_empty_folder(source, tmp_path, iris):
                 source.load(name, v, trust=True).predict(X),
             )
     _assert_same_versions(source.root, restored.root)
+    # The backup is sealed: its gzip header's time (a byte no member check reads) counts.
+    data = bytearray(path.read_bytes())
+    data[4] ^= 1
+    changed = tmp_path / "changed.tar.gz"
+    changed.write_bytes(bytes(data))
+    other = ModelStore(tmp_path / "other")
+    with pytest.raises(ArchiveError, match="was changed after it was exported"):
+        other.import_(changed)
+    assert _visible(other) == []
 
 
 def test_copy_to_keeps_versions_and_verifies(source, tmp_path):
@@ -528,6 +650,7 @@ def test_cli_export_import_backup_push_pull(source, tmp_path):
     bad = _cli("--store", "other", "import", "bad.zip", cwd=tmp_path)
     assert bad.returncode == 4, bad.stderr
     assert "nothing" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert "was changed after it was exported" in bad.stderr
     done = _cli("--store", src, "backup", "bk", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "bk").glob("nbmodels-backup-*.tar.gz"))) == 1
