@@ -487,10 +487,15 @@ def _add_transfer_parsers(add: Any) -> None:
     s.add_argument("dest", metavar="DEST", help="folder for the backup file (created)")
     s.add_argument("--zip", action="store_true", help="write a .zip instead of .tar.gz")
     for verb, flag in (("push", "--to"), ("pull", "--from")):
-        s = add(verb)
+        s = add(verb, epilog="REF: NAME (every version), NAME@VERSION or NAME@ALIAS. The "
+                "aliases that point at a copied version go along; one the receiving store "
+                "has at another version stays there and is reported, unless --move-aliases.")
         s.add_argument("refs", nargs="+", metavar=_REF)
         s.add_argument(flag, dest="other", required=True, metavar="STORE",
-                       help="the other store's folder")
+                       help="the other store's folder or URL (s3://bucket/prefix)")
+        s.add_argument("--move-aliases", action="store_true",
+                       help="move an alias the receiving store has at another version "
+                            "(default: keep it there and report it)")
     s = add("prune", epilog="Without --yes nothing is deleted: the report says what would "
             "go and the bytes it would reclaim.")
     s.add_argument("name", nargs="?", help="only this model (default: every model)")
@@ -529,8 +534,9 @@ def _cmd_push_pull(store: Any, args: argparse.Namespace) -> int:
 
     other = ModelStore(args.other)
     source, target = (store, other) if args.command == "push" else (other, store)
-    report = _existing_store(source).copy_to(target, *args.refs)
-    _emit(args, report, report.to_dict())
+    report = _existing_store(source).copy_to(target, *args.refs,
+                                             move_aliases=args.move_aliases)
+    _emit(args, report.text("cli"), report.to_dict())
     return EXIT_OK
 
 

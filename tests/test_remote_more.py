@@ -143,12 +143,14 @@ def test_copy_to_local_to_s3_and_back(s3_store, tmp_path):
     assert remote.read_evaluation_file("m", "1.0.0", "metrics.json") == b'{"accuracy": 0.5}'
     assert remote.verify().ok, remote.verify()
 
-    # Aliases are the target's own: a copy carries versions, not the source's aliases.
-    assert remote.aliases("m") == {}
-    remote.set_alias("m", "production", "1.0.0")
+    # The alias of a copied version goes along (tests/test_transfer_aliases.py has more).
+    assert remote.aliases("m") == {"production": "1.0.0"}
+    assert report.aliases_set == ["m@production -> 1.0.0"]
+    remote.set_alias("m", "staging", "1.1.0")
     back = ModelStore(tmp_path / "back")
     report = remote.copy_to(back, "m@production", "m@1.1.0")
     assert sorted(report.imported) == ["m@1.0.0", "m@1.1.0"]
+    assert back.aliases("m") == {"production": "1.0.0", "staging": "1.1.0"}
     assert back.versions("m") == ["1.0.0", "1.1.0"]
     assert artifact_bytes(back, "m", "1.1.0") == artifact_bytes(local, "m", "1.1.0")
     assert back.load("m", "1.0.0") == {"w": list(range(500))}

@@ -550,11 +550,10 @@ class ModelStore:
         if description is None and new is None and not added and not removed:
             raise NBModelsError("nothing to edit: give description=, tags=, add_tags= or "
                                 "remove_tags=")
-        with self._registry.lock(name):
-            exact = self.resolve(name, version)
-            data = self._registry.read_record(name, exact)
-            if data is None:
-                raise IntegrityError(f"{self._tree.meta_file(name, exact)} is unreadable")
+
+        def change(data: dict[str, Any]) -> dict[str, Any] | None:
+            # Applied to the record as read, again on a fresh one if another machine
+            # rewrote it meanwhile (a remote store): "from" is what this edit replaced.
             before = record_tags(data.get("tags"))
             after = [t for t in (before if new is None else new) if t not in removed]
             after += [t for t in dict.fromkeys(added) if t not in after]
@@ -566,15 +565,14 @@ class ModelStore:
                 changes["tags"] = {"from": before, "to": after}
                 data["tags"] = after
             if not changes:
-                return ModelRecord(data)
+                return None
             edits = data.get("edits") if isinstance(data.get("edits"), list) else []
             data["edits"] = [*edits, {"at": utc_now(), "author": current_author(),
                                       "changes": changes}]
             data["updated_at"] = data["edits"][-1]["at"]
-            self._tree.write_card(self._tree.meta_dir(name, exact), data)
-            self.fs.write_json(self._tree.meta_file(name, exact), data)
-            self._registry.refresh(name)
-        return ModelRecord(data)
+            return data
+
+        return self._rewrite_record(name, version, change)
 
     def update_record(self, name: str, version: str, updates: dict[str, Any]) -> ModelRecord:
         """Merge ``updates`` into a version's record atomically and return the new record.
@@ -591,19 +589,36 @@ class ModelStore:
         if touched:
             raise NBModelsError(f"cannot change {', '.join(sorted(touched))} of a saved "
                                 f"version; save a new version instead")
-        with self._registry.lock(name):
-            exact = self.resolve(name, version)
-            data = self._damaged(name, exact)
+
+        def change(data: dict[str, Any]) -> dict[str, Any]:
             for key, value in updates.items():
                 if isinstance(value, dict) and isinstance(data.get(key), dict):
                     data[key] = {**data[key], **value}
                 else:
                     data[key] = value
             data["updated_at"] = utc_now()
-            # The record is the truth and is written first; the card is derived from
-            # it (a crash in between leaves a stale card, which gc rewrites).
-            self.fs.write_json(self._tree.meta_file(name, exact), data)
-            self._tree.write_card(self._tree.meta_dir(name, exact), data)
+            return data
+
+        return self._rewrite_record(name, version, change)
+
+    def _rewrite_record(self, name: str, version: str, change: Any) -> ModelRecord:
+        """Apply ``change`` to a version's record and write it with its card, under the
+        model's lock (on a remote store a compare-and-swap on the record, applied again
+        to a fresh record when another machine rewrote it first:
+        :mod:`nbmodels.store.rewrite`)."""
+        from .rewrite import rewrite_record
+
+        with self._registry.lock(name):
+            exact = self.resolve(name, version)
+            try:
+                data = rewrite_record(self._tree, name, exact, change)
+            except DamagedRecord:
+                self._damaged(name, exact)  # raises the IntegrityError that names it
+                raise IntegrityError(f"the record of {name}@{exact} changed while it was "
+                                     f"read; repeat the change") from None
+            if data is None:
+                raise ModelNotFoundError(f"{name}@{exact} was deleted while this change was "
+                                         f"being made; nothing was written")
             self._registry.refresh(name)
         return ModelRecord(data)
 
@@ -1003,17 +1018,23 @@ class ModelStore:
         parent.make_dirs(PurePosixPath(dest.name))
         return self.export("all", dest / backup_name(str(self.root), kind))
 
-    def copy_to(self, other: ModelStore, *refs: str) -> Any:
+    def copy_to(self, other: ModelStore, *refs: str, move_aliases: bool = False) -> Any:
         """Copy versions (``"name@version"``, an alias, or a name for all its versions) to
         the store ``other`` with their records, cards and evaluations, keeping version
         numbers. Every artifact is hashed on the way; identical versions are skipped and
-        one that exists there with other artifacts refuses the copy. Returns a
+        one that exists there with other artifacts refuses the copy.
+
+        The aliases that point at a copied version go along (``"churn_rf@production"``
+        copies that version and sets ``production`` in ``other``) where ``other`` has no
+        such alias; one that ``other`` has at another version is kept there and
+        reported, unless ``move_aliases=True``. Returns a
         :class:`~nbmodels.store.transfer.TransferReport`."""
         from .transfer import copy_versions
 
         if not refs:
             raise NBModelsError("copy_to needs at least one NAME@VERSION")
-        return copy_versions(self._tree, StoreTree(other.fs), self._refs(list(refs)))
+        return copy_versions(self._tree, StoreTree(other.fs), self._refs(list(refs)),
+                             move_aliases=move_aliases)
 
     # -- retention and size ----------------------------------------------------------------
     def prune(self, name: str | None = None, *, keep_last: int | None = None,

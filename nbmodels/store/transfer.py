@@ -7,6 +7,9 @@ into a temporary folder (marked incomplete), each hashed while written and compa
 the record, renamed into place, the card, then ``metadata.json`` created exclusively (the
 commit point); the evaluation files follow as one publication. A version that already
 exists with the same artifacts is skipped; one that exists with other bytes is refused.
+A copy between stores (:func:`copy_versions`) then carries the source's aliases of the
+copied versions (:func:`carry_aliases`): set where the target has none of that name,
+never moved silently from another version the target gave it.
 
 Everything goes through the target store's backend, so a remote store works the same.
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
-from ..errors import IntegrityError, VersionExistsError
+from ..errors import ConcurrentUpdateError, IntegrityError, VersionExistsError
 from ..record.capture import utc_now
 from ..record.record import bad_file_entry
 from ..storage.backend import StorageBackend, json_bytes
@@ -35,8 +38,10 @@ from .tree import StoreTree
 
 __all__ = [
     "MAX_EVALUATION_FILE",
+    "MOVE_ALIASES_WORDS",
     "IncomingVersion",
     "TransferReport",
+    "carry_aliases",
     "check_incoming_record",
     "conflict_error",
     "copy_versions",
@@ -72,9 +77,20 @@ class IncomingVersion:
         return f"{self.name}@{self.version}"
 
 
+#: How each face asks to move an alias the target already has at another version.
+MOVE_ALIASES_WORDS = {"python": "move_aliases=True", "cli": "--move-aliases"}
+
+
 @dataclass
 class TransferReport:
-    """What an import or a copy did: versions written, skipped as identical, aliases."""
+    """What an import or a copy did: versions written, skipped as identical, aliases.
+
+    Aliases (each ``name@alias -> version``): ``aliases_set`` were new in the target;
+    ``aliases_moved`` were at another version there and moved because the caller asked
+    (``move_aliases=True``); ``aliases_kept`` were at another version there and left as
+    they were: the move was refused (the version is the target's, ``(source: ...)``
+    says where the source points).
+    """
 
     target: str
     imported: list[str] = field(default_factory=list)
@@ -82,8 +98,15 @@ class TransferReport:
     aliases_set: list[str] = field(default_factory=list)
     aliases_kept: list[str] = field(default_factory=list)
     source: str = ""
+    aliases_moved: list[str] = field(default_factory=list)
+    #: Whether the aliases kept could have been moved on request (a copy between stores).
+    can_move_aliases: bool = False
 
     def __repr__(self) -> str:
+        return self.text()
+
+    def text(self, face: str = "python") -> str:
+        """The report for people, naming options in ``face``'s words (``python``, ``cli``)."""
         lines = [
             f"into {self.target}: {len(self.imported)} version(s) written, "
             f"{len(self.identical)} identical skipped"
@@ -91,10 +114,18 @@ class TransferReport:
         lines += [f"  + {ref}" for ref in self.imported]
         lines += [f"  = {ref} (identical, skipped)" for ref in self.identical]
         lines += [f"  alias {a} set" for a in self.aliases_set]
-        lines += [
-            f"  alias {a} kept as it was in the target (differs in the source)"
-            for a in self.aliases_kept
-        ]
+        lines += [f"  alias {a} moved" for a in self.aliases_moved]
+        if self.can_move_aliases:
+            option = MOVE_ALIASES_WORDS.get(face, MOVE_ALIASES_WORDS["python"])
+            lines += [
+                f"  alias {a} refused: kept as it was in the target; pass {option} to move it"
+                for a in self.aliases_kept
+            ]
+        else:
+            lines += [
+                f"  alias {a} kept as it was in the target (differs in the source)"
+                for a in self.aliases_kept
+            ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +135,7 @@ class TransferReport:
             "imported": self.imported,
             "identical": self.identical,
             "aliases_set": self.aliases_set,
+            "aliases_moved": self.aliases_moved,
             "aliases_kept": self.aliases_kept,
         }
 
@@ -319,16 +351,24 @@ def _store_version(tree: StoreTree, name: str, version: str) -> IncomingVersion:
 
 
 def copy_versions(
-    source: StoreTree, target: StoreTree, refs: list[tuple[str, str]]
+    source: StoreTree,
+    target: StoreTree,
+    refs: list[tuple[str, str]],
+    *,
+    move_aliases: bool = False,
 ) -> TransferReport:
-    """Copy exact versions from ``source`` to ``target``, keeping their numbers.
+    """Copy exact versions from ``source`` to ``target``, keeping their numbers, and the
+    source's aliases that point at them.
 
     Every version the target already holds is compared first: identical ones are
     skipped, and if any holds other bytes nothing is copied
     (:class:`~nbmodels.errors.VersionExistsError`). Each artifact is hashed while it is
-    written and compared with the record.
+    written and compared with the record. Then each alias of the source that points at
+    a copied version is set in the target where the target has no such alias; one the
+    target has at another version is kept there and reported, unless ``move_aliases``
+    (see :func:`carry_aliases`).
     """
-    report = TransferReport(target.fs.url, source=source.fs.url)
+    report = TransferReport(target.fs.url, source=source.fs.url, can_move_aliases=True)
     records = {}
     for name, version in refs:
         data = source.registry.read_record(name, version)
@@ -337,6 +377,12 @@ def copy_versions(
                 f"the record of {name}@{version} is unreadable; run `nbmodels verify`"
             )
         records[(name, version)] = data
+    # Read before anything is written: a damaged aliases file stops the copy here.
+    copied = set(refs)
+    carried = {
+        name: {a: v for a, v in source.registry.aliases(name).items() if (name, v) in copied}
+        for name in dict.fromkeys(n for n, _ in refs)
+    }
     conflicts = [
         f"{n}@{v}"
         for (n, v), rec in records.items()
@@ -349,4 +395,51 @@ def copy_versions(
             target, _store_version(source, name, version), {"from": source.fs.url, "how": "copy"}
         )
         (report.imported if outcome == "imported" else report.identical).append(f"{name}@{version}")
+    for name, table in carried.items():
+        if table:
+            carry_aliases(target, name, table, report, move=move_aliases)
     return report
+
+
+_ALIAS_ATTEMPTS = 5
+
+
+def carry_aliases(
+    tree: StoreTree, name: str, wanted: dict[str, str], report: TransferReport, *, move: bool
+) -> None:
+    """Set ``wanted`` (``{alias: version}``, versions ``tree`` holds) among ``name``'s
+    aliases in ``tree``, and say in ``report`` what was done.
+
+    An alias ``tree`` lacks is set; one it has at another version is moved only with
+    ``move``, else kept and listed in ``report.aliases_kept``. The write is the
+    registry's compare-and-swap: when another writer changed the aliases meanwhile, they
+    are read again and the decision made again, a few times, before
+    :class:`~nbmodels.errors.ConcurrentUpdateError` is let through.
+    """
+    with tree.registry.lock(name):
+        for attempt in range(_ALIAS_ATTEMPTS):
+            current, token = tree.registry.aliases_for_update(name)
+            new, done = dict(current), ([], [], [])
+            for alias, version in sorted(wanted.items()):
+                there = current.get(alias)
+                if there == version:
+                    continue
+                if there is None:
+                    done[0].append(f"{name}@{alias} -> {version}")
+                elif move:
+                    done[1].append(f"{name}@{alias} -> {version} (was {there})")
+                else:
+                    done[2].append(f"{name}@{alias} -> {there} (source: {version})")
+                    continue
+                new[alias] = version
+            try:
+                if new != current:
+                    tree.registry.write_aliases(name, new, token)
+            except ConcurrentUpdateError:
+                if attempt == _ALIAS_ATTEMPTS - 1:
+                    raise
+                continue
+            report.aliases_set += done[0]
+            report.aliases_moved += done[1]
+            report.aliases_kept += done[2]
+            return
