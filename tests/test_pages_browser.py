@@ -11,6 +11,7 @@ replace ``docs/images/registry_*.png`` (how the README's pictures are made).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,15 @@ def _images_loaded(page: Any, selector: str) -> list[int]:
                                                "e.naturalWidth : 0)")
 
 
+def _wait_for_images(page: Any, selector: str, timeout: float = 60.0) -> None:
+    """Until every image of ``selector`` has loaded. Polled from Python: the pages' CSP
+    forbids eval, which playwright's wait_for_function needs once it has to poll."""
+    deadline = time.monotonic() + timeout
+    while not all(_images_loaded(page, selector)):
+        assert time.monotonic() < deadline, f"images of {selector} did not load"
+        page.wait_for_timeout(100)
+
+
 def test_registry_in_jupyterlab_with_chromium_and_a_kernel(tmp_path):
     reason = browser_unavailable()
     if reason:
@@ -129,8 +139,7 @@ def test_registry_in_jupyterlab_with_chromium_and_a_kernel(tmp_path):
         page.wait_for_url("**/nbmodels/models/cancer_screening/1.1.0")
         plots = page.locator(".plots img")
         plots.first.scroll_into_view_if_needed()
-        page.wait_for_function("Array.from(document.querySelectorAll('.plots img'))"
-                               ".every(i => i.complete)")
+        _wait_for_images(page, ".plots img")
         widths = _images_loaded(page, ".plots img")
         assert len(widths) >= 6 and all(w > 100 for w in widths), widths
         assert page.locator(".plots img[alt='roc_curve.png']").first.is_visible()
@@ -154,8 +163,7 @@ def test_registry_in_jupyterlab_with_chromium_and_a_kernel(tmp_path):
         page.wait_for_url("**/nbmodels/compare?ref=*")
         assert page.locator("table.compare").first.is_visible()
         assert page.locator("td.best").count() >= 1
-        page.wait_for_function("Array.from(document.querySelectorAll('.plots img'))"
-                               ".every(i => i.complete)")
+        _wait_for_images(page, ".plots img")
         assert all(w > 100 for w in _images_loaded(page, ".plots img"))
         assert page.locator(".plots img").count() >= 3
         _shot(page, shots, "compare")
