@@ -1,5 +1,4 @@
-"""Garbage collection: remove what interrupted saves left behind, after putting back what
-they hid.
+"""Garbage collection (gc): remove what interrupted saves left behind.
 
 :func:`gc` first restores what a killed overwrite or delete moved aside (the old version,
 whole, unless the new record was committed), finishes or undoes interrupted evaluation
