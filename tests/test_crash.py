@@ -318,7 +318,7 @@ def test_gc_does_not_remove_a_version_committed_after_verify(tmp_path):
     store.save({"token": "b", "blob": b""}, NAME, version="1.1.0", description="b")
     from pathlib import PurePosixPath
 
-    from nbmodels.store.maintenance import _still_orphan
+    from nbmodels.store.cleanup import _still_orphan
     from nbmodels.store.tree import StoreTree
 
     tree = StoreTree(store.fs)

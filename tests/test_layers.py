@@ -10,7 +10,7 @@ still a design cycle) and checked against the layers of ``docs/architecture.md``
     record      nbmodels.record.*           } record may import formats, never the reverse
     store       nbmodels.store.*
     evaluation  nbmodels.evaluation.*
-    faces       nbmodels.magics, cli, server.*, widgets.*, ipython_profile, quickstart
+    faces       nbmodels.magics.*, cli, server.*, widgets.*, ipython_profile, quickstart
     facade      nbmodels (``__init__.py``: the public API; it may lazily import anything)
 
 An import is an edge to the module it names (``from ..store.reports import x`` is an

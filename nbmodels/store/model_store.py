@@ -756,7 +756,7 @@ class ModelStore:
                           "measured_on": s.get("measured_on"),
                           "description": s.get("description") or "",
                           "tags": s.get("tags") or []})
-        from .maintenance import loose_fix, loose_folders
+        from .adopt import loose_fix, loose_folders
 
         # Hand-made folders that are not versions yet are said, not skipped silently.
         table.unadopted = [f"{top}/{entry}: {loose_fix(self._tree, top, entry)}"
@@ -838,7 +838,7 @@ class ModelStore:
         hand that are not adopted yet, and a stale index. ``deep=False`` checks sizes
         only, not hashes.
         """
-        from .maintenance import verify
+        from .verify import verify
 
         return verify(self._tree, deep=deep)
 
@@ -849,7 +849,7 @@ class ModelStore:
         artifacts, half-written record folders); folders made by hand are never touched.
         A model whose save is in progress in another process is skipped.
         """
-        from .maintenance import gc
+        from .cleanup import gc
 
         return gc(self._tree, dry_run=dry_run)
 
@@ -860,7 +860,7 @@ class ModelStore:
         a ``metadata.json`` of the seed's keys or with none) gets a full record with file
         hashes, so it is listed, verified and loaded like any saved version.
         """
-        from .maintenance import rebuild_index
+        from .adopt import rebuild_index
 
         return rebuild_index(self._tree)
 

@@ -1,22 +1,18 @@
-"""IPython magics: the notebook face of the store and the evaluation core.
+"""ModelMagics: ``%save_model``, ``%load_model``, ``%evaluate``, ``%models`` and friends.
 
 Each magic parses its line, looks names up in the user's namespace, calls the core and
-returns an object that displays itself. User errors (unknown variable, model, version,
-bad flag) become one-line :class:`UsageError` messages; anything unexpected keeps its
-traceback.
+returns an object that displays itself (:mod:`.displays`). User errors (unknown variable,
+model, version, bad flag) become one-line :class:`UsageError` messages; anything
+unexpected keeps its traceback. Completion of the magics' arguments is in
+:mod:`.completion`.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import html
-import re
 import sys
-import types
-import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -24,193 +20,10 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float, Unicode
 
-__all__ = ["ModelMagics", "load_ipython_extension", "unload_ipython_extension"]
+from .completion import MagicCompletion, strip_comment
+from .displays import EditedVersion, ModelInfo, SavedModel, StoreInfo, quietly_unchanged
 
-_MAGIC_NAMES = ("save_model", "load_model", "evaluate", "models", "model_info",
-                "compare_models", "model_alias", "nbmodels_store", "model_edit")
-# What the positional arguments of each magic are, for completion: a model reference
-# (NAME or NAME@VERSION|ALIAS), a model name, a version of the first argument's model, an
-# alias, or a notebook variable (the model first).
-_POSITIONALS: dict[str, tuple[str, ...]] = {
-    "load_model": ("ref",), "model_info": ("ref",), "compare_models": ("ref",) * 64,
-    "model_alias": ("name", "alias", "version"), "models": ("name",),
-    "save_model": ("model",), "evaluate": ("model", "var", "var"), "model_edit": ("ref",),
-}
-# Options followed by a value we can offer; every other option takes a value we cannot
-# guess, except these flags.
-_OPTION_VALUES = {"--data": "var", "--target": "var", "--name": "name"}
-_FLAGS = frozenset({"--overwrite", "--no-save", "--all", "--remove", "--force",
-                    "--allow-unfitted", "--force-new"})
-_MAGIC_AT = re.compile(r"(?:^|[\s=(])%(\w+)(?:\s(.*))?$")
-
-
-def strip_comment(line: str) -> str:
-    """``line`` without a trailing ``# comment`` (a ``#`` that starts a word outside quotes).
-
-    As in a shell: ``# latest`` is a comment, ``'a # b'`` and ``a#b`` are not.
-    """
-    quote = ""
-    escaped = False
-    for i, char in enumerate(line):
-        if escaped:
-            escaped = False
-        elif char == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].rstrip()
-    return line
-
-
-class SavedModel:
-    """What ``%save_model`` shows: the saved version, why that version, its size and path."""
-
-    def __init__(self, record: Any, path: Path) -> None:
-        self.record = record
-        self.path = path
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def version(self) -> str:
-        return self.record.version
-
-    @property
-    def reason(self) -> str:
-        return str(self.record.get("version_reason") or "")
-
-    def _size(self) -> str:
-        from .record.record import format_size
-
-        return format_size(self.record.size_bytes)
-
-    def __repr__(self) -> str:
-        if self.record.unchanged is not None:
-            return _unchanged_text(self.record.unchanged)
-        return (f"Saved {self.record.ref} ({self.reason}; {self.record.format}, "
-                f"{self._size()}) in {self.path.parent.parent.name}/{self.path.parent.name}/"
-                f"{self.path.name}")
-
-    def _repr_html_(self) -> str:
-        e = html.escape
-        if self.record.unchanged is not None:
-            u = self.record.unchanged
-            return (f"<div class='nbmodels-saved' style='border:1px solid #ccc;border-radius:"
-                    f"4px;padding:0.5em;display:inline-block'>"
-                    f"{u.html(_edit_hint(u), face='magic')}</div>")
-        rows = [("version", self.version), ("why", self.reason),
-                ("format", self.record.format or ""), ("size", self._size()),
-                ("path", str(self.path))]
-        body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{e(k)}</th>"
-                       f"<td style='text-align:left'>{e(v)}</td></tr>" for k, v in rows)
-        return (f"<div class='nbmodels-saved' style='border:1px solid #ccc;border-radius:4px;"
-                f"padding:0.5em;display:inline-block'>Saved <b>{e(self.name)}</b> "
-                f"<code>{e(self.version)}</code><table>{body}</table></div>")
-
-
-class ModelInfo:
-    """What ``%model_info`` shows: the record's card and the full model card."""
-
-    def __init__(self, record: Any, aliases: list[str]) -> None:
-        self.record = record
-        self.aliases = aliases
-
-    def __str__(self) -> str:
-        """The full model card as Markdown (``print(info)``)."""
-        from .record.card import model_card
-
-        text = model_card(self.record.to_dict()).rstrip()
-        if self.aliases:
-            text += f"\n\nAliases: {', '.join(self.aliases)}"
-        return text
-
-    def __repr__(self) -> str:
-        aliases = f", aliases: {', '.join(self.aliases)}" if self.aliases else ""
-        return f"ModelInfo({self.record!r}{aliases})"
-
-    def _repr_html_(self) -> str:
-        from .record.card import model_card_html
-
-        aliases = (f"<p>Aliases: {html.escape(', '.join(self.aliases))}</p>"
-                   if self.aliases else "")
-        return model_card_html(self.record.to_dict()) + aliases
-
-
-class StoreInfo:
-    """What ``%nbmodels_store`` shows: which store is in use and why."""
-
-    def __init__(self, root: Path, source: str, models: int) -> None:
-        self.root, self.source, self.models = root, source, models
-
-    def __repr__(self) -> str:
-        from .store.reports import plural
-
-        return f"nbmodels store: {self.root} ({self.source}; {plural(self.models, 'model')})"
-
-    def _repr_html_(self) -> str:
-        return f"<p>{html.escape(repr(self))}</p>"
-
-
-def _edit_hint(unchanged: Any) -> str | None:
-    """The ``%model_edit`` line that records an unchanged save's description and tags."""
-    import shlex
-
-    if not unchanged.edits:
-        return None
-    hint = f"%model_edit {unchanged.ref}"
-    if "description" in unchanged.edits:
-        hint += f" --description {shlex.quote(unchanged.edits['description'])}"
-    if "tags" in unchanged.edits:
-        hint += f" --tags {shlex.quote(','.join(unchanged.edits['tags']))}"
-    return hint
-
-
-def _unchanged_text(unchanged: Any) -> str:
-    """An unchanged save, told in the notebook's words (``%model_edit``, ``--force-new``)."""
-    return unchanged.message(_edit_hint(unchanged), face="magic")
-
-
-def _quietly_unchanged(call: Callable[[], Any]) -> Any:
-    """``call()`` (a save) without the warning of an unchanged save: the display says it,
-    with the magic's flags."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="unchanged: already saved as",
-                                category=UserWarning)
-        return call()
-
-
-class EditedVersion:
-    """What ``%model_edit`` shows: the version and what the edit changed."""
-
-    def __init__(self, record: Any, changed: bool) -> None:
-        self.record = record
-        self.changed = changed
-
-    def _changes(self) -> list[str]:
-        edit = (self.record.get("edits") or [{}])[-1] if self.changed else {}
-        out = []
-        for field, change in (edit.get("changes") or {}).items():
-            old, new = change.get("from"), change.get("to")
-            if isinstance(new, list):
-                old, new = ", ".join(old or []) or "(none)", ", ".join(new) or "(none)"
-            out.append(f"{field} {old!r} -> {new!r}")
-        return out
-
-    def __repr__(self) -> str:
-        if not self.changed:
-            return f"Nothing to change: {self.record.ref} already has that description and tags"
-        return (f"Edited {self.record.ref}: {'; '.join(self._changes())} (artifacts and "
-                f"hashes untouched)")
-
-    def _repr_html_(self) -> str:
-        return f"<p class='nbmodels-edited'>{html.escape(repr(self))}</p>"
+__all__ = ["ModelMagics"]
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -219,7 +32,7 @@ def _split(text: str) -> tuple[str, str]:
 
 
 @magics_class
-class ModelMagics(Magics):
+class ModelMagics(Magics, MagicCompletion):
     """``%save_model``, ``%load_model``, ``%evaluate``, ``%models`` and friends."""
 
     store_dir = Unicode("", help="Folder of the model store; empty means $NBMODELS_HOME, "
@@ -236,7 +49,7 @@ class ModelMagics(Magics):
     # -- plumbing ------------------------------------------------------------------------
     @property
     def store(self) -> Any:
-        from .store.model_store import ModelStore
+        from ..store.model_store import ModelStore
 
         return self._run(lambda: ModelStore(self.store_dir or None))
 
@@ -261,7 +74,7 @@ class ModelMagics(Magics):
 
     def _run(self, call: Callable[[], Any]) -> Any:
         """Run ``call``, turning our own user-facing errors into one-line usage errors."""
-        from .errors import NBModelsError, render_error
+        from ..errors import NBModelsError, render_error
 
         try:
             return call()
@@ -273,7 +86,7 @@ class ModelMagics(Magics):
         notebook bar inside Jupyter) once the work takes :attr:`progress_delay` seconds."""
         if self.progress_delay < 0:
             return self._run(lambda: call(None))
-        from .progress import TqdmProgress
+        from ..progress import TqdmProgress
 
         with TqdmProgress("auto", delay=self.progress_delay) as bar:
             return self._run(lambda: call(bar))
@@ -330,11 +143,11 @@ class ModelMagics(Magics):
         store = self.store
         import warnings
 
-        from .store.retention import ModelSizeWarning
+        from ..store.retention import ModelSizeWarning
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ModelSizeWarning)
-            record = self._run_with_progress(lambda bar: _quietly_unchanged(
+            record = self._run_with_progress(lambda bar: quietly_unchanged(
                 lambda: store.save(
                     model, name, version=args.version, bump=args.bump,
                     description=args.description, tags=tags, X=X, y=y,
@@ -395,14 +208,14 @@ class ModelMagics(Magics):
             return None
         model = self._var(args.model, "model variable")
         X, y = self._var(args.X, "data variable"), self._var(args.y, "target variable")
-        from .evaluation import evaluate
+        from ..evaluation import evaluate
 
         store = self.store
         if args.ui:
             if args.require or args.no_save:
                 raise UsageError("--ui saves only when you press Save; drop --require and "
                                  "--no-save")
-            from .widgets import EvaluationPanel
+            from ..widgets import EvaluationPanel
 
             return self._run(lambda: EvaluationPanel(
                 model, X, y, store, name=args.name, version=args.version,
@@ -426,12 +239,12 @@ class ModelMagics(Magics):
         if args is None:
             return None
         if args.ui:
-            from .widgets import ModelBrowser
+            from ..widgets import ModelBrowser
 
             return self._run(lambda: ModelBrowser(
                 self.store, namespace=self.shell.user_ns,
                 search="" if args.pattern == "*" else args.pattern))
-        from .store.reports import ModelTable
+        from ..store.reports import ModelTable
 
         table = self._run(self.store.list)
         shown = ModelTable(m for m in table if fnmatch.fnmatchcase(m["name"], args.pattern))
@@ -464,13 +277,13 @@ class ModelMagics(Magics):
         args = self._args(self.compare_models, line)
         if args is None:
             return None
-        from .evaluation import compare
+        from ..evaluation import compare
 
         store = self.store
         target: Any = args.refs[0] if len(args.refs) == 1 and "@" not in args.refs[0] \
             else list(args.refs)
         if args.ui:
-            from .widgets import CompareVersions
+            from ..widgets import CompareVersions
 
             panel = self._run(lambda: CompareVersions(target, store,
                                                       namespace=self.shell.user_ns))
@@ -536,136 +349,3 @@ class ModelMagics(Magics):
                              "%config ModelMagics.store_dir = '...'")
         store = self.store
         return StoreInfo(store.root, self._store_source(store), len(store.names()))
-
-    # -- completion ----------------------------------------------------------------------
-    def completions(self, text_until_cursor: str) -> tuple[str, list[str]] | None:
-        """What to offer at the end of ``text_until_cursor`` in one of our magics.
-
-        Returns ``(fragment, candidates)``, the part of the word the candidates replace and
-        the candidates in the order to show them, or None when the line is not ours (or
-        is at a value we know nothing about, such as ``--version``).
-        """
-        found = _MAGIC_AT.search(text_until_cursor)
-        if not found or found.group(1) not in _POSITIONALS or found.group(2) is None:
-            return None  # not ours, or still the magic's own name
-        magic, rest = found.group(1), strip_comment(found.group(2))
-        if rest != found.group(2) or rest.count('"') % 2 or rest.count("'") % 2:
-            return None  # inside a comment or a quoted value
-        words = rest.split()
-        word = "" if not rest or rest[-1].isspace() else words.pop()
-
-        def takes_value(option: str) -> bool:
-            return option.startswith("-") and option not in _FLAGS
-
-        if words and takes_value(words[-1]):
-            kind = _OPTION_VALUES.get(words[-1])
-            if kind is None:  # --version, --require, ...: nothing sensible to offer
-                return None
-        elif word.startswith("-"):
-            return None
-        else:
-            positionals = [w for i, w in enumerate(words) if not w.startswith("-")
-                           and not (i and takes_value(words[i - 1]))]
-            kinds = _POSITIONALS[magic]
-            if len(positionals) >= len(kinds):
-                return None
-            kind = kinds[len(positionals)]
-            if kind == "version":
-                return word, self._refs(positionals[0], word)
-            if kind == "alias":
-                return word, self._aliases(positionals[0], word)
-        if kind in ("var", "model"):
-            return word, self._variables(word, models_first=kind == "model")
-        if kind == "ref" and "@" in word:
-            name, _, prefix = word.partition("@")
-            return prefix, self._refs(name, prefix)
-        return word, self._names(word)
-
-    def _names(self, prefix: str) -> list[str]:
-        try:
-            return [n for n in self.store.names() if n.startswith(prefix)]
-        except Exception:  # completion must never raise into the user's typing
-            return []
-
-    def _refs(self, name: str, prefix: str) -> list[str]:
-        """Versions newest first, then aliases, then ``latest``."""
-        try:
-            store = self.store
-            refs = [*reversed(store.versions(name)), *sorted(store.aliases(name)), "latest"]
-        except Exception:
-            return []
-        return [r for r in refs if r.startswith(prefix)]
-
-    def _aliases(self, name: str, prefix: str) -> list[str]:
-        try:
-            aliases = sorted(self.store.aliases(name))
-        except Exception:
-            return []
-        return [a for a in aliases if a.startswith(prefix)]
-
-    def _variables(self, prefix: str, *, models_first: bool) -> list[str]:
-        """The notebook's own variables (not IPython's), fitted models first if asked."""
-        ns, hidden = self.shell.user_ns, self.shell.user_ns_hidden
-        # Data and models, not the modules, classes and functions the notebook imported.
-        names = sorted(k for k in ns if k.startswith(prefix) and not k.startswith("_")
-                       and k not in hidden and k.isidentifier()
-                       and not isinstance(ns[k], (type, types.ModuleType, types.FunctionType,
-                                                  types.BuiltinFunctionType)))
-        if models_first:
-            names.sort(key=lambda k: not callable(getattr(ns[k], "predict", None)))
-        return names
-
-
-def _matcher(magics: ModelMagics) -> Callable[..., Any]:
-    """An IPython (API v2) completion matcher that owns the words of our magics."""
-    from IPython.core.completer import SimpleCompletion, context_matcher
-
-    @context_matcher(identifier="nbmodels")
-    def nbmodels_matcher(context: Any) -> dict[str, Any]:
-        try:
-            found = magics.completions(context.text_until_cursor)
-        except Exception:  # completion must never raise into the user's typing
-            found = None
-        if found is None:
-            return {"completions": [], "suppress": False}
-        fragment, candidates = found
-        # Ours alone: model names, versions and variables, not every Python name.
-        return {"completions": [SimpleCompletion(c, type="nbmodels") for c in candidates],
-                "matched_fragment": fragment, "suppress": True, "ordered": True}
-
-    nbmodels_matcher.matcher_priority = 10  # type: ignore[attr-defined]
-    return nbmodels_matcher
-
-
-# The magics and completer each shell loaded, so that unloading removes exactly those.
-_LOADED: weakref.WeakKeyDictionary[Any, tuple[ModelMagics, Any]] = weakref.WeakKeyDictionary()
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    """Register :class:`ModelMagics` and its completer on ``ipython``."""
-    magics = ModelMagics(ipython)
-    ipython.register_magics(magics)
-    if magics not in ipython.configurables:
-        ipython.configurables.append(magics)
-    completer = getattr(ipython, "Completer", None)
-    matcher = None
-    if completer is not None:
-        matcher = _matcher(magics)
-        completer.custom_matchers.append(matcher)
-    _LOADED[ipython] = (magics, matcher)
-
-
-def unload_ipython_extension(ipython: Any) -> None:
-    """Remove the magics, their completer and their config object again."""
-    magics, matcher = _LOADED.pop(ipython, (None, None))
-    line = ipython.magics_manager.magics["line"]
-    for name in _MAGIC_NAMES:
-        if getattr(line.get(name), "__self__", None) is magics:
-            del line[name]
-    registry = ipython.magics_manager.registry
-    registry.pop(ModelMagics.__name__, None)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
-    completer = getattr(ipython, "Completer", None)
-    if completer is not None and matcher in completer.custom_matchers:
-        completer.custom_matchers.remove(matcher)
