@@ -236,13 +236,7 @@ class DiskUsage:
         return text_table(["model", "version", "artifacts", "record", "evaluation", "total"], rows)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "root": self.root,
-            "versions": self.versions,
-            "models": self.models,
-            "versions_bytes": self.versions_bytes,
-            "store_bytes": self.store_bytes,
-        }
+        return {**asdict(self), "models": self.models, "versions_bytes": self.versions_bytes}
 
 
 def disk_usage(tree: StoreTree, name: str | None = None) -> DiskUsage:

@@ -17,7 +17,7 @@ Everything goes through the target store's backend, so a remote store works the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
@@ -129,15 +129,9 @@ class TransferReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "source": self.source,
-            "imported": self.imported,
-            "identical": self.identical,
-            "aliases_set": self.aliases_set,
-            "aliases_moved": self.aliases_moved,
-            "aliases_kept": self.aliases_kept,
-        }
+        out = asdict(self)
+        del out["can_move_aliases"]  # how to word the report, not what happened
+        return out
 
 
 def file_set(record: dict[str, Any]) -> set[tuple[str, int, str]]:
