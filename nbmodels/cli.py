@@ -4,6 +4,9 @@ Human tables by default, ``--json`` for machines. Exit codes scripts can trust (
 table for every face, :data:`nbmodels.errors.ERROR_KINDS`): 0 success, 1 problems found
 (``verify``), a failed quality gate or a refused operation, 2 bad usage or bad input,
 3 model/version/alias or store not found, 4 integrity error (damaged artifact or record).
+
+The commands and their arguments are declared in :mod:`nbmodels.cli_parser`; here each
+command runs (``_cmd_*``) and :func:`main` turns errors into exit codes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cli_parser import COMMANDS, build_parser
 from .errors import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -28,133 +32,6 @@ from .errors import (
 )
 
 __all__ = ["main"]
-
-_EPILOG = """\
-exit codes: 0 success; 1 verify found problems, a quality gate failed, or the operation
-was refused; 2 bad usage or input; 3 model, version, alias or store not found;
-4 integrity error.
-The store is --store, else $NBMODELS_HOME, else the project's store found by looking
-upward from here (a models/ store, or [tool.nbmodels] store = "..." in pyproject.toml),
-else ./models. `nbmodels store` says which one and why."""
-
-_REF = "NAME[@VERSION|ALIAS]"
-
-
-def _common(top: bool) -> argparse.ArgumentParser:
-    # The options work before or after the command; only the top level sets defaults, so a
-    # subcommand does not reset what was given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    default: Any = None if top else argparse.SUPPRESS
-    common.add_argument("--store", metavar="DIR", default=default,
-                        help="store root (default: $NBMODELS_HOME, else the project's store, "
-                             "else ./models)")
-    common.add_argument("--json", action="store_true", default=False if top else
-                        argparse.SUPPRESS, help="print JSON for scripts")
-    return common
-
-
-# Every subcommand with its one-line help (also the list the typo suggestion draws from).
-_HELP = {
-    "list": "every model with its latest version, aliases, size and metrics",
-    "show": f"the record and model card of {_REF} (default: latest)",
-    "versions": "every version of NAME in semver order, with its aliases",
-    "store": "which store this folder uses, and why",
-    "verify": "check records and artifact hashes; exit 1 if anything is wrong",
-    "gc": "remove what interrupted saves left behind",
-    "alias": "point ALIAS at a version (optionally only if it passes --require), or remove it",
-    "delete": "delete one version, NAME@VERSION: its record, artifacts and evaluation",
-    "evaluate": "evaluate NAME[@VERSION] on a CSV or Parquet file; exit 1 if a gate fails",
-    "compare": "compare versions: metrics with deltas and what differs",
-    "edit": "change the description or tags of NAME@VERSION (recorded as an edit; artifacts "
-            "and hashes untouched)",
-    "rebuild-index": "recreate the index from metadata/ and adopt hand-made folders",
-    "trust": "trust NAME@VERSION's pickled artifacts to run code when loaded (remembered "
-             "for you, by hash, outside the store)",
-    "cache": "the local cache of artifacts downloaded from remote stores: info or clear",
-    "quickstart": "train, save, load and list a model to see the store at work",
-    "enable-magics": "load the magics in every IPython session and kernel (edits the "
-                     "IPython profile)",
-    "disable-magics": "stop loading the magics automatically (edits the IPython profile)",
-}
-
-
-def _parser() -> argparse.ArgumentParser:
-    common = _common(top=False)
-    p = argparse.ArgumentParser(prog="nbmodels", description="A versioned model store for "
-                                "notebooks: list, inspect, evaluate, verify and repair it.",
-                                epilog=_EPILOG, parents=[_common(top=True)],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import __version__
-
-    p.add_argument("--version", action="version", version=f"nbmodels {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=_HELP[name],
-                              description=_HELP[name][0].upper() + _HELP[name][1:] + ".",
-                              **kwargs)
-
-    add("list")
-    s = add("trust")
-    s.add_argument("ref", metavar="NAME@VERSION")
-    s = add("show", epilog="NAME alone is the latest version; NAME@1.2.0 an exact version; "
-            "NAME@production an alias.")
-    s.add_argument("ref", metavar=_REF, help="what to show, e.g. churn_rf, churn_rf@1.2.0 or "
-                   "churn_rf@production")
-    s = add("versions")
-    s.add_argument("name")
-    add("store")
-    s = add("verify")
-    s.add_argument("--shallow", action="store_true", help="check sizes only, not sha256")
-    s = add("gc")
-    s.add_argument("--dry-run", action="store_true", help="only report what would be removed")
-    s = add("alias")
-    s.add_argument("name")
-    s.add_argument("alias", help="e.g. production, staging")
-    s.add_argument("version", nargs="?", help="version (or alias) to point at; omit with "
-                   "--remove")
-    s.add_argument("--remove", action="store_true", help="remove the alias")
-    s.add_argument("--require", metavar="GATES", help='promote only if the version\'s saved '
-                   'evaluation passes, e.g. "auc_roc>=0.85,recall>=0.7"; exit 1 otherwise')
-    s.add_argument("--dataset", metavar="LABEL", help="check the evaluation on this data set "
-                   "label (default: the record's headline evaluation)")
-    s = add("delete")
-    s.add_argument("ref", metavar="NAME@VERSION")
-    s.add_argument("--force", action="store_true", help="also delete a version that an alias "
-                   "points to (the alias goes too)")
-    s = add("evaluate", epilog="The model is loaded from the store (sha256-verified); the "
-            "metrics, plots and report.html are saved beside its version unless --no-save.")
-    s.add_argument("ref", metavar="NAME[@VERSION]", help="the stored model (default: latest)")
-    s.add_argument("--data", required=True, metavar="FILE", help="test data, .csv or .parquet "
-                   "(Parquet needs pip install nbmodels[parquet])")
-    s.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict; "
-                   "every other column is a feature")
-    s.add_argument("--require", metavar="GATES", help='quality gate, e.g. '
-                   '"auc_roc>=0.85,recall>=0.7"; exit 1 when it fails')
-    s.add_argument("--pos-label", metavar="LABEL", help="positive class of a binary task")
-    s.add_argument("--threshold", type=float, metavar="T", help="decision threshold on the "
-                   "positive class's score (binary tasks)")
-    s.add_argument("--dataset", metavar="LABEL", help="label of this evaluation data (kept "
-                   "apart from the default evaluation)")
-    s.add_argument("--no-save", action="store_true", help="show the results, write nothing")
-    s = add("compare")
-    s.add_argument("refs", nargs="+", metavar="NAME[@VERSION]",
-                   help="one model (all its versions) or several NAME@VERSION")
-    s.add_argument("--dataset", metavar="LABEL", help="compare the evaluations on this label")
-    _add_edit_parser(add("edit"))
-    add("rebuild-index")
-    s = add("cache", epilog="Where: $NBMODELS_CACHE_DIR, else the user's cache folder; "
-            "size limit: $NBMODELS_CACHE_MAX_BYTES (default 10 GB).")
-    s.add_argument("action", choices=["info", "clear"], help="show what the cache holds, or "
-                   "remove every entry")
-    for verb in ("enable-magics", "disable-magics"):
-        s = add(verb)
-        s.add_argument("--profile", default="default", help="IPython profile (default: default)")
-    s = add("quickstart")
-    s.add_argument("--name", default="quickstart_rf", help="model name to save under")
-    _add_transfer_parsers(add)
-    return p
 
 
 class _Usage(Exception):
@@ -368,14 +245,6 @@ def _cmd_compare(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_edit_parser(s: argparse.ArgumentParser) -> None:
-    s.add_argument("ref", metavar="NAME@VERSION", help="the version to edit (or NAME@ALIAS)")
-    s.add_argument("--description", help="the new description")
-    s.add_argument("--tags", help="comma-separated tags that replace the current ones")
-    s.add_argument("--add-tags", default="", help="comma-separated tags to add")
-    s.add_argument("--remove-tags", default="", help="comma-separated tags to remove")
-
-
 def _cmd_edit(store: Any, args: argparse.Namespace) -> int:
     name, sep, version = args.ref.partition("@")
     if not sep or not version:
@@ -451,61 +320,7 @@ def _cmd_magics(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
-             "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
-             "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
-             "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
-             "cache": _cmd_cache,
-             "enable-magics": _cmd_magics, "disable-magics": _cmd_magics,
-             "trust": _cmd_trust}
-
-
-# -- export, import, backup, push/pull, prune, du (issue 15) ----------------------------------
-_HELP.update({
-    "export": "write versions (or --all) to one sealed .zip or .tar.gz with a MANIFEST.sha256",
-    "import": "import an archive made by export or backup (its seal and every hash checked first)",
-    "backup": "export the whole store to DEST/nbmodels-backup-STORE-TIME.tar.gz",
-    "push": "copy versions from this store to another (--to STORE), keeping versions",
-    "pull": "copy versions from another store (--from STORE) into this one",
-    "prune": "delete old versions (never aliased, keep-tagged or latest); dry run unless "
-             "--yes",
-    "du": "disk usage per model and version, and the store total",
-})
-
-
-def _add_transfer_parsers(add: Any) -> None:
-    s = add("export", epilog="REF: NAME (every version), NAME@VERSION or NAME@ALIAS. "
-            "The suffix of --to picks the format.")
-    s.add_argument("refs", nargs="*", metavar=_REF)
-    s.add_argument("--to", required=True, metavar="FILE", help="archive to write (.zip, "
-                   ".tar.gz)")
-    s.add_argument("--all", action="store_true", help="every version of every model")
-    s.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    s = add("import")
-    s.add_argument("archive", metavar="FILE")
-    s = add("backup")
-    s.add_argument("dest", metavar="DEST", help="folder for the backup file (created)")
-    s.add_argument("--zip", action="store_true", help="write a .zip instead of .tar.gz")
-    for verb, flag in (("push", "--to"), ("pull", "--from")):
-        s = add(verb, epilog="REF: NAME (every version), NAME@VERSION or NAME@ALIAS. The "
-                "aliases that point at a copied version go along; one the receiving store "
-                "has at another version stays there and is reported, unless --move-aliases.")
-        s.add_argument("refs", nargs="+", metavar=_REF)
-        s.add_argument(flag, dest="other", required=True, metavar="STORE",
-                       help="the other store's folder or URL (s3://bucket/prefix)")
-        s.add_argument("--move-aliases", action="store_true",
-                       help="move an alias the receiving store has at another version "
-                            "(default: keep it there and report it)")
-    s = add("prune", epilog="Without --yes nothing is deleted: the report says what would "
-            "go and the bytes it would reclaim.")
-    s.add_argument("name", nargs="?", help="only this model (default: every model)")
-    s.add_argument("--keep-last", type=int, metavar="N", help="keep the N highest versions "
-                   "of each model")
-    s.add_argument("--older-than", metavar="AGE", help="only versions created before AGE "
-                   "ago (30d, 12h, 2w) or before an ISO date")
-    s.add_argument("--yes", action="store_true", help="delete (default: dry run)")
-    s = add("du")
-    s.add_argument("name", nargs="?", help="only this model")
+# -- export, import, backup, push/pull, prune, du ---------------------------------------------
 
 
 def _cmd_export(store: Any, args: argparse.Namespace) -> int:
@@ -556,9 +371,15 @@ def _cmd_du(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS.update({"export": _cmd_export, "import": _cmd_import, "backup": _cmd_backup,
-                  "push": _cmd_push_pull, "pull": _cmd_push_pull, "prune": _cmd_prune,
-                  "du": _cmd_du})
+# What runs each command of nbmodels.cli_parser.COMMANDS.
+_HANDLERS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
+             "store": _cmd_store, "verify": _cmd_verify, "gc": _cmd_gc, "alias": _cmd_alias,
+             "delete": _cmd_delete, "evaluate": _cmd_evaluate, "compare": _cmd_compare,
+             "rebuild-index": _cmd_rebuild, "edit": _cmd_edit, "quickstart": _cmd_quickstart,
+             "cache": _cmd_cache, "enable-magics": _cmd_magics, "disable-magics": _cmd_magics,
+             "trust": _cmd_trust, "export": _cmd_export, "import": _cmd_import,
+             "backup": _cmd_backup, "push": _cmd_push_pull, "pull": _cmd_push_pull,
+             "prune": _cmd_prune, "du": _cmd_du}
 
 
 def _unknown_command(argv: Sequence[str]) -> str | None:
@@ -570,17 +391,17 @@ def _unknown_command(argv: Sequence[str]) -> str | None:
         elif word.startswith("-"):
             continue
         else:
-            return None if word in _COMMANDS else word
+            return None if word in COMMANDS else word
     return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (``sys.argv[1:]`` by default); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
+    parser = build_parser()
     typo = _unknown_command(argv)
     if typo is not None:
-        close = difflib.get_close_matches(typo, list(_COMMANDS), n=1, cutoff=0.5)
+        close = difflib.get_close_matches(typo, list(COMMANDS), n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else "; see nbmodels --help"
         parser.print_usage(sys.stderr)
         print(f"nbmodels: error: unknown command {typo!r}{hint}", file=sys.stderr)
@@ -589,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .store import ModelStore
 
     try:
-        return _COMMANDS[args.command](ModelStore(args.store), args)
+        return _HANDLERS[args.command](ModelStore(args.store), args)
     except BrokenPipeError:  # `nbmodels list | head`: the reader left, not an error of ours
         import os
 

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "nbmodels.magics",
             "nbmodels.cli",
+            "nbmodels.cli_parser",
             "nbmodels.server",
             "nbmodels.widgets",
             "nbmodels.ipython_profile",

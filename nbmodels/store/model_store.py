@@ -987,7 +987,7 @@ class ModelStore:
         ``MANIFEST.sha256`` that ``sha256sum -c`` checks. Returns an
         :class:`~nbmodels.store.archive.ExportReport`.
         """
-        from .archive import export_archive
+        from .archive.export import export_archive
 
         pairs = self._refs(refs)
         aliases = {n: self.aliases(n) for n in sorted({n for n, _ in pairs})}
@@ -1002,14 +1002,14 @@ class ModelStore:
         the whole import refused. Imported records get ``origin: imported``. Returns a
         :class:`~nbmodels.store.transfer.TransferReport`.
         """
-        from .archive import import_archive
+        from .archive.import_ import import_archive
 
         return import_archive(self._tree, path)
 
     def backup(self, folder: str | os.PathLike[str], *, kind: str = "tar.gz") -> Any:
         """Export the whole store to ``folder/nbmodels-backup-{store}-{UTC time}.{kind}``;
         restore it with :meth:`import_` into an empty store."""
-        from .archive import backup_name
+        from .archive.export import backup_name
 
         if kind not in ("tar.gz", "zip"):
             raise NBModelsError(f"kind must be 'tar.gz' or 'zip', got {kind!r}")
