@@ -380,6 +380,9 @@ _HANDLERS = {"list": _cmd_list, "show": _cmd_show, "versions": _cmd_versions,
              "trust": _cmd_trust, "export": _cmd_export, "import": _cmd_import,
              "backup": _cmd_backup, "push": _cmd_push_pull, "pull": _cmd_push_pull,
              "prune": _cmd_prune, "du": _cmd_du}
+if set(_HANDLERS) != set(COMMANDS):  # a command declared without a handler, or the reverse
+    raise RuntimeError(f"nbmodels.cli: commands and handlers differ: "
+                       f"{sorted(set(_HANDLERS) ^ set(COMMANDS))}")
 
 
 def _unknown_command(argv: Sequence[str]) -> str | None:
