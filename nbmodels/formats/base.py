@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
 from ..errors import FormatUnavailableError, IntegrityError, NBModelsError
 from ..storage.backend import FileDigest, StorageBackend
 
-__all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "class_path", "import_optional"]
+__all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "VerifyingStream", "class_path",
+           "import_optional"]
 
 
 class ArtifactSink:
@@ -60,6 +62,28 @@ class ArtifactSink:
         self._writers.clear()
 
 
+class VerifyingStream:
+    """An artifact's bytes in file order (``read``, ``readline``, ``readinto``), hashed
+    as they are read; :meth:`verify` checks the whole file against the record."""
+
+    def __init__(self, stream: Any, sha256: str) -> None:
+        self.read = stream.read
+        self.readline = stream.readline
+        self.readinto = stream.readinto
+        self.peek = stream.peek
+        self._stream = stream
+        self._sha256 = sha256
+
+    @property
+    def remaining(self) -> int:
+        """Bytes of the file not read yet."""
+        return int(self._stream.size - self._stream.position)
+
+    def verify(self) -> None:
+        """Read the rest and compare size and sha256 with the record."""
+        self._stream.verify(self._sha256)
+
+
 class ArtifactSource:
     """Read access to one version's files that verifies each against the record first."""
 
@@ -95,6 +119,20 @@ class ArtifactSource:
         """
         entry = self._entry(name)
         return self.fs.verified(self.directory / name, entry["size"], entry["sha256"])
+
+    @contextmanager
+    def open_stream(self, name: str) -> Iterator[VerifyingStream | None]:
+        """``name`` read once, forward, hashed as it goes (``None`` where the backend
+        offers no such stream: use :meth:`open_verified`). Nothing read from it may be
+        deserialized before its ``verify()`` returned: it raises
+        :class:`IntegrityError` if size or sha256 differ from the record."""
+        entry = self._entry(name)
+        make = getattr(self.fs, "hashed_stream", None)
+        if make is None:
+            yield None
+            return
+        with make(self.directory / name, entry["size"]) as stream:
+            yield VerifyingStream(stream, entry["sha256"])
 
     def path(self, name: str) -> Path:
         """The path of ``name`` after its size and sha256 were checked."""

@@ -124,6 +124,16 @@ class JoblibFormat(_PickleStreamFormat):
             joblib.dump(model, f, compress=compress)
         return {"serializer": _JOBLIB, "compress": list(compress)}
 
+    def load(self, source: ArtifactSource, info: dict[str, Any], **options: Any) -> Any:
+        if info.get("serializer") not in (_PICKLE5, _CLOUDPICKLE):
+            # Written by joblib.dump: read in one pass when the layout allows it.
+            from .joblib_stream import UNREAD, load_joblib_stream
+
+            model = load_joblib_stream(source, self.artifacts[0])
+            if model is not UNREAD:
+                return model
+        return super().load(source, info, **options)
+
     def _load_foreign(self, data: Any) -> Any:
         import joblib
 
