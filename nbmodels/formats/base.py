@@ -70,6 +70,7 @@ class VerifyingStream:
         self.read = stream.read
         self.readline = stream.readline
         self.readinto = stream.readinto
+        self.readinto_kept = stream.readinto_kept
         self.peek = stream.peek
         self._stream = stream
         self._sha256 = sha256

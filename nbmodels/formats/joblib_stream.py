@@ -25,6 +25,7 @@ import io
 import math
 import pickle
 import re
+import sys
 from typing import Any
 
 from ..errors import IntegrityError, NBModelsError
@@ -197,7 +198,7 @@ class _Scan(pickle.Unpickler):
         if nbytes > stream.remaining:
             raise _Unsupported("truncated")
         array = np.empty(nbytes, dtype=np.uint8)  # typed in step 3, by numpy
-        if stream.readinto(array) != nbytes:
+        if stream.readinto_kept(array) != nbytes:  # the array lives on: no copy
             raise _Unsupported("truncated")
         self.arrays.append(array)
 
@@ -243,15 +244,15 @@ def _replay(kept: bytes, arrays: list[Any]) -> Any:
 
 
 def _native(array: Any) -> Any:
-    """``array`` in this machine's byte order, as ``joblib.load`` gives it."""
-    from joblib import numpy_pickle_utils
-
-    if array.dtype.isnative and array.dtype.fields is None:
-        return array
-    ensure = getattr(numpy_pickle_utils, "_ensure_native_byte_order", None)
-    if ensure is None:
-        raise _mismatch()
-    return ensure(array)
+    """``array`` in this machine's byte order, as ``joblib.load`` gives it: a foreign
+    order (of the dtype, or of every field of a record) is swapped, values kept."""
+    foreign = ">" if sys.byteorder == "little" else "<"
+    dtype = array.dtype
+    fields = [f[0].byteorder for f in (dtype.fields or {}).values()]
+    if dtype.byteorder == foreign or (dtype.byteorder == "|" and fields
+                                      and all(order == foreign for order in fields)):
+        return array.byteswap().view(dtype.newbyteorder("="))
+    return array
 
 
 def _mismatch() -> NBModelsError:

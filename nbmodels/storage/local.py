@@ -506,7 +506,10 @@ class HashedStream:
         """Bytes handed out so far."""
         return self._pulled - (len(self._buf) - self._pos)
 
-    def _pull(self, view: Any) -> int:
+    def _pull(self, view: Any, *, owned: bool = True) -> int:
+        """Read from the file into ``view`` and queue what came for hashing: ``owned``
+        says that ``view``'s memory stays alive and unchanged until :meth:`verify` (else
+        the bytes are copied for the hashing thread)."""
         n = self._file.readinto(view)
         if n:
             self._pulled += n
@@ -514,7 +517,8 @@ class HashedStream:
                 raise IntegrityError(f"artifact {self.path} grew past the {self.size} bytes of "
                                      f"its record while it was read; it is being rewritten: "
                                      f"load it again when the writer is done")
-            self._hasher.update(view[:n] if n < len(view) else view)
+            got = view[:n] if n < len(view) else view
+            self._hasher.update(got if owned else bytes(got))
         return n or 0
 
     def _fill(self, want: int) -> None:
@@ -561,6 +565,14 @@ class HashedStream:
 
     def readinto(self, b: Any) -> int:
         """Fill ``b`` as far as the file goes; large reads go straight into ``b``."""
+        return self._readinto(b, owned=False)
+
+    def readinto_kept(self, b: Any) -> int:
+        """:meth:`readinto` for a buffer that the caller keeps alive and unchanged until
+        :meth:`verify` (a new numpy array): hashed from ``b`` itself, with no copy."""
+        return self._readinto(b, owned=True)
+
+    def _readinto(self, b: Any, *, owned: bool) -> int:
         with memoryview(b) as outer, outer.cast("B") as view:
             have = min(len(self._buf) - self._pos, view.nbytes)
             view[:have] = self._buf[self._pos:self._pos + have]
@@ -573,7 +585,7 @@ class HashedStream:
                     view[done:done + len(rest)] = rest
                     done += len(rest)
                     break
-                n = self._pull(view[done:done + _CHUNK])
+                n = self._pull(view[done:done + _CHUNK], owned=owned)
                 if not n:
                     break
                 done += n
