@@ -1,10 +1,13 @@
 """Load time and peak memory of a verified store load against ``joblib.load``.
 
 A model that holds large numpy arrays (a dict of float64 arrays, ``--size-mb`` in all)
-is put into a temporary store twice: ``saved`` (``ModelStore.save``: a pickle stream)
-and ``adopted`` (``joblib.dump`` into a hand-made folder, adopted by
-``rebuild_index``: joblib's own layout, arrays outside the pickle stream). Then, for
-each, in a fresh Python process per run (so one run's memory cannot hide in another's):
+is put into a temporary store three times: ``saved`` (``ModelStore.save``: a pickle
+stream), ``adopted`` (plain ``joblib.dump(model, path)`` into a hand-made folder in the
+seed layout ``trained/{name}_v{version}/model.joblib``, adopted by ``rebuild_index``:
+joblib's own layout, arrays outside the pickle stream) and ``adopted_compressed``
+(the same with ``joblib.dump(..., compress=3)``, where ``joblib.load`` itself is slow).
+Then, for each, in a fresh Python process per run (so one run's memory cannot hide in
+another's):
 
 - ``joblib``: ``joblib.load`` of the store's artifact file, as hand-written code does;
 - ``store``: ``ModelStore(root).load(name)`` (size and sha256 checked before unpickling;
@@ -19,6 +22,7 @@ and of peak are reported, with the store / joblib ratios.
 
     python benchmarks/bench_load_memory.py                # ~1 GB, 3 runs each
     python benchmarks/bench_load_memory.py --quick        # 20 MB, 1 run (the test suite)
+    python benchmarks/bench_load_memory.py --kinds saved adopted   # skip the compressed one
     python benchmarks/bench_load_memory.py --size-mb 500 --runs 5 --json out.json
     python benchmarks/bench_load_memory.py --baseline /path/to/other/checkout
         # also ModelStore.load from another checkout of nbmodels (e.g. main before a
@@ -70,8 +74,11 @@ print(json.dumps({"seconds": seconds, "peak_delta": after["VmHWM"] - before,
 """
 
 
-def _make_store(root: Path, size_mb: int) -> dict[str, Path]:
-    """Both artifacts of the same model: ``saved`` and ``adopted``."""
+KINDS = ("saved", "adopted", "adopted_compressed")
+
+
+def _make_store(root: Path, size_mb: int, kinds: list[str]) -> dict[str, Path]:
+    """The artifacts of the same model: ``saved``, ``adopted``, ``adopted_compressed``."""
     import joblib
     import numpy as np
 
@@ -82,15 +89,18 @@ def _make_store(root: Path, size_mb: int) -> dict[str, Path]:
     per = max(1, size_mb * (1 << 20) // n_arrays // 8)
     model = {"kind": "array-holding model",
              "arrays": [rng.standard_normal(per) for _ in range(n_arrays)]}
-    store = ModelStore(root)
-    store.save(model, "saved", format="joblib")
-    hand = root / "trained" / "adopted_v1.0.0"
-    hand.mkdir(parents=True)
-    joblib.dump(model, hand / "model.joblib")
+    store = ModelStore(root, size_warning=0)  # no size advice in the output
+    if "saved" in kinds:
+        store.save(model, "saved", format="joblib")
+    for kind, compress in (("adopted", 0), ("adopted_compressed", 3)):
+        if kind in kinds:
+            hand = root / "trained" / f"{kind}_v1.0.0"
+            hand.mkdir(parents=True)
+            joblib.dump(model, hand / "model.joblib", compress=compress)
     del model
     store.rebuild_index()
     return {kind: store.version_path("trained", kind, "1.0.0") / "model.joblib"
-            for kind in ("saved", "adopted")}
+            for kind in kinds}
 
 
 def _run(mode: str, root: Path, path: Path, name: str,
@@ -119,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20 MB, one run")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="which artifacts to measure (default: all)")
     parser.add_argument("--baseline", type=Path, help="another nbmodels checkout whose "
                         "ModelStore.load is measured too (as 'store@baseline')")
     args = parser.parse_args(argv)
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     mb = 1 << 20
     with tempfile.TemporaryDirectory(prefix="nbm-bench-load-") as tmp:
         root = Path(tmp) / "store"
-        paths = _make_store(root, args.size_mb)
+        paths = _make_store(root, args.size_mb, args.kinds)
         for kind, path in paths.items():
             with open(path, "rb") as f:  # into the page cache, for both sides alike
                 while f.read(64 << 20):
@@ -164,6 +176,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 print(f"  baseline load   {base_t:.3f} s   peak +{base_m / mb:.0f} MB   "
                       f"(ratio to joblib: time {figures['baseline_time_ratio']:.2f}x, "
                       f"peak RSS {figures['baseline_peak_ratio']:.2f}x)")
+    print("summary, ModelStore.load / joblib.load (medians):")
+    for kind in args.kinds:
+        figures = out[kind]  # type: ignore[assignment]
+        line = (f"  {kind:<19} time {figures['time_ratio']:.2f}x  "
+                f"peak RSS {figures['peak_ratio']:.2f}x")
+        if args.baseline:
+            line += (f"   (baseline: time {figures['baseline_time_ratio']:.2f}x, "
+                     f"peak RSS {figures['baseline_peak_ratio']:.2f}x)")
+        print(line)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return out

@@ -49,6 +49,7 @@ __all__ = [
     "read_regular",
     "read_verified",
     "sha256_file",
+    "write_new_file",
 ]
 
 _CHUNK = 8 << 20
@@ -793,6 +794,21 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         remove_tree(path)
+
+
+def write_new_file(path: Path, chunks: Iterable[Any]) -> None:
+    """Create the scratch file ``path`` from ``chunks``, under a temporary name renamed
+    into place after the last chunk: if ``chunks`` raises, nothing is left behind."""
+    part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        with open(part, "xb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(part, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
 
 
 def remove_file(path: Path) -> None:
