@@ -13,7 +13,8 @@ another's):
 - ``store``: ``ModelStore(root).load(name)`` (size and sha256 checked before unpickling;
   the adopted folder is loaded with ``trust=True`` where the store asks for it).
 
-Each child imports everything first, then reports the load's wall time, its peak
+Each child imports everything first, then reports the load's wall time, its CPU time
+(user + system, all threads: steadier than wall time on a shared machine), its peak
 resident memory above what the process held before the load (``VmHWM`` - ``VmRSS``
 from ``/proc/self/status``), and the whole process's peak (``ru_maxrss`` of the child,
 from ``resource.getrusage(RUSAGE_CHILDREN)`` in the parent). The artifact is read once
@@ -60,16 +61,21 @@ def status():
     return out
 
 assert nbmodels.__file__.startswith(sys.argv[5]), (nbmodels.__file__, sys.argv[5])
+import resource
 before = status()["VmRSS"]
+cpu = resource.getrusage(resource.RUSAGE_SELF)
 t = time.perf_counter()
 if mode == "joblib":
     obj = joblib.load(path)
 else:
     obj = store.load(name, **options)
 seconds = time.perf_counter() - t
+cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+cpu_seconds = (cpu_after.ru_utime - cpu.ru_utime) + (cpu_after.ru_stime - cpu.ru_stime)
 after = status()
 total = sum(a.nbytes for a in obj["arrays"])
-print(json.dumps({"seconds": seconds, "peak_delta": after["VmHWM"] - before,
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds,
+                  "peak_delta": after["VmHWM"] - before,
                   "held_after": after["VmRSS"] - before, "model_bytes": total}))
 """
 
@@ -154,36 +160,46 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             figures: dict[str, float] = {"artifact_bytes": path.stat().st_size}
             for mode, results in runs.items():
                 figures[f"{mode}_seconds"] = statistics.median(r["seconds"] for r in results)
+                figures[f"{mode}_cpu_seconds"] = statistics.median(r["cpu_seconds"]
+                                                                   for r in results)
                 figures[f"{mode}_peak_bytes"] = statistics.median(r["peak_delta"]
                                                                   for r in results)
             figures["time_ratio"] = figures["store_seconds"] / figures["joblib_seconds"]
+            figures["cpu_ratio"] = figures["store_cpu_seconds"] / max(
+                1e-6, figures["joblib_cpu_seconds"])
             figures["peak_ratio"] = figures["store_peak_bytes"] / max(
                 1, figures["joblib_peak_bytes"])
             out[kind] = figures
             print(f"{kind}: artifact {figures['artifact_bytes'] / mb:.0f} MB, "
                   f"{args.runs} run(s) each, medians")
-            print(f"  joblib.load     {figures['joblib_seconds']:.3f} s   peak +"
+            print(f"  joblib.load     {figures['joblib_seconds']:.3f} s (cpu "
+                  f"{figures['joblib_cpu_seconds']:.3f} s)   peak +"
                   f"{figures['joblib_peak_bytes'] / mb:.0f} MB")
-            print(f"  ModelStore.load {figures['store_seconds']:.3f} s   peak +"
+            print(f"  ModelStore.load {figures['store_seconds']:.3f} s (cpu "
+                  f"{figures['store_cpu_seconds']:.3f} s)   peak +"
                   f"{figures['store_peak_bytes'] / mb:.0f} MB")
             print(f"  ratio store/joblib: time {figures['time_ratio']:.2f}x, peak RSS "
-                  f"{figures['peak_ratio']:.2f}x")
+                  f"{figures['peak_ratio']:.2f}x, cpu {figures['cpu_ratio']:.2f}x")
             if args.baseline:
                 base_t = figures["store@baseline_seconds"]
                 base_m = figures["store@baseline_peak_bytes"]
                 figures["baseline_time_ratio"] = base_t / figures["joblib_seconds"]
+                figures["baseline_cpu_ratio"] = figures["store@baseline_cpu_seconds"] / max(
+                    1e-6, figures["joblib_cpu_seconds"])
                 figures["baseline_peak_ratio"] = base_m / max(1, figures["joblib_peak_bytes"])
                 print(f"  baseline load   {base_t:.3f} s   peak +{base_m / mb:.0f} MB   "
                       f"(ratio to joblib: time {figures['baseline_time_ratio']:.2f}x, "
-                      f"peak RSS {figures['baseline_peak_ratio']:.2f}x)")
+                      f"peak RSS {figures['baseline_peak_ratio']:.2f}x, "
+                      f"cpu {figures['baseline_cpu_ratio']:.2f}x)")
     print("summary, ModelStore.load / joblib.load (medians):")
     for kind in args.kinds:
         figures = out[kind]  # type: ignore[assignment]
         line = (f"  {kind:<19} time {figures['time_ratio']:.2f}x  "
-                f"peak RSS {figures['peak_ratio']:.2f}x")
+                f"peak RSS {figures['peak_ratio']:.2f}x  cpu {figures['cpu_ratio']:.2f}x")
         if args.baseline:
             line += (f"   (baseline: time {figures['baseline_time_ratio']:.2f}x, "
-                     f"peak RSS {figures['baseline_peak_ratio']:.2f}x)")
+                     f"peak RSS {figures['baseline_peak_ratio']:.2f}x, "
+                     f"cpu {figures['baseline_cpu_ratio']:.2f}x)")
         print(line)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
