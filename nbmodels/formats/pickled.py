@@ -3,7 +3,10 @@
 Both write a plain pickle (protocol 5) stream. ``joblib.load`` reads such a stream,
 so hand-written code that calls ``joblib.load("trained/x_v1.0.0/model.joblib")``
 keeps working, while nbmodels loads it with the C unpickler straight from the bytes it
-has just verified. Files written by ``joblib.dump`` (adopted folders) go through joblib.
+has just verified. Files written by ``joblib.dump`` (adopted folders, ``compress=``)
+go through joblib: uncompressed ones in one pass over the file, arrays read straight
+into place and the rest unpickled only once the whole file matched its record (see
+:mod:`.joblib_stream`); the others from a verified private copy.
 """
 
 from __future__ import annotations

@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 _CHUNK = 8 << 20
-_HUGE = 2 << 20  # a transparent huge page on x86-64 and most arm64 kernels
 
 
 class _BackgroundHasher:
@@ -373,14 +372,10 @@ class VerifiedBuffer(mmap.mmap):
         self._released = 0  # bytes [0, _released) were handed back
         self._furthest = 0
         self._can_release = hasattr(mmap, "MADV_DONTNEED") and hasattr(self, "madvise")
-        if size >= _HUGE and hasattr(mmap, "MADV_HUGEPAGE") and hasattr(self, "madvise"):
-            # As numpy does for its large arrays: 2 MiB pages fault in 512 times less often.
-            with contextlib.suppress(OSError):
-                self.madvise(mmap.MADV_HUGEPAGE)
 
     def _consumed(self, end: int) -> None:
         self._furthest = max(self._furthest, end)
-        upto = (self._furthest - self.KEEP_BEHIND) // _HUGE * _HUGE  # whole huge pages
+        upto = (self._furthest - self.KEEP_BEHIND) // mmap.PAGESIZE * mmap.PAGESIZE
         if self._can_release and upto - self._released >= (16 << 20):
             self.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
             self._released = upto
