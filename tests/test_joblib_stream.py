@@ -225,3 +225,45 @@ def test_a_same_size_rewrite_during_loads_of_an_adopted_dump_never_crashes(store
     ok, refused = map(int, out.split())
     assert ok + refused >= 5
     assert refused > 0, "the rewrites were never noticed"
+
+
+def _estimators():
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        IsolationForest,
+    )
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    y = np.array(["no", "yes"], dtype=object)[(X[:, 0] > 0).astype(int)]
+    text = [f"word{i % 7} other{i % 3} text" for i in range(120)]
+    cats = np.array([["red", "s"], ["blue", "m"], ["green", "l"]] * 40, dtype=object)
+    return {
+        "pipeline": (make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), X),
+        "boosting": (GradientBoostingClassifier(n_estimators=5).fit(X, y), X),
+        "hist_boosting": (HistGradientBoostingClassifier(max_iter=5).fit(X, y), X),
+        "kmeans": (KMeans(n_clusters=3, n_init=1, random_state=0).fit(X), X),
+        "isolation": (IsolationForest(n_estimators=5, random_state=0).fit(X), X),
+        "tfidf": (TfidfVectorizer().fit(text), text),
+        "onehot": (OneHotEncoder().fit(cats), cats),
+    }
+
+
+def test_adopted_estimators_of_many_kinds_load_in_one_pass_and_agree(store):
+    for name, (estimator, X) in _estimators().items():
+        path = _adopt(store, name, estimator)
+        one_pass = load_joblib_stream(_source(store, name), "model.joblib")
+        assert one_pass is not UNREAD, name
+        reference = joblib.load(path)
+        for loaded in (one_pass, store.load(name, trust=True)):
+            method = "transform" if name in ("tfidf", "onehot") else "predict"
+            got, want = getattr(loaded, method)(X), getattr(reference, method)(X)
+            if hasattr(got, "toarray"):
+                got, want = got.toarray(), want.toarray()
+            assert np.array_equal(got, want), name
