@@ -90,13 +90,15 @@ def test_adopted_forest_with_text_labels_predicts_the_same(store, iris):
     assert (loaded.predict_proba(X) == forest.predict_proba(X)).all()
 
 
-def test_a_plain_dump_takes_the_one_pass_path_and_compressed_the_general_one(store):
-    _adopt(store, "plain", _arrays())
-    _adopt(store, "packed", _arrays(), compress=3)
-    one_pass = load_joblib_stream(_source(store, "plain"), "model.joblib")
-    assert one_pass is not UNREAD
-    _same(one_pass, store.load("plain", trust=True))
-    assert load_joblib_stream(_source(store, "packed"), "model.joblib") is UNREAD
+@pytest.mark.parametrize(("compress", "one_pass"), [
+    (0, True), (3, True), (("gzip", 1), True), (("zlib", 9), True),
+    (("lzma", 1), False), (("bz2", 1), False)])
+def test_which_dumps_take_the_one_pass_path(store, compress, one_pass):
+    path = _adopt(store, "m", _arrays(), compress=compress)
+    model = load_joblib_stream(_source(store, "m"), "model.joblib")
+    assert (model is not UNREAD) == one_pass
+    if one_pass:
+        _same(model, joblib.load(path))
 
 
 def test_a_large_in_stream_payload_is_loaded_the_general_way(store):

@@ -14,9 +14,11 @@ out of it into each array). Here the file is read once:
 3. *Build*: joblib's own unpickler runs over the kept bytes (the bytes verified), and
    each wrapper it builds takes the next array read in step 1 (also verified bytes).
 
-A file the scan does not take (compression, an old joblib layout, a dtype other than
-plain numbers and objects, a large in-stream payload) gives :data:`UNREAD`: the caller
-loads it the general way, from a verified private copy.
+Files compressed with zlib (``compress=N``, joblib's default method) or gzip are
+inflated on the way, hashed as the compressed bytes they are on disk. A file the scan
+does not take (another compressor, an old joblib layout, a dtype it cannot size, a
+large in-stream payload) gives :data:`UNREAD`: the caller loads it the general way,
+from a verified private copy.
 """
 
 from __future__ import annotations
@@ -138,6 +140,77 @@ class _Recorder:
         with memoryview(b) as view:
             self._keep(view[:n])
         return n
+
+
+class _Inflated:
+    """The decompressed bytes of a zlib or gzip stream (``joblib.dump(...,
+    compress=N)`` or ``("gzip", N)``), read from a :class:`VerifyingStream`, which
+    hashes the compressed bytes as they come. Never more than :data:`_RATIO` times
+    the compressed size (zlib's own bound), so a changed file cannot inflate without
+    limit before the hash check."""
+
+    _RATIO = 1032
+    _OUT = 4 << 20
+
+    def __init__(self, stream: VerifyingStream, wbits: int) -> None:
+        import zlib
+
+        self.stream = stream
+        self._z = zlib.decompressobj(wbits)
+        self._buf = b""
+        self._pos = 0
+        self._budget = self._RATIO * stream.remaining
+
+    @property
+    def remaining(self) -> int:
+        """An upper bound on the decompressed bytes still to come."""
+        return self._budget + len(self._buf) - self._pos
+
+    def _more(self) -> bool:
+        if self._z.eof:
+            return False
+        tail = self._z.unconsumed_tail
+        raw = tail or self.stream.read(1 << 20)
+        if not raw:
+            return False
+        data = self._z.decompress(raw, self._OUT)
+        self._budget -= len(data)
+        if self._budget < 0:
+            raise _Unsupported("inflates past zlib's bound")
+        self._buf = self._buf[self._pos:] + data
+        self._pos = 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            while self._more():
+                pass
+            n = len(self._buf) - self._pos
+        while len(self._buf) - self._pos < n and self._more():
+            pass
+        data = self._buf[self._pos:self._pos + n]
+        self._pos += len(data)
+        return data
+
+    def readline(self) -> bytes:
+        while (end := self._buf.find(b"\n", self._pos)) < 0:
+            if not self._more():
+                return self.read(len(self._buf) - self._pos)
+        return self.read(end + 1 - self._pos)
+
+    def readinto(self, b: Any) -> int:
+        with memoryview(b) as outer, outer.cast("B") as view:
+            done = 0
+            while done < view.nbytes:
+                if self._pos == len(self._buf) and not self._more():
+                    break
+                take = min(view.nbytes - done, len(self._buf) - self._pos)
+                view[done:done + take] = self._buf[self._pos:self._pos + take]
+                self._pos += take
+                done += take
+            return done
+
+    readinto_kept = readinto  # the hash is of the compressed bytes: any buffer will do
 
 
 class _ArrayProbe(_Inert):
@@ -266,10 +339,17 @@ def load_joblib_stream(source: ArtifactSource, name: str) -> Any:
     with source.open_stream(name) as stream:
         if stream is None:
             return UNREAD
-        if stream.peek(1) != b"\x80":  # compressed, or not a pickle of protocol >= 2
+        first = stream.peek(2)
+        if first[:1] == b"\x80":  # a pickle stream, protocol >= 2
+            source_bytes: Any = stream
+        elif first[:1] == b"x":  # joblib's zlib (compress=N)
+            source_bytes = _Inflated(stream, 15)
+        elif first == b"\x1f\x8b":  # joblib's gzip
+            source_bytes = _Inflated(stream, 31)
+        else:  # another compressor, or an old joblib layout
             return UNREAD
         arrays: list[Any] = []
-        recorder = _Recorder(stream)
+        recorder = _Recorder(source_bytes)
         scan = _Scan(recorder, arrays)
         try:
             # Bytes that are not what the record says may not parse: the general path
