@@ -18,7 +18,8 @@ def test_bench_load_memory_quick(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "ratio store/joblib" in out.stdout
     figures = json.loads(out_json.read_text())
-    for kind in ("saved", "adopted"):
+    assert "summary" in out.stdout
+    for kind in ("saved", "adopted", "adopted_compressed"):
         assert figures[kind]["artifact_bytes"] > 19 << 20
         for key in ("joblib_seconds", "store_seconds", "joblib_peak_bytes",
                     "store_peak_bytes"):

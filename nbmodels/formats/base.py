@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
@@ -12,7 +13,8 @@ from ..errors import FormatUnavailableError, IntegrityError, NBModelsError
 from ..progress import Progress
 from ..storage.backend import FileDigest, StorageBackend
 
-__all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "class_path", "import_optional"]
+__all__ = ["ArtifactSink", "ArtifactSource", "ModelFormat", "VerifyingStream", "class_path",
+           "import_optional"]
 
 
 class _CountingWriter:
@@ -94,6 +96,29 @@ class ArtifactSink:
         self._writers.clear()
 
 
+class VerifyingStream:
+    """An artifact's bytes in file order (``read``, ``readline``, ``readinto``), hashed
+    as they are read; :meth:`verify` checks the whole file against the record."""
+
+    def __init__(self, stream: Any, sha256: str) -> None:
+        self.read = stream.read
+        self.readline = stream.readline
+        self.readinto = stream.readinto
+        self.readinto_kept = stream.readinto_kept
+        self.peek = stream.peek
+        self._stream = stream
+        self._sha256 = sha256
+
+    @property
+    def remaining(self) -> int:
+        """Bytes of the file not read yet."""
+        return int(self._stream.size - self._stream.position)
+
+    def verify(self) -> None:
+        """Read the rest and compare size and sha256 with the record."""
+        self._stream.verify(self._sha256)
+
+
 class ArtifactSource:
     """Read access to one version's files that verifies each against the record first."""
 
@@ -102,6 +127,7 @@ class ArtifactSource:
         self.fs = fs
         self.directory = PurePosixPath(directory)
         self._files = {f["name"]: f for f in files}
+        self._scratch: Path | None = None
 
     def names(self) -> list[str]:
         """The artifact names the record lists, sorted."""
@@ -130,20 +156,54 @@ class ArtifactSource:
         entry = self._entry(name)
         return self.fs.verified(self.directory / name, entry["size"], entry["sha256"])
 
-    def path(self, name: str) -> Path:
-        """The path of ``name`` after its size and sha256 were checked."""
+    @contextmanager
+    def open_stream(self, name: str) -> Iterator[VerifyingStream | None]:
+        """``name`` read once, forward, hashed as it goes (``None`` where the backend
+        offers no such stream: use :meth:`open_verified`). Nothing read from it may be
+        deserialized before its ``verify()`` returned: it raises
+        :class:`IntegrityError` if size or sha256 differ from the record."""
         entry = self._entry(name)
-        where = self.fs.display(self.directory / name)
-        local = self.fs.local_path(self.directory / name)
-        if local is None:
-            raise NBModelsError(f"this format reads through a file path, which the store "
-                                f"at {self.fs.url} does not offer")
-        digest = self.fs.digest(self.directory / name)  # refuses a missing or special file
-        if digest.size != entry["size"] or digest.sha256 != entry["sha256"]:
-            raise IntegrityError(f"artifact {where} does not match its record: sha256 is "
-                                 f"{digest.sha256}, expected {entry['sha256']}; refusing to "
-                                 f"load it")
-        return local
+        make = getattr(self.fs, "hashed_stream", None)
+        if make is None:
+            yield None
+            return
+        with make(self.directory / name, entry["size"]) as stream:
+            yield VerifyingStream(stream, entry["sha256"])
+
+    def path(self, name: str) -> Path:
+        """The path of a private copy of ``name``, written from its bytes as they were
+        hashed and returned once size and sha256 matched the record, for libraries that
+        read only from a path. The store's own file is never handed out: a file or
+        folder swapped between the check and the library's open cannot change what is
+        loaded. The copy lives in a scratch folder outside the store, removed when this
+        source is garbage-collected."""
+        from ..storage import local
+
+        self._entry(name)
+        if "/" in name or name.startswith("."):
+            raise IntegrityError(f"artifact name {name!r} is not a plain file name")
+        if self._scratch is None:
+            self._scratch = local.make_scratch_dir("nbmodels-load-")
+            weakref.finalize(self, local.remove_tree, self._scratch)
+        target = self._scratch / name
+        if not local.exists(target):
+            local.write_new_file(target, self._verified_chunks(name))
+        return target
+
+    def _verified_chunks(self, name: str) -> Iterator[Any]:
+        """The bytes of ``name`` in chunks; the last one only after they all matched."""
+        with self.open_stream(name) as stream:
+            if stream is None:  # a remote store: its verified private buffer
+                with self.open_verified(name) as data, memoryview(data) as view:
+                    yield view[:self._files[name]["size"]]
+                return
+            held = b""
+            while chunk := stream.read(8 << 20):
+                if held:
+                    yield held
+                held = chunk
+            stream.verify()
+            yield held
 
 
 def import_optional(module: str, extra: str, purpose: str) -> Any:

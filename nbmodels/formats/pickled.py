@@ -3,7 +3,10 @@
 Both write a plain pickle (protocol 5) stream. ``joblib.load`` reads such a stream,
 so hand-written code that calls ``joblib.load("trained/x_v1.0.0/model.joblib")``
 keeps working, while nbmodels loads it with the C unpickler straight from the bytes it
-has just verified. Files written by ``joblib.dump`` (adopted folders) go through joblib.
+has just verified. Files written by ``joblib.dump`` (adopted folders, ``compress=``)
+go through joblib: uncompressed ones in one pass over the file, arrays read straight
+into place and the rest unpickled only once the whole file matched its record (see
+:mod:`.joblib_stream`); the others from a verified private copy.
 """
 
 from __future__ import annotations
@@ -123,6 +126,16 @@ class JoblibFormat(_PickleStreamFormat):
         with sink.open(self.artifacts[0]) as f:
             joblib.dump(model, f, compress=compress)
         return {"serializer": _JOBLIB, "compress": list(compress)}
+
+    def load(self, source: ArtifactSource, info: dict[str, Any], **options: Any) -> Any:
+        if info.get("serializer") not in (_PICKLE5, _CLOUDPICKLE):
+            # Written by joblib.dump: read in one pass when the layout allows it.
+            from .joblib_stream import UNREAD, load_joblib_stream
+
+            model = load_joblib_stream(source, self.artifacts[0])
+            if model is not UNREAD:
+                return model
+        return super().load(source, info, **options)
 
     def _load_foreign(self, data: Any) -> Any:
         import joblib

@@ -32,6 +32,7 @@ from .backend import FileDigest, FileInfo, StorageBackend
 
 __all__ = [
     "FileDigest",
+    "HashedStream",
     "HashingWriter",
     "LocalBackend",
     "VerifiedBuffer",
@@ -40,6 +41,7 @@ __all__ = [
     "atomic_write_json",
     "describe_mode",
     "fsync_dir",
+    "hashed_stream",
     "mapped_verified",
     "open_regular",
     "parse_json",
@@ -47,6 +49,7 @@ __all__ = [
     "read_regular",
     "read_verified",
     "sha256_file",
+    "write_new_file",
 ]
 
 _CHUNK = 8 << 20
@@ -471,6 +474,157 @@ def mapped_verified(path: Path, size: int, sha256: str) -> Iterator[VerifiedBuff
             buffer.close()
 
 
+class HashedStream:
+    """An artifact read once, forward, with every byte handed out hashed on the way.
+
+    For deserializers that place large parts straight where they belong (numpy arrays
+    read into their own memory: one pass, no second copy): :meth:`read`,
+    :meth:`readline` and :meth:`readinto` serve the file in order, a large
+    ``readinto`` going from the file to the caller's buffer directly. Nothing read
+    through it is verified until :meth:`verify` returned: whoever reads it must not
+    deserialize anything (run code) before that. Made by :func:`hashed_stream`.
+    """
+
+    _FILL = 1 << 20
+
+    def __init__(self, fd: int, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self._file = os.fdopen(fd, "rb", buffering=0, closefd=False)
+        self._buf = b""
+        self._pos = 0          # next byte of _buf to hand out
+        self._pulled = 0       # bytes taken from the file so far (all hashed)
+        self._hasher = _BackgroundHasher()
+        self._digest: str | None = None
+
+    @property
+    def position(self) -> int:
+        """Bytes handed out so far."""
+        return self._pulled - (len(self._buf) - self._pos)
+
+    def _pull(self, view: Any, *, owned: bool = True) -> int:
+        """Read from the file into ``view`` and queue what came for hashing: ``owned``
+        says that ``view``'s memory stays alive and unchanged until :meth:`verify` (else
+        the bytes are copied for the hashing thread)."""
+        n = self._file.readinto(view)
+        if n:
+            self._pulled += n
+            if self._pulled > self.size:
+                raise IntegrityError(f"artifact {self.path} grew past the {self.size} bytes of "
+                                     f"its record while it was read; it is being rewritten: "
+                                     f"load it again when the writer is done")
+            got = view[:n] if n < len(view) else view
+            self._hasher.update(got if owned else bytes(got))
+        return n or 0
+
+    def _fill(self, want: int) -> None:
+        """At least ``want`` bytes in the buffer, unless the file ends first."""
+        have = len(self._buf) - self._pos
+        if have >= want:
+            return
+        chunk = bytearray(max(want - have, self._FILL))
+        got = 0
+        with memoryview(chunk) as view:
+            while got < want - have:
+                n = self._pull(view[got:])
+                if not n:
+                    break
+                got += n
+        # bytes: immutable, so the hashing thread may still be reading the chunk.
+        self._buf = self._buf[self._pos:] + bytes(chunk[:got])
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left when ``n`` < 0)."""
+        if n is None or n < 0:
+            n = self.size - self.position
+        self._fill(n)
+        data = self._buf[self._pos:self._pos + n]
+        self._pos += len(data)
+        return data
+
+    def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer at the end), without reading past them."""
+        self._fill(n)
+        return self._buf[self._pos:self._pos + n]
+
+    def readline(self) -> bytes:
+        """Bytes up to and including the next newline."""
+        while True:
+            end = self._buf.find(b"\n", self._pos)
+            if end >= 0:
+                return self.read(end + 1 - self._pos)
+            have = len(self._buf) - self._pos
+            self._fill(have + 1)
+            if len(self._buf) - self._pos == have:
+                return self.read(have)
+
+    def readinto(self, b: Any) -> int:
+        """Fill ``b`` as far as the file goes; large reads go straight into ``b``."""
+        return self._readinto(b, owned=False)
+
+    def readinto_kept(self, b: Any) -> int:
+        """:meth:`readinto` for a buffer that the caller keeps alive and unchanged until
+        :meth:`verify` (a new numpy array): hashed from ``b`` itself, with no copy."""
+        return self._readinto(b, owned=True)
+
+    def _readinto(self, b: Any, *, owned: bool) -> int:
+        with memoryview(b) as outer, outer.cast("B") as view:
+            have = min(len(self._buf) - self._pos, view.nbytes)
+            view[:have] = self._buf[self._pos:self._pos + have]
+            self._pos += have
+            done = have
+            while done < view.nbytes:
+                if view.nbytes - done < self._FILL:
+                    self._fill(view.nbytes - done)
+                    rest = self.read(view.nbytes - done)
+                    view[done:done + len(rest)] = rest
+                    done += len(rest)
+                    break
+                n = self._pull(view[done:done + _CHUNK], owned=owned)
+                if not n:
+                    break
+                done += n
+            return done
+
+    def verify(self, sha256: str) -> None:
+        """Hash what is left of the file and compare size and sha256 with the record;
+        :class:`IntegrityError` if they differ."""
+        self._buf, self._pos = b"", 0
+        # A fresh chunk each time: the hashing thread may still be reading the last one.
+        while self._pull(memoryview(bytearray(min(_CHUNK, self.size - self._pulled + 1)))):
+            pass
+        if self._pulled != self.size:
+            raise IntegrityError(f"artifact {self.path} became shorter while it was read "
+                                 f"({self._pulled} of {self.size} bytes); it is being "
+                                 f"rewritten: load it again when the writer is done")
+        self._digest = self._hasher.hexdigest()
+        _check_digest(self.path, sha256, self._digest)
+
+    def close(self) -> None:
+        if self._digest is None:
+            with contextlib.suppress(BaseException):
+                self._digest = self._hasher.hexdigest()  # stop the hashing thread
+        self._file.close()
+
+
+@contextlib.contextmanager
+def hashed_stream(path: Path, size: int) -> Iterator[HashedStream]:
+    """A :class:`HashedStream` of the regular file ``path`` whose record says ``size``
+    bytes (checked first); call its ``verify(sha256)`` before using what was read."""
+    path = Path(path)
+    fd = _open_regular(path)
+    try:
+        _check_size_fd(fd, path, size)
+        stream = HashedStream(fd, path, size)
+        try:
+            yield stream
+        finally:
+            stream.close()
+    finally:
+        os.close(fd)
+
+
 def _check_digest(path: Path, expected: str, actual: str) -> None:
     if actual != expected:
         raise IntegrityError(f"artifact {path} does not match its record: sha256 is {actual}, "
@@ -635,6 +789,21 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         remove_tree(path)
+
+
+def write_new_file(path: Path, chunks: Iterable[Any]) -> None:
+    """Create the scratch file ``path`` from ``chunks``, under a temporary name renamed
+    into place after the last chunk: if ``chunks`` raises, nothing is left behind."""
+    part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        with open(part, "xb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(part, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
 
 
 def remove_file(path: Path) -> None:
@@ -862,6 +1031,10 @@ class LocalBackend(StorageBackend):
 
     def read_verified(self, path: PurePosixPath, size: int, sha256: str) -> bytes:
         return read_verified(self._regular(path), size, sha256)
+
+    def hashed_stream(self, path: PurePosixPath, size: int) -> Any:
+        """The artifact as a :class:`HashedStream` (verify before use)."""
+        return hashed_stream(self._regular(path), size)
 
     def _regular(self, path: PurePosixPath) -> str:
         """The absolute path of an artifact, refused unless it is a regular file."""
