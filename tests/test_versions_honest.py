@@ -133,28 +133,50 @@ def test_the_same_bytes_under_another_name_are_another_model(store, diabetes):
     assert (rec.name, rec.version, rec.unchanged) == ("b", "1.0.0", None)
 
 
+def _cached(cache) -> dict:
+    """The identities cache as ``version -> key`` (one 16-character key per version)."""
+    data = json.loads(cache.read_text())
+    keys = data["identities"]
+    return {v: keys[i * 16:(i + 1) * 16] for i, v in enumerate(data["versions"])}
+
+
 def test_cache_mistakes_are_caught_before_they_are_trusted(store, diabetes):
     X, y = diabetes
     one, ten = Ridge(alpha=1.0).fit(X, y), Ridge(alpha=10.0).fit(X, y)
     store.save(one, "ridge")
     store.save(ten, "ridge")
     cache = store.root / "registry" / "index" / "ridge" / "identities.json"
-    data = json.loads(cache.read_text())
+    assert set(_cached(cache)) == {"1.0.0", "1.1.0"}
+    assert _cached(cache)["1.0.0"] == store.record("ridge", "1.0.0")["content_hash"][:16]
     # A cache that points 1.1.0 at 1.0.0's bytes (a hand edit, a bug) is checked on a hit.
-    data["identities"]["1.1.0"] = data["identities"]["1.0.0"]
+    data = json.loads(cache.read_text())
+    data["identities"] = data["identities"][:16] * 2
     cache.write_text(json.dumps(data))
     assert store.save(one, "ridge").version == "1.0.0"
-    assert json.loads(cache.read_text())["identities"]["1.1.0"] != \
-        json.loads(cache.read_text())["identities"]["1.0.0"]
+    assert _cached(cache)["1.1.0"] != _cached(cache)["1.0.0"]
+    # A cache that lacks a version (or holds one that is not committed) is completed
+    # from the records, whatever it claims.
+    data = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**data, "versions": ["1.1.0", "9.9.9"]}))
+    assert store.save(one, "ridge").version == "1.0.0"
+    assert set(_cached(cache)) == {"1.0.0", "1.1.0"}
     # A deleted version is never returned: its bytes make a new version again.
     store.delete("ridge", "1.0.0")
     rec = store.save(one, "ridge")
     assert rec.unchanged is None and rec.version == "1.2.0"
     assert store.save(one, "ridge").version == "1.2.0"
-    # A damaged cache is ignored and rebuilt.
-    cache.write_text("{not json")
+    # A damaged cache, or one of another shape, is ignored and rebuilt.
+    for damaged in ("{not json", json.dumps({"name": "ridge", "identities": {}}),
+                    json.dumps({"name": "ridge", "versions": ["../../x"], "identities": "a"})):
+        cache.write_text(damaged)
+        assert store.save(ten, "ridge").version == "1.1.0"
+        assert set(_cached(cache)) == {"1.1.0", "1.2.0"}
+    # A forged entry that is not a version is never read as a path.
+    data = json.loads(cache.read_text())
+    forged = {**data, "versions": ["1.1.0", "../../../x"]}
+    cache.write_text(json.dumps(forged))
     assert store.save(ten, "ridge").version == "1.1.0"
-    assert set(json.loads(cache.read_text())["identities"]) == {"1.1.0", "1.2.0"}
+    assert set(_cached(cache)) == {"1.1.0", "1.2.0"}
 
 
 def test_overwrite_of_a_version_updates_what_it_holds(store, diabetes):

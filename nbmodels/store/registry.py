@@ -312,6 +312,25 @@ class Registry:
             head["versions"] = listed
         return head
 
+    def versions_of(self, head: dict[str, Any]) -> list[str]:
+        """The sorted versions of a head that may have come without them
+        (``versions=False``): read from ``versions.json`` and checked, or, when that
+        file does not agree with the head, the head recomputed."""
+        if "versions" in head:
+            return head["versions"]
+        listed = self._read_versions(head["name"], head)
+        if listed is None:
+            fresh = self.refresh(head["name"])
+            listed = fresh["versions"] if fresh is not None else []
+        head["versions"] = listed
+        return listed
+
+    def versions_digest(self, versions: Any) -> str:
+        """The fingerprint of a set of versions that a head keeps as
+        ``versions_digest`` (order-free): a cache of per-version facts can tell with it
+        whether it covers exactly the versions of a head, without their list."""
+        return _set_digest(versions)
+
     def entry(self, name: str, stamp: list[int] | None = None,
               found: dict[str, list[str]] | None = None, *,
               versions: bool = True) -> dict[str, Any] | None:
@@ -464,9 +483,9 @@ class Registry:
         if before is None or before.get("name") != name:
             return self.refresh(name)
         shared = not self.fs.lock_is_global
-        versions = list(before["versions"])  # sorted: insert in place, no re-sort
-        if version not in versions:
-            bisect.insort(versions, version, key=sort_key)
+        versions = self._versions_after(name, version, before)
+        if versions is None:
+            return self.refresh(name)
         head = {**before, "versions": versions,
                 "pending": [v for v in before["pending"] if v != version],
                 "damaged": {v: d for v, d in before.get("damaged", {}).items()
@@ -488,6 +507,47 @@ class Registry:
             return head
         self._write_head(head)
         return head
+
+    def _versions_after(self, name: str, version: str,
+                        before: dict[str, Any]) -> list[str] | None:
+        """``before``'s versions with ``version`` added in order, or ``None`` if they
+        cannot be had without a listing.
+
+        A save of a new highest version (the common case) appends it to the list of
+        ``versions.json`` as it is on disk, once that list is the one ``before``
+        counts (its length, last entry and ``versions_digest``): no entry is checked or
+        compared one by one, since nothing here builds a path from them and every
+        reader checks the list it reads (:meth:`_read_versions`). Anything else goes
+        through that check first.
+        """
+        listed = before.get("versions")
+        if listed is None:
+            listed = self._raw_versions(name, before)
+            if listed is not None and (not listed or sort_key(version) > sort_key(listed[-1])):
+                return [*listed, version]
+            listed = self._read_versions(name, before)
+            if listed is None:
+                return None
+        versions = list(listed)  # sorted: insert in place, no re-sort
+        if version not in versions:
+            bisect.insort(versions, version, key=sort_key)
+        return versions
+
+    def _raw_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
+        """The list of ``versions.json`` if it is the one ``head`` describes (same
+        count, last entry and set digest), its entries unchecked."""
+        try:
+            data = self.fs.read_json(self._versions_path(name), limit=MAX_RECORD_BYTES)
+        except (OSError, ValueError, RecursionError):
+            return None
+        listed = data.get("versions") if isinstance(data, dict) else None
+        if not (isinstance(listed, list) and data.get("name") == name
+                and len(listed) == head["count"]
+                and (listed[-1] if listed else None) == head["latest"]
+                and all(type(v) is str for v in listed)
+                and _set_digest(listed) == head.get("versions_digest")):
+            return None
+        return listed
 
     def drop_index(self) -> None:
         """Remove every head (``registry/index``); reads recompute them."""
