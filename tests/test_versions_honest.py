@@ -173,7 +173,7 @@ def test_cache_mistakes_are_caught_before_they_are_trusted(store, diabetes):
         assert set(_cached(cache)) == {"1.1.0", "1.2.0"}
     # A forged entry that is not a version is never read as a path.
     data = json.loads(cache.read_text())
-    forged = {**data, "versions": ["1.1.0", "../../../x"]}
+    forged = {**data, "versions": [v if v == "1.1.0" else "../../../x" for v in data["versions"]]}
     cache.write_text(json.dumps(forged))
     assert store.save(ten, "ridge").version == "1.1.0"
     assert set(_cached(cache)) == {"1.1.0", "1.2.0"}
