@@ -26,6 +26,10 @@ A head forged together with a copy of the current stamps can still make ``latest
 name an older committed version of the same model (``verify`` reports it and any
 read after the next change of ``metadata/`` repairs it); see docs/guarantees.md.
 
+A save needs only ``head.json``: it appends its version to the ``versions.json`` that
+``head.json`` counts (length, last entry, ``versions_digest``) without checking its
+entries one by one, since it builds no path from them; whoever reads the list checks it.
+
 Anything else is recomputed from ``metadata/`` and written back, so hand edits,
 deletions and crashes between commit and index update are repaired on the next read.
 ``registry/aliases/{name}.json`` is not derived: it is the source of truth for
