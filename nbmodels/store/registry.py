@@ -255,8 +255,9 @@ class Registry:
             head["versions"] = listed
         return head
 
-    def _read_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
-        """The sorted versions of ``versions.json``, if they agree with ``head``."""
+    def _versions_file(self, name: str, head: dict[str, Any]) -> list[Any] | None:
+        """The list of ``versions.json`` if it has ``head``'s count and latest (its
+        entries not checked)."""
         try:
             data = self.fs.read_json(self._versions_path(name), limit=MAX_RECORD_BYTES)
         except (OSError, ValueError, RecursionError):
@@ -264,8 +265,14 @@ class Registry:
         listed = data.get("versions") if isinstance(data, dict) else None
         if not (isinstance(listed, list) and data.get("name") == name
                 and len(listed) == head["count"]
-                and (listed[-1] if listed else None) == head["latest"]
-                and all_look_like_versions(listed)):
+                and (listed[-1] if listed else None) == head["latest"]):
+            return None
+        return listed
+
+    def _read_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
+        """The sorted versions of ``versions.json``, if they agree with ``head``."""
+        listed = self._versions_file(name, head)
+        if listed is None or not all_look_like_versions(listed):
             return None
         keys = list(map(sort_key, listed))
         if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
@@ -540,16 +547,9 @@ class Registry:
     def _raw_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
         """The list of ``versions.json`` if it is the one ``head`` describes (same
         count, last entry and set digest), its entries unchecked."""
-        try:
-            data = self.fs.read_json(self._versions_path(name), limit=MAX_RECORD_BYTES)
-        except (OSError, ValueError, RecursionError):
-            return None
-        listed = data.get("versions") if isinstance(data, dict) else None
-        if not (isinstance(listed, list) and data.get("name") == name
-                and len(listed) == head["count"]
-                and (listed[-1] if listed else None) == head["latest"]
-                and all(type(v) is str for v in listed)
-                and _set_digest(listed) == head.get("versions_digest")):
+        listed = self._versions_file(name, head)
+        if listed is None or not (all(type(v) is str for v in listed)
+                                  and _set_digest(listed) == head.get("versions_digest")):
             return None
         return listed
 
