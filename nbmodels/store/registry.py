@@ -331,8 +331,9 @@ class Registry:
             return head["versions"]
         listed = self._read_versions(head["name"], head)
         if listed is None:
+            # (``head`` is left without them: its other fields are not the new head's.)
             fresh = self.refresh(head["name"])
-            listed = fresh["versions"] if fresh is not None else []
+            return fresh["versions"] if fresh is not None else []
         head["versions"] = listed
         return listed
 
