@@ -19,6 +19,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from nbmodels import ModelStore
 from nbmodels.errors import UnfittedModelError
+from nbmodels.store.dedup import KEY_LENGTH
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +135,11 @@ def test_the_same_bytes_under_another_name_are_another_model(store, diabetes):
 
 
 def _cached(cache) -> dict:
-    """The identities cache as ``version -> key`` (one 16-character key per version)."""
+    """The identities cache as ``version -> key`` (one KEY_LENGTH-character key per
+    version)."""
     data = json.loads(cache.read_text())
-    keys = data["identities"]
-    return {v: keys[i * 16:(i + 1) * 16] for i, v in enumerate(data["versions"])}
+    keys, n = data["identities"], KEY_LENGTH
+    return {v: keys[i * n:(i + 1) * n] for i, v in enumerate(data["versions"])}
 
 
 def test_cache_mistakes_are_caught_before_they_are_trusted(store, diabetes):
@@ -147,10 +149,10 @@ def test_cache_mistakes_are_caught_before_they_are_trusted(store, diabetes):
     store.save(ten, "ridge")
     cache = store.root / "registry" / "index" / "ridge" / "identities.json"
     assert set(_cached(cache)) == {"1.0.0", "1.1.0"}
-    assert _cached(cache)["1.0.0"] == store.record("ridge", "1.0.0")["content_hash"][:16]
+    assert _cached(cache)["1.0.0"] == store.record("ridge", "1.0.0")["content_hash"][:KEY_LENGTH]
     # A cache that points 1.1.0 at 1.0.0's bytes (a hand edit, a bug) is checked on a hit.
     data = json.loads(cache.read_text())
-    data["identities"] = data["identities"][:16] * 2
+    data["identities"] = data["identities"][:KEY_LENGTH] * 2
     cache.write_text(json.dumps(data))
     assert store.save(one, "ridge").version == "1.0.0"
     assert _cached(cache)["1.1.0"] != _cached(cache)["1.0.0"]
