@@ -355,3 +355,23 @@ def test_a_quickstart_run_again_says_it_saved_nothing_new(store):
     assert steps["2."].startswith("2. Already saved (unchanged): qs@1.0.0")
     assert steps["3."].startswith("3. Already saved (unchanged): qs@1.1.0")
     assert store.versions("qs") == ["1.0.0", "1.1.0"]
+
+
+def test_a_save_finds_identical_bytes_when_the_index_list_is_damaged(store, diabetes):
+    """Without a cache in step with the head, the save reads the list of versions; a
+    damaged list is recomputed from metadata/, never trusted or fatal."""
+    X, y = diabetes
+    one, ten = Ridge(alpha=1.0).fit(X, y), Ridge(alpha=10.0).fit(X, y)
+    store.save(one, "ridge")
+    store.save(ten, "ridge")
+    index = store.root / "registry" / "index" / "ridge"
+    (index / "identities.json").unlink()
+    (index / "versions.json").write_text(json.dumps({"name": "ridge",
+                                                     "versions": ["../../x", "1.1.0"]}))
+    assert ModelStore(store.root).save(one, "ridge").version == "1.0.0"
+    assert set(_cached(index / "identities.json")) == {"1.0.0", "1.1.0"}
+    rec = ModelStore(store.root).save(Ridge(alpha=3.0).fit(X, y), "ridge")
+    assert rec.version == "1.2.0" and rec.unchanged is None
+    assert ModelStore(store.root).versions("ridge") == ["1.0.0", "1.1.0", "1.2.0"]
+    assert json.loads((index / "versions.json").read_text())["versions"] == \
+        ["1.0.0", "1.1.0", "1.2.0"]
