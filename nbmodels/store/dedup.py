@@ -11,7 +11,10 @@ every record of a name, their identities are cached in
 "..."}``, the second a string of one :data:`KEY_LENGTH`-character key per version (the
 start of its identity, ``-`` when it has none), in the order of ``versions``. That shape
 parses and serializes at C speed whatever the number of versions, where an object of
-10,000 entries costs more than the save it serves. Like the rest of
+10,000 entries costs more than the save it serves. A save adds its version to
+``identities-recent.json`` (same shape, the additions since ``identities.json`` was
+written, read over it), folded into ``identities.json`` every few dozen saves, so that a
+save rewrites a few lines and not the whole cache. Like the rest of
 ``registry/index`` it is derived and disposable: versions missing from it are read once
 and added, versions no longer committed are dropped, and a hit (a key is only the start
 of an identity) is confirmed by reading that one record before it is trusted. When
@@ -41,6 +44,8 @@ from .registry import Registry
 __all__ = ["KEY_LENGTH", "find_identical", "forget_identity", "identity_of", "remember_identity"]
 
 _CACHE_FILE = "identities.json"
+_RECENT_FILE = "identities-recent.json"  # additions since the whole file was written
+_RECENT_MAX = 32
 
 
 def identity_of(record: dict[str, Any] | None) -> str | None:
@@ -134,16 +139,22 @@ _SEEN: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, _Cache]]] = (
     weakref.WeakKeyDictionary())
 
 
-def _read(registry: Registry, name: str) -> _Cache:
-    """The cache as stored (empty when absent or not of its shape). Its versions are
-    strings, but become part of a path only after
+def _recent_path(name: str) -> PurePosixPath:
+    return PurePosixPath(REGISTRY, "index", name, _RECENT_FILE)
+
+
+def _read_file(registry: Registry, name: str, path: PurePosixPath) -> _Cache:
+    """One cache file as stored (empty when absent or not of its shape). Its versions
+    are strings, but become part of a path only after
     :func:`~nbmodels.storage.versions.looks_like_version`."""
-    info = registry.fs.stat(_path(name))
-    seen = _SEEN.get(registry, {}).get(name)
+    info = registry.fs.stat(path)
+    seen = _SEEN.get(registry, {}).get(str(path))
     if info is not None and seen is not None and seen[0] == info.identity:
         return seen[1].copy()
+    if info is None:
+        return _Cache([], "")
     try:
-        data = registry.fs.read_json(_path(name))
+        data = registry.fs.read_json(path)
     except (OSError, ValueError, RecursionError):
         return _Cache([], "")
     versions = data.get("versions") if isinstance(data, dict) else None
@@ -154,13 +165,11 @@ def _read(registry: Registry, name: str) -> _Cache:
             and len(set(versions)) == len(versions)):
         return _Cache([], "")
     found = _Cache(versions, keys)
-    if info is not None:
-        _SEEN.setdefault(registry, {})[name] = (info.identity, found.copy())
+    _SEEN.setdefault(registry, {})[str(path)] = (info.identity, found.copy())
     return found
 
 
-def _write(registry: Registry, name: str, cache: _Cache) -> None:
-    path = _path(name)
+def _write_file(registry: Registry, name: str, path: PurePosixPath, cache: _Cache) -> None:
     # A cache: a store that this user cannot write still answers, only more slowly.
     with contextlib.suppress(OSError):
         registry.fs.make_dirs(path.parent)
@@ -169,7 +178,40 @@ def _write(registry: Registry, name: str, cache: _Cache) -> None:
         registry.fs.replace(path, data.encode("utf-8"), durable=False)
         info = registry.fs.stat(path)
         if info is not None:
-            _SEEN.setdefault(registry, {})[name] = (info.identity, cache.copy())
+            _SEEN.setdefault(registry, {})[str(path)] = (info.identity, cache.copy())
+
+
+def _load(registry: Registry, name: str) -> tuple[_Cache, _Cache]:
+    """``(base, recent)``: the cache is the base with the recent additions over it."""
+    return (_read_file(registry, name, _path(name)),
+            _read_file(registry, name, _recent_path(name)))
+
+
+def _merged(base: _Cache, recent: _Cache) -> _Cache:
+    merged = base.copy()
+    if recent.versions:
+        present = set(base.versions)
+        for i, version in enumerate(recent.versions):
+            key = recent.keys[i * KEY_LENGTH:(i + 1) * KEY_LENGTH]
+            if version in present:
+                merged.put(version, key)
+            else:
+                merged.versions.append(version)
+                merged.keys += key
+    return merged
+
+
+def _read(registry: Registry, name: str) -> _Cache:
+    """The whole cache of ``name``."""
+    return _merged(*_load(registry, name))
+
+
+def _write(registry: Registry, name: str, cache: _Cache) -> None:
+    """Replace the whole cache: the recent additions go first (a crash in between
+    leaves entries missing, never stale ones over the new base)."""
+    with contextlib.suppress(OSError):
+        registry.fs.remove_file(_recent_path(name))
+    _write_file(registry, name, _path(name), cache)
 
 
 def find_identical(registry: Registry, name: str, identity: str,
@@ -216,14 +258,30 @@ def find_identical(registry: Registry, name: str, identity: str,
 
 def forget_identity(registry: Registry, name: str, version: str) -> None:
     """Drop ``version`` from the cache before its record is (re)written."""
-    cache = _read(registry, name)
-    if cache.drop(version):
-        _write(registry, name, cache)
+    base, recent = _load(registry, name)
+    if recent.drop(version):
+        _write_file(registry, name, _recent_path(name), recent)
+    if base.drop(version):
+        _write_file(registry, name, _path(name), base)
 
 
 def remember_identity(registry: Registry, name: str, version: str,
                       identity: str | None) -> None:
-    """Add a just-committed version to the cache."""
-    cache = _read(registry, name)
-    if cache.put(version, _key(identity)):
-        _write(registry, name, cache)
+    """Add a just-committed version to the cache: to the small file of recent additions,
+    folded into the whole cache once it holds :data:`_RECENT_MAX` of them, so that a
+    save among thousands of versions rewrites a few lines, not thousands."""
+    base, recent = _load(registry, name)
+    key = _key(identity)
+    if _merged(base, recent).key_of(version) == key:
+        return
+    if len(recent.versions) < _RECENT_MAX:
+        recent.put(version, key)
+        _write_file(registry, name, _recent_path(name), recent)
+        return
+    merged = _merged(base, recent)
+    merged.put(version, key)
+    # The whole cache first, then the recent file goes: a crash in between leaves
+    # recent additions that the new base holds already, with the same keys.
+    _write_file(registry, name, _path(name), merged)
+    with contextlib.suppress(OSError):
+        registry.fs.remove_file(_recent_path(name))
