@@ -78,7 +78,7 @@ def test_layout_in_the_bucket(store, small_model):
                            "metadata/iris_clf_v1.0.0/model_card.md",
                            "registry/aliases/iris_clf.json",
                            "registry/index/iris_clf/head.json",
-                           "registry/index/iris_clf/identities.json",
+                           "registry/index/iris_clf/identities-recent.json",
                            "registry/index/iris_clf/versions.json",
                            "trained/iris_clf_v1.0.0/model.joblib"]
     data = json.loads(store.fs.read_bytes("metadata/iris_clf_v1.0.0/metadata.json"))

@@ -115,3 +115,38 @@ def test_a_new_version_at_scale(big_store, monkeypatch):
     assert len(reads.calls) <= 2
     big_store.delete(NAME, f"{N + 1}.0.0")
     assert ModelStore(big_store.root).latest(NAME) == f"{N}.0.0"
+
+
+def test_a_save_at_scale_reads_the_model_not_its_history(big_store, monkeypatch):
+    """With the identities cache in step with the head, a save from a fresh store reads
+    the head, the cache, the list of versions once (to append to it) and the latest
+    record (the bump is settled against it): no other record."""
+    ModelStore(big_store.root).save({"weights": [2]}, NAME, bump="major")  # cache in step
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
+    rec = ModelStore(big_store.root).save({"weights": [3]}, NAME, bump="major")
+    names = [Path(p).name for (p,) in reads.calls]
+    assert names.count("metadata.json") == 1, names
+    assert names.count("versions.json") == 1 and names.count("identities.json") == 1
+    monkeypatch.undo()
+    versions = ModelStore(big_store.root).versions(NAME)
+    assert versions[-1] == rec.version and len(versions) == len(set(versions))
+    assert versions == sorted(versions, key=lambda v: int(v.split(".")[0]))
+    # The same bytes again, from another fresh store: found without reading the history.
+    reads = _Counter(monkeypatch, LocalBackend, "read_json")
+    again = ModelStore(big_store.root).save({"weights": [3]}, NAME, bump="major")
+    assert again.unchanged is not None and again.version == rec.version
+    assert [Path(p).name for (p,) in reads.calls].count("metadata.json") == 2  # latest, hit
+
+
+def test_a_save_never_trusts_the_order_of_the_versions_it_appends_to(big_store):
+    """The save appends to versions.json without checking its entries one by one; a list
+    with the right set in the wrong order is caught by the next reader and recomputed."""
+    path = big_store.root / "registry" / "index" / NAME / "versions.json"
+    data = json.loads(path.read_text())
+    listed = data["versions"]
+    data["versions"] = [listed[1], listed[0], *listed[2:]]  # same set, same latest
+    path.write_text(json.dumps(data))
+    rec = ModelStore(big_store.root).save({"weights": [4]}, NAME, bump="major")
+    versions = ModelStore(big_store.root).versions(NAME)
+    assert versions[:2] == ["1.0.0", "2.0.0"] and versions[-1] == rec.version
+    assert json.loads(path.read_text())["versions"] == versions

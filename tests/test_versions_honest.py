@@ -19,6 +19,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from nbmodels import ModelStore
 from nbmodels.errors import UnfittedModelError
+from nbmodels.store.dedup import KEY_LENGTH
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def test_rerun_after_an_intermediate_model_still_finds_the_old_version(store, di
     assert store.latest("ridge") == "1.1.0"
     # A fresh store object (another kernel) finds it too, through the cache or without it.
     assert ModelStore(store.root).save(Ridge(alpha=1.0).fit(X, y), "ridge").version == "1.0.0"
-    (store.root / "registry" / "index" / "ridge" / "identities.json").unlink()
+    for cache in ("identities.json", "identities-recent.json"):
+        (store.root / "registry" / "index" / "ridge" / cache).unlink(missing_ok=True)
     assert store.save(Ridge(alpha=10.0).fit(X, y), "ridge").version == "1.1.0"
 
 
@@ -133,28 +135,76 @@ def test_the_same_bytes_under_another_name_are_another_model(store, diabetes):
     assert (rec.name, rec.version, rec.unchanged) == ("b", "1.0.0", None)
 
 
+def _cached(cache) -> dict:
+    """The identities cache as ``version -> key`` (one KEY_LENGTH-character key per
+    version): the whole file, with the file of recent additions over it."""
+    found = {}
+    for path in (cache, cache.with_name("identities-recent.json")):
+        if path.exists():
+            data = json.loads(path.read_text())
+            keys, n = data["identities"], KEY_LENGTH
+            found.update({v: keys[i * n:(i + 1) * n] for i, v in enumerate(data["versions"])})
+    return found
+
+
+def _write_cache(cache, entries: dict) -> None:
+    """Replace the identities cache (both files) by ``version -> key``, by hand."""
+    cache.with_name("identities-recent.json").unlink(missing_ok=True)
+    cache.write_text(json.dumps({"name": cache.parent.name, "versions": list(entries),
+                                 "identities": "".join(entries.values())}))
+
+
 def test_cache_mistakes_are_caught_before_they_are_trusted(store, diabetes):
     X, y = diabetes
     one, ten = Ridge(alpha=1.0).fit(X, y), Ridge(alpha=10.0).fit(X, y)
     store.save(one, "ridge")
     store.save(ten, "ridge")
     cache = store.root / "registry" / "index" / "ridge" / "identities.json"
-    data = json.loads(cache.read_text())
+    keys = _cached(cache)
+    assert set(keys) == {"1.0.0", "1.1.0"}
+    assert keys["1.0.0"] == store.record("ridge", "1.0.0")["content_hash"][:KEY_LENGTH]
     # A cache that points 1.1.0 at 1.0.0's bytes (a hand edit, a bug) is checked on a hit.
-    data["identities"]["1.1.0"] = data["identities"]["1.0.0"]
-    cache.write_text(json.dumps(data))
+    _write_cache(cache, {"1.0.0": keys["1.0.0"], "1.1.0": keys["1.0.0"]})
     assert store.save(one, "ridge").version == "1.0.0"
-    assert json.loads(cache.read_text())["identities"]["1.1.0"] != \
-        json.loads(cache.read_text())["identities"]["1.0.0"]
+    assert _cached(cache) == keys
+    # A cache that lacks a version (or holds one that is not committed) is completed
+    # from the records, whatever it claims.
+    _write_cache(cache, {"1.1.0": keys["1.1.0"], "9.9.9": keys["1.0.0"]})
+    assert store.save(one, "ridge").version == "1.0.0"
+    assert _cached(cache) == keys
     # A deleted version is never returned: its bytes make a new version again.
     store.delete("ridge", "1.0.0")
     rec = store.save(one, "ridge")
     assert rec.unchanged is None and rec.version == "1.2.0"
     assert store.save(one, "ridge").version == "1.2.0"
-    # A damaged cache is ignored and rebuilt.
-    cache.write_text("{not json")
+    keys = _cached(cache)
+    assert set(keys) == {"1.1.0", "1.2.0"}
+    # A damaged cache, or one of another shape, is ignored and rebuilt.
+    for damaged in ("{not json", json.dumps({"name": "ridge", "identities": {}}),
+                    json.dumps({"name": "ridge", "versions": ["../../x"], "identities": "a"})):
+        cache.write_text(damaged)
+        cache.with_name("identities-recent.json").write_text(damaged)
+        assert store.save(ten, "ridge").version == "1.1.0"
+        assert _cached(cache) == keys
+    # A forged entry that is not a version is never read as a path.
+    _write_cache(cache, {"1.1.0": keys["1.1.0"], "../../../x": keys["1.2.0"]})
     assert store.save(ten, "ridge").version == "1.1.0"
-    assert set(json.loads(cache.read_text())["identities"]) == {"1.1.0", "1.2.0"}
+    assert _cached(cache) == keys
+
+
+def test_the_cache_of_recent_additions_is_folded_into_the_whole(store):
+    """A save adds its version to a small file; every so many saves that file is folded
+    into the whole cache, and both together are what a save consults."""
+    cache = store.root / "registry" / "index" / "m" / "identities.json"
+    recent = cache.with_name("identities-recent.json")
+    saved = [store.save({"n": i}, "m").version for i in range(40)]
+    assert cache.exists() and recent.exists()
+    assert len(json.loads(recent.read_text())["versions"]) < len(saved)
+    assert set(_cached(cache)) == set(saved)
+    # Identical bytes are found whichever file holds their version.
+    for i in (0, 39):
+        assert ModelStore(store.root).save({"n": i}, "m").version == saved[i]
+    assert set(_cached(cache)) == set(saved)
 
 
 def test_overwrite_of_a_version_updates_what_it_holds(store, diabetes):
@@ -331,3 +381,24 @@ def test_a_quickstart_run_again_says_it_saved_nothing_new(store):
     assert steps["2."].startswith("2. Already saved (unchanged): qs@1.0.0")
     assert steps["3."].startswith("3. Already saved (unchanged): qs@1.1.0")
     assert store.versions("qs") == ["1.0.0", "1.1.0"]
+
+
+def test_a_save_finds_identical_bytes_when_the_index_list_is_damaged(store, diabetes):
+    """Without a cache in step with the head, the save reads the list of versions; a
+    damaged list is recomputed from metadata/, never trusted or fatal."""
+    X, y = diabetes
+    one, ten = Ridge(alpha=1.0).fit(X, y), Ridge(alpha=10.0).fit(X, y)
+    store.save(one, "ridge")
+    store.save(ten, "ridge")
+    index = store.root / "registry" / "index" / "ridge"
+    for cache in ("identities.json", "identities-recent.json"):
+        (index / cache).unlink(missing_ok=True)
+    (index / "versions.json").write_text(json.dumps({"name": "ridge",
+                                                     "versions": ["../../x", "1.1.0"]}))
+    assert ModelStore(store.root).save(one, "ridge").version == "1.0.0"
+    assert set(_cached(index / "identities.json")) == {"1.0.0", "1.1.0"}
+    rec = ModelStore(store.root).save(Ridge(alpha=3.0).fit(X, y), "ridge")
+    assert rec.version == "1.2.0" and rec.unchanged is None
+    assert ModelStore(store.root).versions("ridge") == ["1.0.0", "1.1.0", "1.2.0"]
+    assert json.loads((index / "versions.json").read_text())["versions"] == \
+        ["1.0.0", "1.1.0", "1.2.0"]

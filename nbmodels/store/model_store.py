@@ -454,7 +454,7 @@ class ModelStore:
             skip: set[str] = set()
             while True:
                 latest = None
-                head = self._registry.head(name)
+                head = self._registry.head(name, versions=False)
                 if head is not None:
                     latest = head["latest"]
                 self._refuse_case_twins(name, given, head)

@@ -108,7 +108,10 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
     trash, eval_trash, hidden, hidden_card = _hidden_paths(tree, name, version, suffix)
     done: set[str] = set()  # the steps taken, undone in reverse if the save fails
     try:
-        fs.touch(tmp / INCOMPLETE_MARKER)
+        # The marker need not be durable on its own: a temporary folder is an orphan with
+        # or without it, and the sync of the folder below, before the rename that makes
+        # it ``trained/{name}_v{version}``, makes the marker's entry durable too.
+        fs.replace(tmp / INCOMPLETE_MARKER, b"", durable=False)
         _write_artifacts(fs, tmp, model, fmt, record, save_options, progress)
         fs.sync_dir(tmp)
         unchanged = _identical_or_checked(

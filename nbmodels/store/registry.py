@@ -26,6 +26,10 @@ A head forged together with a copy of the current stamps can still make ``latest
 name an older committed version of the same model (``verify`` reports it and any
 read after the next change of ``metadata/`` repairs it); see docs/guarantees.md.
 
+A save needs only ``head.json``: it appends its version to the ``versions.json`` that
+``head.json`` counts (length, last entry, ``versions_digest``) without checking its
+entries one by one, since it builds no path from them; whoever reads the list checks it.
+
 Anything else is recomputed from ``metadata/`` and written back, so hand edits,
 deletions and crashes between commit and index update are repaired on the next read.
 ``registry/aliases/{name}.json`` is not derived: it is the source of truth for
@@ -251,8 +255,9 @@ class Registry:
             head["versions"] = listed
         return head
 
-    def _read_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
-        """The sorted versions of ``versions.json``, if they agree with ``head``."""
+    def _versions_file(self, name: str, head: dict[str, Any]) -> list[Any] | None:
+        """The list of ``versions.json`` if it has ``head``'s count and latest (its
+        entries not checked)."""
         try:
             data = self.fs.read_json(self._versions_path(name), limit=MAX_RECORD_BYTES)
         except (OSError, ValueError, RecursionError):
@@ -260,8 +265,14 @@ class Registry:
         listed = data.get("versions") if isinstance(data, dict) else None
         if not (isinstance(listed, list) and data.get("name") == name
                 and len(listed) == head["count"]
-                and (listed[-1] if listed else None) == head["latest"]
-                and all_look_like_versions(listed)):
+                and (listed[-1] if listed else None) == head["latest"]):
+            return None
+        return listed
+
+    def _read_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
+        """The sorted versions of ``versions.json``, if they agree with ``head``."""
+        listed = self._versions_file(name, head)
+        if listed is None or not all_look_like_versions(listed):
             return None
         keys = list(map(sort_key, listed))
         if not all(map(operator.lt, keys, keys[1:])):  # sorted, so also no duplicates
@@ -311,6 +322,26 @@ class Registry:
                 return None
             head["versions"] = listed
         return head
+
+    def versions_of(self, head: dict[str, Any]) -> list[str]:
+        """The sorted versions of a head that may have come without them
+        (``versions=False``): read from ``versions.json`` and checked, or, when that
+        file does not agree with the head, the head recomputed."""
+        if "versions" in head:
+            return head["versions"]
+        listed = self._read_versions(head["name"], head)
+        if listed is None:
+            # (``head`` is left without them: its other fields are not the new head's.)
+            fresh = self.refresh(head["name"])
+            return fresh["versions"] if fresh is not None else []
+        head["versions"] = listed
+        return listed
+
+    def versions_digest(self, versions: Any) -> str:
+        """The fingerprint of a set of versions that a head keeps as
+        ``versions_digest`` (order-free): a cache of per-version facts can tell with it
+        whether it covers exactly the versions of a head, without their list."""
+        return _set_digest(versions)
 
     def entry(self, name: str, stamp: list[int] | None = None,
               found: dict[str, list[str]] | None = None, *,
@@ -464,9 +495,9 @@ class Registry:
         if before is None or before.get("name") != name:
             return self.refresh(name)
         shared = not self.fs.lock_is_global
-        versions = list(before["versions"])  # sorted: insert in place, no re-sort
-        if version not in versions:
-            bisect.insort(versions, version, key=sort_key)
+        versions = self._versions_after(name, version, before)
+        if versions is None:
+            return self.refresh(name)
         head = {**before, "versions": versions,
                 "pending": [v for v in before["pending"] if v != version],
                 "damaged": {v: d for v, d in before.get("damaged", {}).items()
@@ -488,6 +519,40 @@ class Registry:
             return head
         self._write_head(head)
         return head
+
+    def _versions_after(self, name: str, version: str,
+                        before: dict[str, Any]) -> list[str] | None:
+        """``before``'s versions with ``version`` added in order, or ``None`` if they
+        cannot be had without a listing.
+
+        A save of a new highest version (the common case) appends it to the list of
+        ``versions.json`` as it is on disk, once that list is the one ``before``
+        counts (its length, last entry and ``versions_digest``): no entry is checked or
+        compared one by one, since nothing here builds a path from them and every
+        reader checks the list it reads (:meth:`_read_versions`). Anything else goes
+        through that check first.
+        """
+        listed = before.get("versions")
+        if listed is None:
+            listed = self._raw_versions(name, before)
+            if listed is not None and (not listed or sort_key(version) > sort_key(listed[-1])):
+                return [*listed, version]
+            listed = self._read_versions(name, before)
+            if listed is None:
+                return None
+        versions = list(listed)  # sorted: insert in place, no re-sort
+        if version not in versions:
+            bisect.insort(versions, version, key=sort_key)
+        return versions
+
+    def _raw_versions(self, name: str, head: dict[str, Any]) -> list[str] | None:
+        """The list of ``versions.json`` if it is the one ``head`` describes (same
+        count, last entry and set digest), its entries unchecked."""
+        listed = self._versions_file(name, head)
+        if listed is None or not (all(type(v) is str for v in listed)
+                                  and _set_digest(listed) == head.get("versions_digest")):
+            return None
+        return listed
 
     def drop_index(self) -> None:
         """Remove every head (``registry/index``); reads recompute them."""
