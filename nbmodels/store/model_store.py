@@ -55,7 +55,7 @@ from ..storage.versions import (
 )
 from . import evaluations
 from . import trust as trust_store
-from .publish import VersionClaimedError, needs_restore, recover, write_version
+from .publish import SaveJob, VersionClaimedError, needs_restore, recover, write_version
 from .registry import AliasFileError, DamagedRecord, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
@@ -473,14 +473,14 @@ class ModelStore:
                 record["version"] = version
                 record["version_reason"] = reason
                 try:
-                    saved = write_version(
-                        self._tree, model, fmt, record, overwrite=overwrite, head=head,
+                    saved = write_version(self._tree, SaveJob(
+                        model, fmt, record, overwrite=overwrite, head=head,
                         save_options={"X": X, **format_options},
                         dedup=not (force_new or overwrite), previous=previous,
                         explicit_version=reason == "given",
                         check_load=self.check_load if check_load is None else check_load,
                         sample_rows=captured.sample_rows, diagram=captured.diagram,
-                        progress=progress)
+                        progress=progress))
                     break
                 except VersionClaimedError:
                     # Another writer (another machine) took this number first: take the

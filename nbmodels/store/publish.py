@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -49,40 +50,56 @@ from . import trust
 from .dedup import find_identical, forget_identity, remember_identity
 from .tree import StoreTree
 
-__all__ = ["REPLACED", "VersionClaimedError", "interrupted_suffixes", "needs_restore",
-           "recover", "write_in_place", "write_version"]
+__all__ = ["REPLACED", "SaveJob", "VersionClaimedError", "interrupted_suffixes",
+           "needs_restore", "recover", "write_in_place", "write_version"]
 
 REPLACED = "replaced.tmp"  # the hidden record and card of a version being replaced
 
 
-def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any], *,
-                  overwrite: bool, save_options: dict[str, Any] | None = None,
-                  dedup: bool = True, previous: dict[str, Any] | None = None,
-                  explicit_version: bool = False, check_load: bool = False,
-                  sample_rows: Any = None, diagram: Any = None,
-                  head: dict[str, Any] | None = None,
-                  progress: Progress | None = None) -> ModelRecord:
-    """Artifacts to a temp folder, fsync, rename, then the record: the commit point.
+@dataclass
+class SaveJob:
+    """One save, as :meth:`ModelStore.save` hands it to the write order.
 
-    With ``dedup``, when the artifacts are identical (same format and file sha256) to
-    those of any version of the name, the temp folder is dropped and that version's
-    record returned with :attr:`ModelRecord.unchanged` set: nothing is written.
-    ``previous`` is the latest version's record, which the bump reason is settled
-    against once the artifact hashes are known; ``explicit_version`` says the caller
-    named the version (an unchanged save then says that it was not created).
-    ``check_load`` loads the temp folder in a fresh process before publishing.
+    ``record`` is the record being built (its ``model_name`` and ``version`` say where
+    it goes). With ``dedup``, when the artifacts are identical (same format and file
+    sha256) to those of any version of the name, nothing is written and that version's
+    record is returned with :attr:`ModelRecord.unchanged` set. ``previous`` is the
+    latest version's record, which the bump reason is settled against once the
+    artifact hashes are known; ``explicit_version`` says the caller named the version
+    (an unchanged save then says that it was not created). ``check_load`` loads the
+    written files in a fresh process before publishing (on ``sample_rows``).
     ``diagram`` is the card's estimator diagram, or a callable that returns it.
     ``head`` is the model's index entry read under the lock before this save; the index
     is updated from it instead of being recomputed. ``progress(stage, done, total)``
     hears the bytes written (stage ``"write"``) and the load check (``"check_load"``).
     """
+
+    model: Any
+    fmt: Any
+    record: dict[str, Any]
+    overwrite: bool = False
+    save_options: dict[str, Any] | None = None
+    dedup: bool = True
+    previous: dict[str, Any] | None = None
+    explicit_version: bool = False
+    check_load: bool = False
+    sample_rows: Any = None
+    diagram: Any = None
+    head: dict[str, Any] | None = None
+    progress: Progress | None = None
+
+    def card_diagram(self) -> Any:
+        """The card's diagram, computed now if it was given as a callable."""
+        return self.diagram() if callable(self.diagram) else self.diagram
+
+
+def write_version(tree: StoreTree, job: SaveJob) -> ModelRecord:
+    """Artifacts to a temp folder, fsync, rename, then the record: the commit point
+    (see :class:`SaveJob` for what the save carries)."""
     fs = tree.fs
     if not fs.atomic_rename:
-        return write_in_place(tree, model, fmt, record, overwrite=overwrite,
-                              save_options=save_options, dedup=dedup, previous=previous,
-                              explicit_version=explicit_version, check_load=check_load,
-                              sample_rows=sample_rows, diagram=diagram, head=head,
-                              progress=progress)
+        return write_in_place(tree, job)
+    record, overwrite = job.record, job.overwrite
     name, version = record["model_name"], record["version"]
     trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
     meta_file = meta_dir / METADATA_FILE
@@ -112,12 +129,9 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
         # or without it, and the sync of the folder below, before the rename that makes
         # it ``trained/{name}_v{version}``, makes the marker's entry durable too.
         fs.replace(tmp / INCOMPLETE_MARKER, b"", durable=False)
-        _write_artifacts(fs, tmp, model, fmt, record, save_options, progress)
+        _write_artifacts(fs, tmp, job)
         fs.sync_dir(tmp)
-        unchanged = _identical_or_checked(
-            tree, tmp, model, fmt, record, dedup=dedup, previous=previous, head=head,
-            explicit_version=explicit_version, check_load=check_load,
-            sample_rows=sample_rows, progress=progress)
+        unchanged = _identical_or_checked(tree, tmp, job)
         if unchanged is not None:
             return unchanged
         forget_identity(tree.registry, name, version)
@@ -150,8 +164,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
         fs.rename(tmp, trained)
         done.add("moved")
         fs.make_dirs(meta_dir)
-        tree.write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
-                        keep_diagram=False)
+        tree.write_card(meta_dir, record, job.card_diagram(), keep_diagram=False)
         # Bytes this user's process wrote: theirs to load (remembered before the commit,
         # so a crash right after it cannot leave their own version untrusted).
         trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
@@ -165,7 +178,7 @@ def write_version(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any],
         raise
     fs.remove_file(trained / INCOMPLETE_MARKER)
     _drop_hidden(tree, name, version, suffix)
-    tree.registry.committed(name, version, record, head if not exists else None)
+    tree.registry.committed(name, version, record, job.head if not exists else None)
     remember_identity(tree.registry, name, version, record["content_hash"])
     return ModelRecord(record)
 
@@ -329,20 +342,17 @@ class VersionClaimedError(VersionExistsError):
     the next one."""
 
 
-def _identical_or_checked(tree: StoreTree, folder: PurePosixPath, model: Any, fmt: Any,
-                          record: dict[str, Any], *, dedup: bool,
-                          previous: dict[str, Any] | None, head: dict[str, Any] | None,
-                          explicit_version: bool, check_load: bool,
-                          sample_rows: Any, progress: Progress | None) -> ModelRecord | None:
+def _identical_or_checked(tree: StoreTree, folder: PurePosixPath,
+                          job: SaveJob) -> ModelRecord | None:
     """The step both write orders share once the artifacts are written to ``folder``:
     an identical earlier version ends the save (``folder`` removed, that version's
     record returned, marked unchanged); else the bump reason is settled against the
     artifact hashes and, with ``check_load``, the version is loaded in a fresh process.
     Returns ``None`` when the save goes on."""
-    fs = tree.fs
+    fs, record, progress = tree.fs, job.record, job.progress
     name, version = record["model_name"], record["version"]
-    if dedup:
-        found = find_identical(tree.registry, name, record["content_hash"], head)
+    if job.dedup:
+        found = find_identical(tree.registry, name, record["content_hash"], job.head)
         if found is not None:
             fs.remove_tree(folder)  # the same model saved again (a re-run cell)
             saved_version, saved = found
@@ -351,34 +361,32 @@ def _identical_or_checked(tree: StoreTree, folder: PurePosixPath, model: Any, fm
                            ref=f"{name}@{saved_version}", store=fs.url)
             return ModelRecord(saved, Unchanged(
                 name, saved_version, save_differences(saved, record),
-                requested=version if explicit_version else None))
-    settle_bump(record, previous)
-    if check_load:
+                requested=version if job.explicit_version else None))
+    settle_bump(record, job.previous)
+    if job.check_load:
         from .portability import run_load_check
 
         if progress is not None:
             progress("check_load", 0, 1)
         record["load_check"] = run_load_check(
-            fs, folder, fmt.name, record["format_info"], record["files"], model, sample_rows,
-            f"{name}@{version}")
+            fs, folder, job.fmt.name, record["format_info"], record["files"], job.model,
+            job.sample_rows, f"{name}@{version}")
         if progress is not None:
             progress("check_load", 1, 1)
     return None
 
 
-def _write_artifacts(fs: Any, folder: PurePosixPath, model: Any, fmt: Any,
-                     record: dict[str, Any], save_options: dict[str, Any] | None,
-                     progress: Progress | None = None) -> None:
-    """The format writes ``model`` into ``folder`` (hashed as written); the record gets
+def _write_artifacts(fs: Any, folder: PurePosixPath, job: SaveJob) -> None:
+    """The format writes the model into ``folder`` (hashed as written); the record gets
     the format's details, the files with their sha256 and the content hash."""
-    sink = ArtifactSink(fs, folder, progress=progress)
+    sink = ArtifactSink(fs, folder, progress=job.progress)
     try:
-        record["format_info"] = fmt.save(model, sink, **(save_options or {}))
+        job.record["format_info"] = job.fmt.save(job.model, sink, **(job.save_options or {}))
         files = sink.digests()
     except BaseException:
         sink.abort()
         raise
-    _finish_record(record, fmt, files)
+    _finish_record(job.record, job.fmt, files)
 
 
 def _finish_record(record: dict[str, Any], fmt: Any, files: list[Any]) -> None:
@@ -391,22 +399,16 @@ def _finish_record(record: dict[str, Any], fmt: Any, files: list[Any]) -> None:
     record["content_hash"] = content_hash(record)
 
 
-def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any], *,
-                   overwrite: bool, save_options: dict[str, Any] | None = None,
-                   dedup: bool = True, previous: dict[str, Any] | None = None,
-                   explicit_version: bool = False, check_load: bool = False,
-                   sample_rows: Any = None, diagram: Any = None,
-                   head: dict[str, Any] | None = None,
-                   progress: Progress | None = None) -> ModelRecord:
-    """The write order on an object store (see the module docstring); the arguments
-    are those of :func:`write_version`.
+def write_in_place(tree: StoreTree, job: SaveJob) -> ModelRecord:
+    """The write order on an object store (see the module docstring and
+    :class:`SaveJob`).
 
     Replacing a version (``overwrite``) removes the old one first (record, then
     evaluation and artifacts), so a failure or crash leaves the version absent, never
     a record paired with artifacts it does not describe; unlike on a local disk the old
     version is not put back when the new save fails.
     """
-    fs = tree.fs
+    fs, record, overwrite = tree.fs, job.record, job.overwrite
     name, version = record["model_name"], record["version"]
     trained, meta_dir = tree.trained(name, version), tree.meta_dir(name, version)
     meta_file = meta_dir / METADATA_FILE
@@ -448,16 +450,12 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
     try:
         for entry in others:
             fs.remove_tree(trained / entry)
-        _write_artifacts(fs, trained, model, fmt, record, save_options, progress)
-        unchanged = _identical_or_checked(
-            tree, trained, model, fmt, record, dedup=dedup, previous=previous, head=head,
-            explicit_version=explicit_version, check_load=check_load,
-            sample_rows=sample_rows, progress=progress)
+        _write_artifacts(fs, trained, job)
+        unchanged = _identical_or_checked(tree, trained, job)
         if unchanged is not None:
             committed = True  # nothing of ours is left to put back
             return unchanged
-        tree.write_card(meta_dir, record, diagram() if callable(diagram) else diagram,
-                        keep_diagram=False)
+        tree.write_card(meta_dir, record, job.card_diagram(), keep_diagram=False)
         trust.remember(record["files"], how="saved", ref=f"{name}@{version}", store=fs.url)
         try:
             fs.create_exclusive(meta_file, json_bytes(record))  # the commit point
@@ -477,6 +475,6 @@ def write_in_place(tree: StoreTree, model: Any, fmt: Any, record: dict[str, Any]
             with contextlib.suppress(OSError):
                 fs.remove_tree(trained)
     fs.remove_file(marker)
-    tree.registry.committed(name, version, record, head)
+    tree.registry.committed(name, version, record, job.head)
     remember_identity(tree.registry, name, version, record["content_hash"])
     return ModelRecord(record)
