@@ -9,8 +9,10 @@ unexpected keeps its traceback. Completion of the magics' arguments is in
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import fnmatch
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +26,19 @@ from .completion import MagicCompletion, strip_comment
 from .displays import EditedVersion, ModelInfo, SavedModel, StoreInfo, quietly_unchanged
 
 __all__ = ["ModelMagics"]
+
+
+def _line_magic(method: Callable[[Any, argparse.Namespace], Any]) -> Callable[[Any, str], Any]:
+    """IPython's ``@line_magic`` for a magic whose line is parsed by its
+    ``magic_arguments`` first: ``method`` gets the parsed arguments (a trailing
+    ``# comment`` dropped); ``--help`` shows the help page and returns None; bad
+    arguments are one ``UsageError`` line."""
+    @functools.wraps(method)
+    def magic(self: Any, line: str) -> Any:
+        args = self._args(magic, line)
+        return None if args is None else method(self, args)
+
+    return line_magic(magic)
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -127,12 +142,9 @@ class ModelMagics(Magics, MagicCompletion):
               help="save a scikit-learn estimator that was never fitted")
     @argument("--force-new", action="store_true",
               help="save a new version even if these model bytes are saved already")
-    @line_magic
-    def save_model(self, line: str) -> SavedModel:
+    @_line_magic
+    def save_model(self, args: argparse.Namespace) -> SavedModel:
         """Save a model from the notebook as a new version in the store."""
-        args = self._args(self.save_model, line)
-        if args is None:
-            return None
         if args.version and args.bump:
             raise UsageError("give either --version or --bump, not both")
         model = self._var(args.var, "model variable")
@@ -169,12 +181,9 @@ class ModelMagics(Magics, MagicCompletion):
     @argument("--as", dest="as_var", metavar="VAR", help="also bind the model to VAR")
     @argument("--trust", action="store_true", help="trust this version's pickled artifacts "
               "to run code (remembered for you, by hash)")
-    @line_magic
-    def load_model(self, line: str) -> Any:
+    @_line_magic
+    def load_model(self, args: argparse.Namespace) -> Any:
         """Load a model (sha256-verified) by latest, exact version or alias."""
-        args = self._args(self.load_model, line)
-        if args is None:
-            return None
         if args.as_var is not None and not args.as_var.isidentifier():
             raise UsageError(f"--as needs a Python variable name, got {args.as_var!r}")
         name, version = _split(args.ref)
@@ -200,12 +209,9 @@ class ModelMagics(Magics, MagicCompletion):
     @argument("--no-save", action="store_true", help="show the results, write nothing")
     @argument("--ui", action="store_true",
               help="open the evaluation panel (live threshold, save button) instead")
-    @line_magic
-    def evaluate(self, line: str) -> Any:
+    @_line_magic
+    def evaluate(self, args: argparse.Namespace) -> Any:
         """Evaluate a model: metrics and plots inline, saved beside its version."""
-        args = self._args(self.evaluate, line)
-        if args is None:
-            return None
         model = self._var(args.model, "model variable")
         X, y = self._var(args.X, "data variable"), self._var(args.y, "target variable")
         from ..evaluation import evaluate
@@ -232,12 +238,9 @@ class ModelMagics(Magics, MagicCompletion):
     @argument("pattern", nargs="?", default="*", help="glob on model names, e.g. churn*")
     @argument("--ui", action="store_true",
               help="open the model browser (versions, records, load, alias, delete)")
-    @line_magic
-    def models(self, line: str) -> Any:
+    @_line_magic
+    def models(self, args: argparse.Namespace) -> Any:
         """The store as a table: name, latest version, aliases, created, size, metric."""
-        args = self._args(self.models, line)
-        if args is None:
-            return None
         if args.ui:
             from ..widgets import ModelBrowser
 
@@ -253,12 +256,9 @@ class ModelMagics(Magics, MagicCompletion):
 
     @magic_arguments()
     @argument("ref", metavar="NAME[@VERSION|@ALIAS]")
-    @line_magic
-    def model_info(self, line: str) -> ModelInfo:
+    @_line_magic
+    def model_info(self, args: argparse.Namespace) -> ModelInfo:
         """A version's record with its model card."""
-        args = self._args(self.model_info, line)
-        if args is None:
-            return None
         store = self.store
         record = self._run(lambda: store.record(*_split(args.ref)))
         aliases = sorted(a for a, v in store.aliases(record.name).items()
@@ -271,12 +271,9 @@ class ModelMagics(Magics, MagicCompletion):
     @argument("--all", action="store_true", help="show every parameter, not only differences")
     @argument("--ui", action="store_true",
               help="open the comparison panel (pick versions, evaluate them on the same data)")
-    @line_magic
-    def compare_models(self, line: str) -> Any:
+    @_line_magic
+    def compare_models(self, args: argparse.Namespace) -> Any:
         """Compare versions: metrics with deltas, what differs, curves."""
-        args = self._args(self.compare_models, line)
-        if args is None:
-            return None
         from ..evaluation import compare
 
         store = self.store
@@ -298,12 +295,9 @@ class ModelMagics(Magics, MagicCompletion):
     @argument("name")
     @argument("alias", help="e.g. production, staging")
     @argument("version", help="version (or alias) to point at")
-    @line_magic
-    def model_alias(self, line: str) -> str:
+    @_line_magic
+    def model_alias(self, args: argparse.Namespace) -> str:
         """Point an alias at a version: ``%model_alias churn production 1.2.0``."""
-        args = self._args(self.model_alias, line)
-        if args is None:
-            return None
         store = self.store
         exact = self._run(lambda: store.set_alias(args.name, args.alias, args.version))
         print(f"{args.name}@{args.alias} -> {exact}")
@@ -315,12 +309,9 @@ class ModelMagics(Magics, MagicCompletion):
     @argument("--tags", help="comma-separated tags that replace the current ones")
     @argument("--add-tags", default="", help="comma-separated tags to add")
     @argument("--remove-tags", default="", help="comma-separated tags to remove")
-    @line_magic
-    def model_edit(self, line: str) -> EditedVersion:
+    @_line_magic
+    def model_edit(self, args: argparse.Namespace) -> EditedVersion:
         """Change a version's description or tags (recorded as an edit; artifacts untouched)."""
-        args = self._args(self.model_edit, line)
-        if args is None:
-            return None  # type: ignore[return-value]
         name, sep, version = args.ref.partition("@")
         if not sep or not version:
             raise UsageError(f"%model_edit needs NAME@VERSION (got {args.ref!r}), "
