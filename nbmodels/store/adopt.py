@@ -30,7 +30,8 @@ from ..storage.layout import (
     parse_version_dir,
     version_dir,
 )
-from .registry import AliasFileError, DamagedRecord
+from .aliases import AliasFileError
+from .record_file import DamagedRecord
 from .reports import RebuildReport
 from .tree import StoreTree
 

@@ -55,8 +55,9 @@ from ..storage.versions import (
 )
 from . import evaluations
 from . import trust as trust_store
+from .aliases import AliasFileError
 from .publish import SaveJob, VersionClaimedError, needs_restore, recover, write_version
-from .registry import AliasFileError, DamagedRecord, summarize
+from .record_file import DamagedRecord, summarize
 from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
 from .tree import StoreTree
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..display import format_size, parse_tags, text_table
 from ..errors import NBModelsError
 from ..storage.layout import EVALUATION, METADATA, REGISTRY, TRAINED
-from .registry import AliasFileError
+from .aliases import AliasFileError
 from .tree import StoreTree
 
 __all__ = [

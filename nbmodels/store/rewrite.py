@@ -29,7 +29,7 @@ from ..record.validate import unusable_record
 from ..storage.backend import json_bytes
 from ..storage.layout import MODEL_CARD
 from ..storage.local import parse_json
-from .registry import MAX_RECORD_BYTES, DamagedRecord
+from .record_file import MAX_RECORD_BYTES, DamagedRecord
 from .tree import StoreTree
 
 __all__ = ["REWRITE_ATTEMPTS", "rewrite_record"]
@@ -49,7 +49,7 @@ def rewrite_record(tree: StoreTree, name: str, version: str,
     ``change`` gets the record as read (a fresh copy on every attempt) and returns the
     new record, or ``None`` when there is nothing to write. Returns the record written
     (or read, when nothing changed), ``None`` when the version has no record (deleted).
-    A damaged record raises :class:`~nbmodels.store.registry.DamagedRecord`.
+    A damaged record raises :class:`~nbmodels.store.record_file.DamagedRecord`.
     """
     if tree.fs.lock_is_global:
         data = tree.registry.load_record(name, version)

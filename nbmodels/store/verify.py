@@ -34,7 +34,8 @@ from ..storage.layout import (
 from ..storage.versions import sort_versions
 from . import evaluations
 from .adopt import loose_fix
-from .registry import AliasFileError, DamagedRecord
+from .aliases import AliasFileError
+from .record_file import DamagedRecord
 from .reports import Problem, VerifyReport
 from .tree import StoreTree
 
