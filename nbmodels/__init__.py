@@ -76,7 +76,8 @@ if _TYPE_CHECKING:
     from .formats import ModelFormat, register_format
     from .record.environment import EnvironmentWarning
     from .record.record import ModelRecord
-    from .store.model_store import ModelStore, provenance
+    from .store.model_store import ModelStore
+    from .store.store_loading import provenance
 
 
 def __getattr__(name: str) -> _Any:

@@ -76,7 +76,8 @@ def resolve_target(
     from ..errors import ModelNotFoundError
     from ..storage.layout import EVALUATION, validate_name
     from ..storage.versions import is_version
-    from ..store.model_store import ModelStore, provenance
+    from ..store.model_store import ModelStore
+    from ..store.store_loading import provenance
 
     dataset = check_dataset(dataset)
     if store is not None and not isinstance(store, ModelStore):

@@ -3,6 +3,7 @@ maintenance (verify, gc, rebuild-index)."""
 
 from __future__ import annotations
 
-from .model_store import ModelStore, default_root, provenance
+from .model_store import ModelStore, default_root
+from .store_loading import provenance
 
 __all__ = ["ModelStore", "default_root", "provenance"]

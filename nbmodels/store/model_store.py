@@ -1,11 +1,20 @@
-"""ModelStore: save, version, load, list, verify and repair a plain-files model store."""
+"""ModelStore: save, version, load, list, verify and repair a plain-files model store.
+
+This module is the facade and what it does itself: resolving (``latest``, versions,
+aliases), saving, listing, aliases, deleting. The rest of the API is inherited from one
+base class per group, each in its own module and working through the store's own
+attributes: loading and trust (:mod:`~nbmodels.store.store_loading`, with
+:func:`~nbmodels.store.store_loading.provenance`), editing records
+(:mod:`~nbmodels.store.store_editing`), evaluation files
+(:mod:`~nbmodels.store.store_evaluation_files`), moving versions between stores,
+archives and backups (:mod:`~nbmodels.store.store_moving`), and maintenance and
+retention (:mod:`~nbmodels.store.store_maintenance`).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
-import weakref
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,21 +28,17 @@ from ..errors import (
     UnfittedModelError,
 )
 from ..formats import (
-    ArtifactSource,
     format_for,
-    format_for_record,
     get_format,
 )
 from ..progress import Progress
 from ..record.bumps import choose_bump
 from ..record.capture import (
     capture,
-    current_author,
     note_saved_by_value,
     unfitted_reason,
-    utc_now,
 )
-from ..record.record import ModelRecord, bad_file_entry, record_tags
+from ..record.record import ModelRecord
 from ..storage import StorageBackend, open_backend
 from ..storage.layout import (
     EVALUATION,
@@ -53,23 +58,18 @@ from ..storage.versions import (
     parse_version,
     sort_versions,
 )
-from . import evaluations
-from . import trust as trust_store
 from .aliases import AliasFileError
 from .publish import SaveJob, VersionClaimedError, needs_restore, recover, write_version
 from .record_file import DamagedRecord, summarize
-from .reports import GCReport, ModelTable, RebuildReport, VerifyReport
+from .reports import ModelTable
+from .store_editing import EditingMixin
+from .store_evaluation_files import EvaluationFilesMixin
+from .store_loading import LoadingMixin
+from .store_maintenance import MaintenanceMixin
+from .store_moving import MovingMixin
 from .tree import StoreTree
 
-__all__ = ["ModelStore", "Provenance", "default_root", "provenance"]
-
-# Where a loaded object came from, without touching the object itself.
-_PROVENANCE: weakref.WeakKeyDictionary[Any, tuple[str, str, str]] = weakref.WeakKeyDictionary()
-# Objects that cannot be weakly referenced (dicts, lists, tuples, arrays) are kept by id
-# together with the object itself, so only the most recent few: a loop that loads such
-# objects must not keep every one of them alive.
-_PROVENANCE_BY_ID: dict[int, tuple[Any, tuple[str, str, str]]] = {}
-_PROVENANCE_BY_ID_MAX = 32
+__all__ = ["ModelStore", "default_root"]
 
 
 def default_root() -> Path:
@@ -77,52 +77,8 @@ def default_root() -> Path:
     return resolve_store_root()[0]
 
 
-class Provenance(tuple):
-    """``(store_root, name, version)`` of a loaded object; :attr:`artifacts` holds the
-    sha256 of each artifact it was loaded from, so that results measured on it are
-    never filed under other artifacts saved later as the same version."""
-
-    artifacts: tuple[str, ...] = ()
-
-
-def provenance(model: Any) -> tuple[str, str, str] | None:
-    """``(store_root, name, version)`` of an object returned by :meth:`ModelStore.load`
-    (a :class:`Provenance`, whose ``artifacts`` are the hashes it was loaded from)."""
-    try:
-        return _PROVENANCE.get(model)
-    except TypeError:  # not weak-referenceable
-        entry = _PROVENANCE_BY_ID.get(id(model))
-        return entry[1] if entry and entry[0] is model else None
-
-
-def _remember(model: Any, where: tuple[str, str, str]) -> None:
-    try:
-        _PROVENANCE[model] = where
-    except TypeError:
-        _PROVENANCE_BY_ID.pop(id(model), None)
-        _PROVENANCE_BY_ID[id(model)] = (model, where)
-        while len(_PROVENANCE_BY_ID) > _PROVENANCE_BY_ID_MAX:
-            del _PROVENANCE_BY_ID[next(iter(_PROVENANCE_BY_ID))]
-
-
-def _tag_list(tags: Any) -> list[str]:
-    """Tags given as ``"a,b"`` or as a list, as a list of distinct non-empty strings."""
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    return list(dict.fromkeys(str(t).strip() for t in tags or () if str(t).strip()))
-
-
-def _split_ref(name: str, version: str) -> tuple[str, str]:
-    if isinstance(name, str) and "@" in name:
-        name, _, ref_version = name.partition("@")
-        if version not in ("latest", ref_version):
-            raise InvalidVersionError(f"version given twice: {name}@{ref_version} and "
-                                      f"version={version!r}")
-        version = ref_version
-    return name, version
-
-
-class ModelStore:
+class ModelStore(LoadingMixin, EditingMixin, EvaluationFilesMixin, MovingMixin,
+                 MaintenanceMixin):
     """A versioned model store in a plain folder.
 
     Parameters
@@ -183,6 +139,18 @@ class ModelStore:
     def exists(self) -> bool:
         """Whether the store's folder exists yet (the first save creates it)."""
         return self.fs.root_exists()
+
+    @staticmethod
+    def _split_ref(name: str, version: str) -> tuple[str, str]:
+        """``("churn@1.2.0", "latest")`` -> ``("churn", "1.2.0")``; a version given
+        both ways must be the same."""
+        if isinstance(name, str) and "@" in name:
+            name, _, ref_version = name.partition("@")
+            if version not in ("latest", ref_version):
+                raise InvalidVersionError(f"version given twice: {name}@{ref_version} and "
+                                          f"version={version!r}")
+            version = ref_version
+        return name, version
 
     # -- resolving -----------------------------------------------------------------------
     def _not_found(self, name: str) -> NBModelsError:
@@ -270,7 +238,7 @@ class ModelStore:
 
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version meant by ``version``: ``latest``, a semver or an alias."""
-        name, version = _split_ref(name, version)
+        name, version = self._split_ref(name, version)
         validate_name(name)
         if version == "latest":
             return self.latest(name)
@@ -337,7 +305,7 @@ class ModelStore:
         """``(name, exact version, record)``. Paths are built from the first two, never
         from what the record says about itself: a hand-edited ``model_name`` must not
         point a load at another folder."""
-        name, version = _split_ref(name, version)
+        name, version = self._split_ref(name, version)
         exact = self.resolve(name, version)
         data = self._damaged(name, exact)
         # A record written by hand may leave out what its folder name already says.
@@ -531,98 +499,6 @@ class ModelStore:
         return ModelCard(rec.to_dict(), self._tree.read_card_diagram(
             self._tree.meta_dir(name, exact)))
 
-    def edit(self, name: str, version: str, *, description: str | None = None,
-             tags: Any = None, add_tags: Any = (), remove_tags: Any = ()) -> ModelRecord:
-        """Change the description or tags of a saved version, recorded as an edit.
-
-        ``tags`` replaces the tags; ``add_tags`` and ``remove_tags`` change them one by
-        one (after ``tags``). The record gains an entry in its ``edits`` list (``at``,
-        ``author`` and each change as ``{"from": ..., "to": ...}``) and the model card is
-        rewritten; the artifacts, their hashes and every other key are left as they are.
-        An edit that changes nothing records nothing. ``name@version`` works too.
-        """
-        name, version = _split_ref(name, version)
-        validate_name(name)
-        if description is not None and not isinstance(description, str):
-            raise NBModelsError(f"description must be a string, got "
-                                f"{type(description).__name__}")
-        new, added, removed = (None if tags is None else _tag_list(tags)), \
-            _tag_list(add_tags), _tag_list(remove_tags)
-        if description is None and new is None and not added and not removed:
-            raise NBModelsError("nothing to edit: give description=, tags=, add_tags= or "
-                                "remove_tags=")
-
-        def change(data: dict[str, Any]) -> dict[str, Any] | None:
-            # Applied to the record as read, again on a fresh one if another machine
-            # rewrote it meanwhile (a remote store): "from" is what this edit replaced.
-            before = record_tags(data.get("tags"))
-            after = [t for t in (before if new is None else new) if t not in removed]
-            after += [t for t in dict.fromkeys(added) if t not in after]
-            changes: dict[str, Any] = {}
-            if description is not None and description != (data.get("description") or ""):
-                changes["description"] = {"from": data.get("description"), "to": description}
-                data["description"] = description
-            if after != before:
-                changes["tags"] = {"from": before, "to": after}
-                data["tags"] = after
-            if not changes:
-                return None
-            edits = data.get("edits") if isinstance(data.get("edits"), list) else []
-            data["edits"] = [*edits, {"at": utc_now(), "author": current_author(),
-                                      "changes": changes}]
-            data["updated_at"] = data["edits"][-1]["at"]
-            return data
-
-        return self._rewrite_record(name, version, change)
-
-    def update_record(self, name: str, version: str, updates: dict[str, Any]) -> ModelRecord:
-        """Merge ``updates`` into a version's record atomically and return the new record.
-
-        Only descriptive keys may change (metrics, evaluations, description, tags, ...);
-        what identifies the artifacts (name, version, format, files) is immutable.
-        """
-        name, version = _split_ref(name, version)
-        validate_name(name)
-        protected = {"model_name", "version", "format", "format_info", "format_extra",
-                     "format_module", "files", "size_bytes", "schema_version", "origin",
-                     "content_hash", "load_check"}
-        touched = protected & set(updates)
-        if touched:
-            raise NBModelsError(f"cannot change {', '.join(sorted(touched))} of a saved "
-                                f"version; save a new version instead")
-
-        def change(data: dict[str, Any]) -> dict[str, Any]:
-            for key, value in updates.items():
-                if isinstance(value, dict) and isinstance(data.get(key), dict):
-                    data[key] = {**data[key], **value}
-                else:
-                    data[key] = value
-            data["updated_at"] = utc_now()
-            return data
-
-        return self._rewrite_record(name, version, change)
-
-    def _rewrite_record(self, name: str, version: str, change: Any) -> ModelRecord:
-        """Apply ``change`` to a version's record and write it with its card, under the
-        model's lock (on a remote store a compare-and-swap on the record, applied again
-        to a fresh record when another machine rewrote it first:
-        :mod:`nbmodels.store.rewrite`)."""
-        from .rewrite import rewrite_record
-
-        with self._registry.lock(name):
-            exact = self.resolve(name, version)
-            try:
-                data = rewrite_record(self._tree, name, exact, change)
-            except DamagedRecord:
-                self._damaged(name, exact)  # raises the IntegrityError that names it
-                raise IntegrityError(f"the record of {name}@{exact} changed while it was "
-                                     f"read; repeat the change") from None
-            if data is None:
-                raise ModelNotFoundError(f"{name}@{exact} was deleted while this change was "
-                                         f"being made; nothing was written")
-            self._registry.refresh(name)
-        return ModelRecord(data)
-
     def version_path(self, kind: str, name: str, version: str) -> Path:
         """The folder of a version under ``trained``, ``metadata`` or ``evaluation``."""
         if kind not in (TRAINED, METADATA, EVALUATION):
@@ -632,84 +508,6 @@ class ModelStore:
         rel = {TRAINED: self._tree.trained, METADATA: self._tree.meta_dir,
                EVALUATION: self._tree.evaluation}[kind](name, version)
         return self.root.joinpath(*rel.parts)
-
-    # -- loading -------------------------------------------------------------------------
-    def load(self, name: str, version: str = "latest", *, strict: bool = False,
-             trust: bool = False, **load_options: Any) -> Any:
-        """Load a version: ``latest``, an exact semver, or an alias (``name@ref`` works too).
-
-        Every artifact's size and sha256 are checked against the record before anything
-        is deserialized; a mismatch raises :class:`IntegrityError` naming the file.
-        ``load_options`` go to the format: ``weights_only=True, into=MyNet()`` (torch,
-        no code unpickled), ``trusted=[...]`` (skops), ``custom_objects`` (keras), ...;
-        ``weights_only=True`` on a format that has no weights-only form is refused.
-
-        When the saved environment differs from this one (Python major.minor, package
-        versions; scikit-learn's ``InconsistentVersionWarning`` is folded in), one
-        :class:`~nbmodels.record.environment.EnvironmentWarning` carries a structured report
-        with the ``pip install`` line to match; ``strict=True`` raises
-        :class:`~nbmodels.errors.EnvironmentMismatchError` instead.
-
-        A version whose loading runs code (a pickle: joblib, pickle, a whole torch
-        module) loads only when this user saved it or trusted it: otherwise
-        :class:`~nbmodels.errors.UntrustedArtifactError` says where it came from and how
-        to inspect it, before anything is unpickled. ``trust=True`` trusts it (and
-        remembers that for these exact artifacts, see :meth:`trust`).
-        """
-        name, exact, rec = self._located_record(name, version)
-        fmt = format_for_record(rec)
-        fmt.check_available()
-        fmt.check_options("load", load_options)
-        if not rec.files:
-            raise IntegrityError(f"{name}@{exact} has no file hashes in its record (a folder "
-                                 f"made by hand); run `nbmodels rebuild-index` to adopt it")
-        bad = bad_file_entry(rec.files)
-        if bad:
-            raise IntegrityError(f"the record of {name}@{exact} is damaged: {bad}; refusing "
-                                 f"to load it")
-        if trust_store.code_runs_on_load(fmt, load_options) and not trust_store.is_trusted(
-                rec.files):
-            if not trust:
-                raise trust_store.refusal(
-                    str(self.root), name, exact, rec.to_dict(), fmt,
-                    [self.fs.display(self._tree.trained(name, exact) / f["name"])
-                     for f in rec.files])
-            trust_store.remember(rec.files, how="trusted", ref=f"{name}@{exact}",
-                                 store=str(self.root))
-        source = ArtifactSource(self.fs, self._tree.trained(name, exact), rec.files)
-        from ..record.environment import load_checked, load_failure
-
-        try:
-            model, _ = load_checked(
-                lambda: fmt.load(source, dict(rec.get("format_info") or {}), **load_options),
-                rec, strict=strict)
-        except Exception as exc:
-            # Saved elsewhere (an older scikit-learn): say so, with the pip line that loads it.
-            wrapped = load_failure(rec, exc)
-            if wrapped is None:
-                raise
-            raise wrapped from exc
-        where = Provenance((str(self.root), name, exact))
-        where.artifacts = tuple(f["sha256"] for f in rec.files)
-        _remember(model, where)
-        return model
-
-    def trust(self, name: str, version: str = "latest") -> str:
-        """Trust a version's artifacts to run code when loaded, for this user; returns
-        the exact version.
-
-        The artifact hashes of its record are remembered in this user's configuration
-        folder (never in the store): a later load of these exact bytes, from any store,
-        needs no ``trust=True``; changed bytes fail the hash check anyway.
-        """
-        name, exact, rec = self._located_record(name, version)
-        bad = bad_file_entry(rec.files) if rec.files else "no file hashes"
-        if bad:
-            raise IntegrityError(f"{name}@{exact} cannot be trusted: its record has {bad}; "
-                                 f"run `nbmodels verify`")
-        trust_store.remember(rec.files, how="trusted", ref=f"{name}@{exact}",
-                             store=str(self.root))
-        return exact
 
     # -- listing -------------------------------------------------------------------------
     def list(self) -> ModelTable:
@@ -764,6 +562,12 @@ class ModelStore:
                            for top, entry, _, _ in loose_folders(self._tree, (TRAINED,))]
         return table
 
+    def summary(self, name: str) -> dict[str, Any]:
+        """The listing entry of one model (what :meth:`list` shows for it)."""
+        rec = self.record(name)
+        return {"name": name, "latest": rec.version, "aliases": self.aliases(name),
+                **summarize(rec.to_dict())}
+
     # -- aliases -------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: str) -> str:
         """Point ``alias`` (e.g. ``production``) at a version; returns the exact version."""
@@ -795,7 +599,7 @@ class ModelStore:
         A version that an alias points to is kept unless ``force=True``, which also
         removes those aliases.
         """
-        name, version = _split_ref(name, version)
+        name, version = self._split_ref(name, version)
         validate_name(name)
         with self._registry.lock(name):
             # A version whose record is damaged (even a FIFO) can still be deleted.
@@ -832,237 +636,13 @@ class ModelStore:
             self._registry.refresh(name)
         return exact
 
-    def verify(self, *, deep: bool = True) -> VerifyReport:
-        """Check every version: records readable, files present, sizes and hashes right.
-
-        Also reports what a crash left behind (orphans, for :meth:`gc`), folders made by
-        hand that are not adopted yet, and a stale index. ``deep=False`` checks sizes
-        only, not hashes.
-        """
-        from .verify import verify
-
-        return verify(self._tree, deep=deep)
-
-    def gc(self, *, dry_run: bool = False) -> GCReport:
-        """Remove what interrupted saves left behind; report the bytes reclaimed.
-
-        Only leftovers of nbmodels' own saves are removed (temp folders, uncommitted
-        artifacts, half-written record folders); folders made by hand are never touched.
-        A model whose save is in progress in another process is skipped.
-        """
-        from .cleanup import gc
-
-        return gc(self._tree, dry_run=dry_run)
-
-    def rebuild_index(self) -> RebuildReport:
-        """Recreate ``registry/index`` from ``metadata/`` and adopt hand-made folders.
-
-        A folder in the seed convention (``trained/{name}_v{version}/model.joblib``, with
-        a ``metadata.json`` of the seed's keys or with none) gets a full record with file
-        hashes, so it is listed, verified and loaded like any saved version.
-        """
-        from .adopt import rebuild_index
-
-        return rebuild_index(self._tree)
-
-    def summary(self, name: str) -> dict[str, Any]:
-        """The listing entry of one model (what :meth:`list` shows for it)."""
-        rec = self.record(name)
-        return {"name": name, "latest": rec.version, "aliases": self.aliases(name),
-                **summarize(rec.to_dict())}
-
-    def best(self, name: str, metric: str, *, dataset: str | None = None,
-             higher_is_better: bool | None = None) -> str:
-        """The version of ``name`` with the best saved ``metric`` (e.g. ``auc_roc``).
-
-        Metrics are those :func:`nbmodels.evaluate` saved (``dataset`` picks a named
-        evaluation data set); losses and errors are minimized, scores maximized unless
-        ``higher_is_better`` says otherwise. A tie goes to the later version.
-        """
-        validate_name(name)
-        versions = self.versions(name)
-        records = {}
-        for v in versions:  # a damaged record below the latest is skipped, not fatal
-            with contextlib.suppress(IntegrityError):
-                records[v] = self.record(name, v).to_dict()
-        versions = [v for v in versions if v in records]
-        return evaluations.best_version(self._tree, name, versions, records, metric,
-                                        dataset=dataset, higher_is_better=higher_is_better)
-
-    # -- evaluation files ------------------------------------------------------------------
+    # -- the model's lock ------------------------------------------------------------------
     def lock(self, name: str) -> Any:
         """The lock that serializes writers of ``name`` (a context manager, reentrant in
         this process): hold it around a read-modify-write of a version's files."""
         return self._registry.lock(validate_name(name))
 
-    def write_evaluation(self, name: str, version: str, files: dict[str, bytes], *,
-                         dataset: str | None = None, stale: Any = (),
-                         commit_last: str | None = None,
-                         require_version: bool = True,
-                         artifacts: Any = None) -> str:
-        """Publish a version's evaluation files all at once, under the model's lock.
-
-        ``stale`` names files of an earlier evaluation that this one no longer has
-        (they are removed); ``commit_last`` is written last. With ``require_version``
-        the version must still exist when the files are published. ``artifacts``, the
-        sha256 of each artifact the evaluated object was loaded from, must still be the
-        version's: results are never filed under other artifacts (a version deleted and
-        saved again meanwhile). The version's artifact hashes are written beside the
-        files (``artifacts.json``), binding them to what they measured. Returns the
-        folder, relative to the store.
-        """
-        validate_name(name)
-        parse_version(version)
-        with self._registry.lock(name):
-            if require_version and not self._registry.is_committed(name, version):
-                raise ModelNotFoundError(f"{name}@{version} no longer exists (deleted while "
-                                         f"it was evaluated); nothing was written")
-            record = self._registry.read_record(name, version) if require_version else None
-            current = evaluations.artifact_hashes(record)
-            if artifacts is not None and list(artifacts) != current:
-                raise ModelNotFoundError(
-                    f"{name}@{version} is no longer the model that was evaluated (it was "
-                    f"deleted or replaced after this object was loaded); nothing was "
-                    f"written: load {name}@{version} again and evaluate that")
-            if current:
-                files = {**files, evaluations.BINDING_FILE: evaluations.binding_bytes(current)}
-            folder = evaluations.write_files(self._tree, name, version, files,
-                                             dataset=dataset, stale=tuple(stale),
-                                             commit_last=commit_last)
-        return str(folder)
-
-    def evaluation_files(self, name: str, version: str = "latest", *,
-                         dataset: str | None = None) -> list[str]:
-        """The files of a version's evaluation (of one named data set), sorted."""
-        name, exact = self._split_resolve(name, version)
-        return evaluations.list_files(self._tree, name, exact, dataset)
-
-    def evaluation_datasets(self, name: str, version: str = "latest") -> list[str]:
-        """The named data sets a version was evaluated on."""
-        name, exact = self._split_resolve(name, version)
-        return evaluations.list_datasets(self._tree, name, exact)
-
-    def read_evaluation_file(self, name: str, version: str, filename: str, *,
-                             dataset: str | None = None) -> bytes:
-        """The bytes of one evaluation file (a plot, ``report.html``, ``metrics.json``)."""
-        name, exact = self._split_resolve(name, version)
-        return evaluations.read_file(self._tree, name, exact, filename, dataset=dataset)
-
-    def saved_metrics(self, name: str, version: str = "latest", *,
-                      dataset: str | None = None) -> tuple[dict[str, float],
-                                                           dict[str, Any] | None, str | None,
-                                                           str | None]:
-        """``(metrics, curves, data_sha256, task)`` saved for a version: its evaluation
-        files, else what its record says; by default those of the data set its headline
-        metrics come from."""
-        name, exact, rec = self._located_record(name, version)
-        return evaluations.saved_metrics(self._tree, name, exact, rec.to_dict(), dataset)
-
-    # -- moving versions between stores, archives and backups ------------------------------
-    def _refs(self, refs: Any) -> list[tuple[str, str]]:
-        """Exact ``(name, version)`` pairs: ``"all"``/``None`` is every committed version;
-        ``name`` alone every version of it; ``name@ref`` one version (alias, latest)."""
-        if refs is None or refs == "all":
-            return [(n, v) for n in self.names() for v in self._all_versions(n)]
-        if isinstance(refs, str):
-            refs = [refs]
-        out: list[tuple[str, str]] = []
-        for ref in refs:
-            name, sep, version = str(ref).partition("@")
-            pairs = ([(name, self.resolve(name, version))] if sep
-                     else [(name, v) for v in self.versions(name)])
-            out += [p for p in pairs if p not in out]
-        return out
-
-    def _all_versions(self, name: str) -> list[str]:
-        head = self._registry.head(name)
-        return list(head["versions"]) if head else []
-
-    def export(self, refs: Any, path: str | os.PathLike[str], *,
-               overwrite: bool = False) -> Any:
-        """Write versions to one archive (``.zip`` or ``.tar.gz``, by ``path``'s suffix).
-
-        ``refs``: ``"all"``, a name (every version), ``name@version``/``name@alias``, or a
-        list of those. The archive holds each version's artifacts, record, card,
-        evaluations and a ``requirements.txt``, the aliases of those versions, and a
-        ``MANIFEST.sha256`` that ``sha256sum -c`` checks. Returns an
-        :class:`~nbmodels.store.archive.ExportReport`.
-        """
-        from .archive.export import export_archive
-
-        pairs = self._refs(refs)
-        aliases = {n: self.aliases(n) for n in sorted({n for n, _ in pairs})}
-        return export_archive(self._tree, pairs, path, overwrite=overwrite, aliases=aliases)
-
-    def import_(self, path: str | os.PathLike[str]) -> Any:
-        """Import an archive made by :meth:`export` or :meth:`backup`.
-
-        Every member and hash is verified before anything is registered; a damaged,
-        tampered or hostile archive imports nothing. Versions keep their numbers,
-        identical ones are skipped, and one that exists here with other artifacts makes
-        the whole import refused. Imported records get ``origin: imported``. Returns a
-        :class:`~nbmodels.store.transfer.TransferReport`.
-        """
-        from .archive.import_ import import_archive
-
-        return import_archive(self._tree, path)
-
-    def backup(self, folder: str | os.PathLike[str], *, kind: str = "tar.gz") -> Any:
-        """Export the whole store to ``folder/nbmodels-backup-{store}-{UTC time}.{kind}``;
-        restore it with :meth:`import_` into an empty store."""
-        from .archive.export import backup_name
-
-        if kind not in ("tar.gz", "zip"):
-            raise NBModelsError(f"kind must be 'tar.gz' or 'zip', got {kind!r}")
-        dest = Path(folder).expanduser().absolute()
-        parent = open_backend(dest.parent)
-        parent.make_dirs(PurePosixPath(dest.name))
-        return self.export("all", dest / backup_name(str(self.root), kind))
-
-    def copy_to(self, other: ModelStore, *refs: str, move_aliases: bool = False) -> Any:
-        """Copy versions (``"name@version"``, an alias, or a name for all its versions) to
-        the store ``other`` with their records, cards and evaluations, keeping version
-        numbers. Every artifact is hashed on the way; identical versions are skipped and
-        one that exists there with other artifacts refuses the copy.
-
-        The aliases that point at a copied version go along (``"churn_rf@production"``
-        copies that version and sets ``production`` in ``other``) where ``other`` has no
-        such alias; one that ``other`` has at another version is kept there and
-        reported, unless ``move_aliases=True``. Returns a
-        :class:`~nbmodels.store.transfer.TransferReport`."""
-        from .transfer import copy_versions
-
-        if not refs:
-            raise NBModelsError("copy_to needs at least one NAME@VERSION")
-        return copy_versions(self._tree, StoreTree(other.fs), self._refs(list(refs)),
-                             move_aliases=move_aliases)
-
-    # -- retention and size ----------------------------------------------------------------
-    def prune(self, name: str | None = None, *, keep_last: int | None = None,
-              older_than: Any = None, dry_run: bool = True) -> Any:
-        """Delete old versions, by default only reporting what would go (``dry_run``).
-
-        A version goes when it is past the ``keep_last`` highest of its model and/or
-        was created before ``older_than`` (``"90d"``, a timedelta, an ISO date); never
-        one an alias points to, one tagged ``keep``, or a model's latest. Returns a
-        :class:`~nbmodels.store.retention.PruneReport` with the bytes reclaimed.
-        """
-        from .retention import prune
-
-        if name is not None:
-            validate_name(name)
-        return prune(self._tree, lambda n, v: self.delete(n, v), name=name,
-                     keep_last=keep_last, older_than=older_than, dry_run=dry_run)
-
-    def du(self, name: str | None = None) -> Any:
-        """Bytes per version (artifacts, record, evaluation), per model and in the whole
-        store (:class:`~nbmodels.store.retention.DiskUsage`)."""
-        from .retention import disk_usage
-
-        if name is not None:
-            validate_name(name)
-        return disk_usage(self._tree, name)
-
+    # -- shared with the base classes -------------------------------------------------------
     def _split_resolve(self, name: str, version: str) -> tuple[str, str]:
-        name, version = _split_ref(name, version)
+        name, version = self._split_ref(name, version)
         return name, self.resolve(name, version)
