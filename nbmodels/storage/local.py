@@ -1018,11 +1018,7 @@ def _remove_tree_at(dir_fd: int, name: str, shown: str) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link_at(name, dir_fd):
-            raise OSError(errno.ELOOP, f"{shown} became a symbolic link while it was "
-                                       f"removed; the store never follows links out of "
-                                       f"its root (remove the link)") from None
-        raise
+        raise _swapped_error(exc, name, dir_fd, shown) from None
     try:
         with os.scandir(fd) as entries:
             names = [entry.name for entry in entries]
@@ -1030,8 +1026,22 @@ def _remove_tree_at(dir_fd: int, name: str, shown: str) -> None:
             _remove_tree_at(fd, child, f"{shown}/{child}")
     finally:
         os.close(fd)
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _swapped_error(exc, name, dir_fd, shown) from None
+
+
+def _swapped_error(exc: OSError, name: str, dir_fd: int, shown: str) -> OSError:
+    """The error for a folder being removed that is no folder any more: a link swapped
+    in is named as one (and left alone: never followed)."""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link_at(name, dir_fd):
+        return OSError(errno.ELOOP, f"{shown} became a symbolic link while it was removed; "
+                                    f"the store never follows links out of its root "
+                                    f"(remove the link)")
+    return OSError(exc.errno, exc.strerror, shown)
 
 
 def _walk_error(exc: OSError, current: str, part: str, dir_fd: int) -> OSError:
