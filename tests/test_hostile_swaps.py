@@ -227,6 +227,7 @@ STEPPED = ["load", "record", "list", "eval_read_dataset", "eval_files", "verify"
            "delete", "gc"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("place", sorted(PLACES))
 def test_a_swap_before_any_step_never_leads_outside(tmp_path, template, place):
     for op in STEPPED:
