@@ -1269,18 +1269,23 @@ class LocalBackend(StorageBackend):
                                  f"file; the store never reads it (replace it with the file)")
         return fd, Path(shown)
 
-    def verified(self, path: PurePosixPath, size: int, sha256: str) -> Any:
-        fd, shown = self._open_artifact(path)
-        return _mapped_verified_fd(fd, shown, size, sha256)
+    @contextlib.contextmanager
+    def verified(self, path: PurePosixPath, size: int,
+                 sha256: str) -> Iterator[VerifiedBuffer]:
+        fd, shown = self._open_artifact(path)  # on entering: no descriptor left open
+        with _mapped_verified_fd(fd, shown, size, sha256) as buffer:
+            yield buffer
 
     def read_verified(self, path: PurePosixPath, size: int, sha256: str) -> bytes:
         fd, shown = self._open_artifact(path)
         return _read_verified_fd(fd, shown, size, sha256)
 
-    def hashed_stream(self, path: PurePosixPath, size: int) -> Any:
+    @contextlib.contextmanager
+    def hashed_stream(self, path: PurePosixPath, size: int) -> Iterator[HashedStream]:
         """The artifact as a :class:`HashedStream` (verify before use)."""
         fd, shown = self._open_artifact(path)
-        return _hashed_stream_fd(fd, shown, size)
+        with _hashed_stream_fd(fd, shown, size) as stream:
+            yield stream
 
     def digest(self, path: PurePosixPath) -> FileDigest:
         fd, shown = self._open_artifact(path)
