@@ -841,8 +841,9 @@ def open_for_read(path: Path) -> io.BufferedReader:
 REPLACED_PREFIX = ".replaced-"
 
 
-def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str] = (),
-                  commit_last: str | None = None) -> None:
+def publish_files(target: Path | str, files: dict[str, bytes], *,
+                  stale: Iterable[str] = (), commit_last: str | None = None,
+                  dir_fd: int | None = None, shown: str | None = None) -> None:
     """Write a folder of small derived files (an evaluation) so that readers see the
     old set or the new set, whole, never a mix.
 
@@ -854,61 +855,39 @@ def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str]
     removed. A crash in between is repaired by :func:`recover_published`, which the
     next publication and ``gc`` run: the old folder comes back whole if the new one is
     not in place yet. ``commit_last`` is kept for callers; the switch is one rename.
-    Nothing is fsynced: the files can be recomputed.
+    Nothing is fsynced: the files can be recomputed. Every step is made relative to the
+    parent folder's descriptor (``dir_fd``: ``target`` is a name in that open folder,
+    as the local backend passes it; ``shown`` names it in messages), so a link in
+    place of the folder is refused when it is used, never written through.
     """
+    if dir_fd is not None:
+        _publish_at(dir_fd, str(target), shown or str(target), files, stale)
+        return
     target = Path(target)
-    recover_published(target)
-    tmp = new_temp_dir(target.parent, f".tmp-{target.name}-")
+    make_dirs(target.parent)
+    fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        for name, data in files.items():
-            with open(tmp / name, "xb") as f:
-                f.write(data)
-        try:
-            os.rename(tmp, target)
-            return
-        except OSError:
-            if not os.path.isdir(target) or os.path.islink(target):
-                raise
-        dropped = set(files) | set(stale)
-        for name in list_dir(target):
-            old = target / name
-            if name not in dropped and os.path.isfile(old) and not os.path.islink(old):
-                os.link(old, tmp / name)
-        aside = target.parent / f"{REPLACED_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}"
-        os.rename(target, aside)
-        os.rename(tmp, target)
-        _finish_switch(target, aside)
+        _publish_at(fd, target.name, str(target), files, stale)
     finally:
-        remove_tree(tmp)
+        os.close(fd)
 
 
-def _finish_switch(target: Path, aside: Path) -> None:
-    """Move the subfolders of the old folder into the new one, then drop the old one."""
-    for name in list_dir(aside):
-        old = aside / name
-        if os.path.isdir(old) and not os.path.islink(old) and not os.path.lexists(target / name):
-            os.rename(old, target / name)
-    remove_tree(aside)
-
-
-def recover_published(target: Path) -> bool:
+def recover_published(target: Path | str, *, dir_fd: int | None = None,
+                      shown: str | None = None) -> bool:
     """Finish or undo a switch of ``target`` that a crash interrupted (see
-    :func:`publish_files`); ``True`` when something was done."""
+    :func:`publish_files`, also for ``dir_fd`` and ``shown``); ``True`` when something
+    was done."""
+    if dir_fd is not None:
+        return _recover_at(dir_fd, str(target), shown or str(target))
     target = Path(target)
-    prefix = f"{REPLACED_PREFIX}{target.name}-"
-    done = False
-    for name in sorted(list_dir(target.parent)):
-        if not name.startswith(prefix) or "-" in name[len(prefix):]:
-            continue
-        aside = target.parent / name
-        if not os.path.isdir(aside) or os.path.islink(aside):
-            continue
-        if not os.path.lexists(target):
-            os.rename(aside, target)  # the new folder never got in: the old one, whole
-        else:
-            _finish_switch(target, aside)
-        done = True
-    return done
+    try:
+        fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        return _recover_at(fd, target.name, str(target))
+    finally:
+        os.close(fd)
 
 
 # -- regular files only ----------------------------------------------------------------------
@@ -1480,7 +1459,8 @@ class LocalBackend(StorageBackend):
                                          f"(remove it)")
         fd, name, shown = self._parent(target, create=True, readable=True)
         try:
-            _publish_at(fd, name, shown, files, stale)
+            publish_files(name, files, stale=stale, commit_last=commit_last, dir_fd=fd,
+                          shown=shown)
         except OSError as exc:
             raise _named(exc, shown) from None
         finally:
@@ -1492,7 +1472,7 @@ class LocalBackend(StorageBackend):
         except FileNotFoundError:
             return False
         try:
-            return _recover_at(fd, name, shown)
+            return recover_published(name, dir_fd=fd, shown=shown)
         except OSError as exc:
             raise _named(exc, shown) from None
         finally:
@@ -1627,7 +1607,8 @@ def _publish_at(parent_fd: int, target: str, shown: str, files: dict[str, bytes]
 
 
 def _finish_switch_at(parent_fd: int, target: str, aside: str, shown: str) -> None:
-    """:func:`_finish_switch` in the open folder ``parent_fd``."""
+    """Move the subfolders of the old folder ``aside`` into the new ``target`` (both in
+    the open folder ``parent_fd``), then drop the old one."""
     aside_fd = _subdir_fd(parent_fd, aside, f"{shown}/../{aside}")
     try:
         target_fd = _subdir_fd(parent_fd, target, shown)
