@@ -51,28 +51,55 @@ def _is_write(event: str, args: tuple) -> bool:
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
 
 
+# Where each event names the folder descriptor its path is relative to (the local
+# backend works through directory descriptors). An ``open`` event carries none: a
+# relative open can only be the backend's (nothing else here opens relative paths).
+_DIR_FD_ARG = {"os.remove": 1, "os.unlink": 1, "os.rmdir": 1, "shutil.rmtree": 1, "os.mkdir": 2,
+               "os.rename": 2, "os.replace": 2, "os.link": 2, "os.utime": 3}
+
+
+def _absolute(event: str, args: tuple) -> str | None:
+    """The absolute path an audited file operation acts on (``None``: not a path);
+    a relative ``open`` is shown as ``{store}/.../name``, counted as the store's."""
+    path = args[0]
+    if isinstance(path, int) or not isinstance(path, (str, bytes, os.PathLike)):
+        return None
+    path = os.fsdecode(path)
+    if os.path.isabs(path):
+        return path
+    index = _DIR_FD_ARG.get(event)
+    dir_fd = args[index] if index is not None and len(args) > index else None
+    if isinstance(dir_fd, int) and dir_fd >= 0:
+        return os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+    return os.path.join(_ROOT[0], "...", path) if event == "open" else os.path.abspath(path)
+
+
+_ROOT = [""]
+
+
 def arm(root: Path, at: int, action: str, events: list[str] | None = None) -> None:
     """Install the audit hook: fault at the ``at``-th write-like operation under ``root``."""
+    root = Path(os.path.realpath(root))
+    _ROOT[0] = str(root)
     prefix = os.fsencode(str(root))
     count = [0]
 
     def hook(event: str, args: tuple) -> None:
         if event not in _WATCHED or not args:
             return
-        path = args[0]
-        if isinstance(path, int) or not isinstance(path, (str, bytes, os.PathLike)):
-            return
-        if not os.fsencode(path).startswith(prefix) or not _is_write(event, args):
+        path = _absolute(event, args)
+        if path is None or not os.fsencode(path).startswith(prefix) \
+                or not _is_write(event, args):
             return
         i = count[0]
         count[0] += 1
         if events is not None:
-            rel = os.path.relpath(os.fsdecode(path), str(root))
+            rel = os.path.relpath(path, str(root))
             events.append(f"{event} {rel}")
         if i == at:
             if action == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
-            raise InjectedFault(f"injected fault at step {i}: {event} {os.fsdecode(path)}")
+            raise InjectedFault(f"injected fault at step {i}: {event} {path}")
 
     sys.addaudithook(hook)
 

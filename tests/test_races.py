@@ -147,19 +147,32 @@ def test_gc_dry_run_only_reads(store, tmp_path):
               store.root / "trained" / ".trash-m_v1.1.0-abcd0123")
     done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
         import os, sys
-        root = os.fsencode(sys.argv[1])
+        root = os.fsencode(os.path.realpath(sys.argv[1]))
         WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+        DIR_FD = {"os.remove": 1, "os.rmdir": 1, "shutil.rmtree": 1, "os.mkdir": 2,
+                  "os.rename": 2, "os.link": 2, "os.symlink": 2}
+        def in_store(event, args):
+            # The local backend works relative to folder descriptors: resolve them. A
+            # relative open names none, and only the backend opens relative paths here.
+            path = os.fsencode(args[0])
+            if not path.startswith(b"/"):
+                i = DIR_FD.get(event)
+                fd = args[i] if i is not None and len(args) > i else None
+                if not isinstance(fd, int) or fd < 0:
+                    return event == "open"
+                path = os.fsencode(os.readlink(f"/proc/self/fd/{fd}")) + b"/" + path
+            return path.startswith(root)
         def hook(event, args):
             if event in ("os.rename", "os.replace", "os.remove", "os.unlink", "os.rmdir",
                          "os.mkdir", "shutil.rmtree", "os.link", "os.symlink"):
                 if args and isinstance(args[0], (str, bytes, os.PathLike)) and \\
-                        os.fsencode(args[0]).startswith(root):
+                        in_store(event, args):
                     raise PermissionError(30, "Read-only file system", args[0])
             if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
                 mode, flags = args[1], args[2]
                 writing = (any(c in mode for c in "wax+") if isinstance(mode, str)
                            else bool((flags or 0) & WRITES))
-                if writing and os.fsencode(args[0]).startswith(root):
+                if writing and in_store(event, args):
                     raise PermissionError(30, "Read-only file system", args[0])
         from nbmodels import ModelStore
         sys.addaudithook(hook)

@@ -124,11 +124,15 @@ class HashingWriter(io.RawIOBase):
     publishes it) and fixes :attr:`digest`.
     """
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, dir_fd: int | None = None) -> None:
+        """``dir_fd``: create the file named ``path.name`` in that open folder (``path``
+        is then only shown in messages); a link in its place is never followed."""
         super().__init__()
         self.path = Path(path)
         self.name_in_version = name
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        self._fd = (os.open(self.path, flags, 0o644) if dir_fd is None
+                    else os.open(self.path.name, flags, 0o644, dir_fd=dir_fd))
         self._hasher = _BackgroundHasher()
         self._size = 0
         self._written_back = 0
@@ -331,7 +335,11 @@ def read_verified(path: Path, size: int, sha256: str) -> bytes:
     both hashes on any mismatch.
     """
     path = Path(path)
-    fd = _open_regular(path)
+    return _read_verified_fd(_open_regular(path), path, size, sha256)
+
+
+def _read_verified_fd(fd: int, path: Path, size: int, sha256: str) -> bytes:
+    """:func:`read_verified` of the open regular file ``fd`` (closed here)."""
     try:
         _check_size_fd(fd, path, size)
         data = bytearray(size)
@@ -448,7 +456,14 @@ def mapped_verified(path: Path, size: int, sha256: str) -> Iterator[VerifiedBuff
     exit.
     """
     path = Path(path)
-    fd = _open_regular(path)
+    with _mapped_verified_fd(_open_regular(path), path, size, sha256) as buffer:
+        yield buffer
+
+
+@contextlib.contextmanager
+def _mapped_verified_fd(fd: int, path: Path, size: int,
+                        sha256: str) -> Iterator[VerifiedBuffer]:
+    """:func:`mapped_verified` of the open regular file ``fd`` (closed here)."""
     buffer = None
     try:
         _check_size_fd(fd, path, size)
@@ -613,7 +628,13 @@ def hashed_stream(path: Path, size: int) -> Iterator[HashedStream]:
     """A :class:`HashedStream` of the regular file ``path`` whose record says ``size``
     bytes (checked first); call its ``verify(sha256)`` before using what was read."""
     path = Path(path)
-    fd = _open_regular(path)
+    with _hashed_stream_fd(_open_regular(path), path, size) as stream:
+        yield stream
+
+
+@contextlib.contextmanager
+def _hashed_stream_fd(fd: int, path: Path, size: int) -> Iterator[HashedStream]:
+    """:func:`hashed_stream` of the open regular file ``fd`` (closed here)."""
     try:
         _check_size_fd(fd, path, size)
         stream = HashedStream(fd, path, size)
@@ -820,8 +841,9 @@ def open_for_read(path: Path) -> io.BufferedReader:
 REPLACED_PREFIX = ".replaced-"
 
 
-def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str] = (),
-                  commit_last: str | None = None) -> None:
+def publish_files(target: Path | str, files: dict[str, bytes], *,
+                  stale: Iterable[str] = (), commit_last: str | None = None,
+                  dir_fd: int | None = None, shown: str | None = None) -> None:
     """Write a folder of small derived files (an evaluation) so that readers see the
     old set or the new set, whole, never a mix.
 
@@ -833,61 +855,39 @@ def publish_files(target: Path, files: dict[str, bytes], *, stale: Iterable[str]
     removed. A crash in between is repaired by :func:`recover_published`, which the
     next publication and ``gc`` run: the old folder comes back whole if the new one is
     not in place yet. ``commit_last`` is kept for callers; the switch is one rename.
-    Nothing is fsynced: the files can be recomputed.
+    Nothing is fsynced: the files can be recomputed. Every step is made relative to the
+    parent folder's descriptor (``dir_fd``: ``target`` is a name in that open folder,
+    as the local backend passes it; ``shown`` names it in messages), so a link in
+    place of the folder is refused when it is used, never written through.
     """
+    if dir_fd is not None:
+        _publish_at(dir_fd, str(target), shown or str(target), files, stale)
+        return
     target = Path(target)
-    recover_published(target)
-    tmp = new_temp_dir(target.parent, f".tmp-{target.name}-")
+    make_dirs(target.parent)
+    fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        for name, data in files.items():
-            with open(tmp / name, "xb") as f:
-                f.write(data)
-        try:
-            os.rename(tmp, target)
-            return
-        except OSError:
-            if not os.path.isdir(target) or os.path.islink(target):
-                raise
-        dropped = set(files) | set(stale)
-        for name in list_dir(target):
-            old = target / name
-            if name not in dropped and os.path.isfile(old) and not os.path.islink(old):
-                os.link(old, tmp / name)
-        aside = target.parent / f"{REPLACED_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}"
-        os.rename(target, aside)
-        os.rename(tmp, target)
-        _finish_switch(target, aside)
+        _publish_at(fd, target.name, str(target), files, stale)
     finally:
-        remove_tree(tmp)
+        os.close(fd)
 
 
-def _finish_switch(target: Path, aside: Path) -> None:
-    """Move the subfolders of the old folder into the new one, then drop the old one."""
-    for name in list_dir(aside):
-        old = aside / name
-        if os.path.isdir(old) and not os.path.islink(old) and not os.path.lexists(target / name):
-            os.rename(old, target / name)
-    remove_tree(aside)
-
-
-def recover_published(target: Path) -> bool:
+def recover_published(target: Path | str, *, dir_fd: int | None = None,
+                      shown: str | None = None) -> bool:
     """Finish or undo a switch of ``target`` that a crash interrupted (see
-    :func:`publish_files`); ``True`` when something was done."""
+    :func:`publish_files`, also for ``dir_fd`` and ``shown``); ``True`` when something
+    was done."""
+    if dir_fd is not None:
+        return _recover_at(dir_fd, str(target), shown or str(target))
     target = Path(target)
-    prefix = f"{REPLACED_PREFIX}{target.name}-"
-    done = False
-    for name in sorted(list_dir(target.parent)):
-        if not name.startswith(prefix) or "-" in name[len(prefix):]:
-            continue
-        aside = target.parent / name
-        if not os.path.isdir(aside) or os.path.islink(aside):
-            continue
-        if not os.path.lexists(target):
-            os.rename(aside, target)  # the new folder never got in: the old one, whole
-        else:
-            _finish_switch(target, aside)
-        done = True
-    return done
+    try:
+        fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        return _recover_at(fd, target.name, str(target))
+    finally:
+        os.close(fd)
 
 
 # -- regular files only ----------------------------------------------------------------------
@@ -937,7 +937,11 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
     what is read, so a record that is a link to ``/dev/zero`` or a huge file cannot
     exhaust memory.
     """
-    fd = open_regular(path)
+    return _read_limited(open_regular(path), path, limit)
+
+
+def _read_limited(fd: int, path: str | Path, limit: int | None) -> bytes:
+    """:func:`read_regular` of the open regular file ``fd`` (closed here)."""
     try:
         info = os.fstat(fd)
         if limit is not None and info.st_size > limit:
@@ -952,13 +956,97 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
     return data
 
 
+# A folder opened to be listed or fsynced; folders only walked through are opened with
+# O_PATH where there is one (Linux): the same refusal of links, at a lower cost.
+_DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+              | getattr(os, "O_CLOEXEC", 0))
+_WALK_FLAGS = _DIR_FLAGS & ~os.O_RDONLY | getattr(os, "O_PATH", os.O_RDONLY)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _is_link_at(name: str, dir_fd: int) -> bool:
+    """Whether ``name`` in the open folder ``dir_fd`` is a symbolic link (for messages)."""
+    import stat as st
+
+    try:
+        return st.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _remove_tree_at(dir_fd: int, name: str, shown: str) -> None:
+    """Remove ``name`` (a file, a link or a folder tree) from the open folder ``dir_fd``.
+
+    Every folder is opened without following a link and emptied through its own
+    descriptor, so a folder swapped for a link during the removal is refused, never
+    followed (what ``shutil.rmtree``'s fd-based walk does, on every Python version)."""
+    import stat as st
+
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not st.S_ISDIR(info.st_mode):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)
+        return
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _swapped_error(exc, name, dir_fd, shown) from None
+    try:
+        with os.scandir(fd) as entries:
+            names = [entry.name for entry in entries]
+        for child in names:
+            _remove_tree_at(fd, child, f"{shown}/{child}")
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _swapped_error(exc, name, dir_fd, shown) from None
+
+
+def _swapped_error(exc: OSError, name: str, dir_fd: int, shown: str) -> OSError:
+    """The error for a folder being removed that is no folder any more: a link swapped
+    in is named as one (and left alone: never followed)."""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link_at(name, dir_fd):
+        return OSError(errno.ELOOP, f"{shown} became a symbolic link while it was removed; "
+                                    f"the store never follows links out of its root "
+                                    f"(remove the link)")
+    return OSError(exc.errno, exc.strerror, shown)
+
+
+def _walk_error(exc: OSError, current: str, part: str, dir_fd: int) -> OSError:
+    """The error for a folder ``part`` (shown as ``current``) that could not be opened
+    in ``dir_fd``: a link is named as one (``O_NOFOLLOW`` refused it)."""
+    if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and _is_link_at(part, dir_fd)):
+        return OSError(errno.ELOOP, f"{current} is a symbolic link; the store never "
+                                    f"follows links out of its root")
+    return OSError(exc.errno, exc.strerror, current)
+
+
 class LocalBackend(StorageBackend):
     """A store in a local folder: the durability and safety rules of this module, on
     store-relative paths.
 
-    Every path is checked to stay inside the root: a component that is a symbolic link
-    (``trained/`` pointing elsewhere, a version folder linked to ``/etc``) is refused,
-    so nothing outside the root is read, written or deleted through the store.
+    Every operation reaches its file through directory descriptors: the root is opened
+    once per operation, each folder on the way is opened relative to the one before
+    without following a link (``O_NOFOLLOW``), and the final open, stat, listing,
+    removal or rename is made relative to the last folder's descriptor. A component
+    that is a symbolic link (``trained/`` pointing elsewhere, a version folder linked to
+    ``/etc``) is refused at the moment it is used, not by a check before it, so a
+    folder swapped for a link between two steps cannot lead outside the root: nothing
+    outside is read, written or deleted through the store.
     """
 
     def __init__(self, root: Path) -> None:
@@ -970,16 +1058,21 @@ class LocalBackend(StorageBackend):
     def __repr__(self) -> str:
         return f"LocalBackend({self.url!r})"
 
-    def path(self, path: PurePosixPath | str) -> str:
-        """The absolute path of a store-relative one, after checking that it stays in the
-        root: no absolute path, no ``..``, and no folder on the way that is a link
-        (which could lead outside the root). Plain strings, since this runs for every
-        operation of the store."""
+    def _parts(self, path: PurePosixPath | str) -> list[str]:
         rel = path if isinstance(path, str) else str(path)
         parts = rel.split("/")
         if (rel.startswith("/") or "\\" in rel or "\0" in rel
                 or any(part in ("", ".", "..") for part in parts)):
             raise ValueError(f"{rel!r} is not a path inside the store")
+        return parts
+
+    def path(self, path: PurePosixPath | str) -> str:
+        """The absolute path of a store-relative one, after checking that it stays in the
+        root: no absolute path, no ``..``, and no folder on the way that is a link
+        (which could lead outside the root). For messages and for libraries that can
+        only take a path (:meth:`local_path`); the backend's own operations go through
+        directory descriptors instead (see the class)."""
+        parts = self._parts(path)
         current = self._root
         for part in parts[:-1]:
             current = f"{current}/{part}"
@@ -987,6 +1080,61 @@ class LocalBackend(StorageBackend):
                 raise OSError(errno.ELOOP, f"{current} is a symbolic link; the store never "
                                            f"follows links out of its root")
         return f"{current}/{parts[-1]}"
+
+    def _open_root(self, flags: int, *, create: bool = False) -> int:
+        # The root itself is the user's choice: a link there is followed.
+        flags = (flags & ~getattr(os, "O_NOFOLLOW", 0))
+        try:
+            return os.open(self._root, flags)
+        except FileNotFoundError:
+            if not create:
+                raise
+        os.makedirs(self._root, exist_ok=True)
+        return os.open(self._root, flags)
+
+    def _open_dirs(self, parts: list[str], *, create: bool = False,
+                   readable: bool = False) -> int:
+        """A descriptor of the folder ``root/parts...``, each component opened relative
+        to the one before and never through a link (``create``: missing folders are
+        made on the way; ``readable``: the last one can be listed and fsynced). Errors
+        name the absolute path; a link is an ``ELOOP``."""
+        last = len(parts) - 1
+        fd = self._open_root(_DIR_FLAGS if readable and last < 0 else _WALK_FLAGS,
+                             create=create)
+        current = self._root
+        try:
+            for i, part in enumerate(parts):
+                current = f"{current}/{part}"
+                flags = _DIR_FLAGS if readable and i == last else _WALK_FLAGS
+                try:
+                    child = os.open(part, flags, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, dir_fd=fd)
+                    child = os.open(part, flags, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except OSError as exc:
+            error = _walk_error(exc, current, part, fd)
+            os.close(fd)
+            raise error from None
+        return fd
+
+    def _parent(self, path: PurePosixPath | str, *, create: bool = False,
+                readable: bool = False) -> tuple[int, str, str]:
+        """The open folder holding ``path``'s last component (see :meth:`_open_dirs`),
+        that component's name, and the absolute path to show in messages."""
+        parts = self._parts(path)
+        shown = f"{self._root}/{'/'.join(parts)}"
+        try:
+            fd = self._open_dirs(parts[:-1], create=create, readable=readable)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise
+            raise OSError(exc.errno, exc.strerror, shown) from None  # as an open of it
+        return fd, parts[-1], shown
 
     def local_path(self, path: PurePosixPath) -> Path | None:
         return Path(self.path(path))
@@ -1002,9 +1150,15 @@ class LocalBackend(StorageBackend):
         import stat as st
 
         try:
-            info = os.lstat(self.path(path))
+            fd, name, _shown = self._parent(path)
         except OSError:
             return None
+        try:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
         kind = "file" if st.S_ISREG(info.st_mode) else "dir" if st.S_ISDIR(info.st_mode) \
             else "other"
         return FileInfo(kind, info.st_size, info.st_mtime_ns,
@@ -1013,124 +1167,316 @@ class LocalBackend(StorageBackend):
 
     def list_dir(self, path: PurePosixPath) -> list[str]:
         try:
-            target = self.path(path)
-        except OSError:
-            return []
-        if os.path.islink(target):
-            return []
-        return list_dir(target)
+            fd = self._open_dirs(self._parts(path), readable=True)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
+                return []  # a link is never listed; an absent folder is empty
+            raise
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def _open_file(self, path: PurePosixPath) -> tuple[int, str]:
+        """A read-only descriptor of the regular file ``path`` and its absolute path:
+        opened relative to its folder's descriptor, without following a link and
+        without blocking; ``OSError`` (naming it) for anything else."""
+        import stat as st
+
+        dir_fd, name, shown = self._parent(path)
+        try:
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR
+                                                and _is_link_at(name, dir_fd)):
+                    raise OSError(errno.ELOOP, f"{shown} is a symbolic link, which the "
+                                               f"store never follows") from None
+                raise OSError(exc.errno, exc.strerror, shown) from None
+        finally:
+            os.close(dir_fd)
+        info = os.fstat(fd)
+        if not st.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, f"{shown} is {describe_mode(info.st_mode)}, not a "
+                                        f"regular file; the store reads only regular files")
+        return fd, shown
 
     def read_bytes(self, path: PurePosixPath, *, limit: int | None = None) -> bytes:
-        return read_regular(self.path(path), limit)
+        fd, shown = self._open_file(path)
+        return _read_limited(fd, shown, limit)
 
     def read_json(self, path: PurePosixPath, *, limit: int = 16 << 20) -> Any:
-        return parse_json(read_regular(self.path(path), limit))
+        fd, shown = self._open_file(path)
+        return parse_json(_read_limited(fd, shown, limit))
 
-    def verified(self, path: PurePosixPath, size: int, sha256: str) -> Any:
-        return mapped_verified(self._regular(path), size, sha256)
+    def _open_artifact(self, path: PurePosixPath) -> tuple[int, Path]:
+        """A read-only descriptor of the artifact ``path`` and its absolute path, refused
+        (:class:`IntegrityError`) unless it is a regular file (see :meth:`_open_file`);
+        a link on the way is an ``OSError``."""
+        import stat as st
+
+        try:
+            dir_fd, name, shown = self._parent(path)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise
+            raise IntegrityError(f"artifact {self._root}/{path} is missing; run `nbmodels "
+                                 f"verify` to see what else is damaged") from None
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                info = None
+            if isinstance(exc, FileNotFoundError) or info is None:
+                raise IntegrityError(f"artifact {shown} is missing; run `nbmodels verify` "
+                                     f"to see what else is damaged") from None
+            if not st.S_ISREG(info.st_mode):
+                raise IntegrityError(f"artifact {shown} is {describe_mode(info.st_mode)}, "
+                                     f"not a regular file; the store never reads it "
+                                     f"(replace it with the file)") from None
+            raise IntegrityError(f"artifact {shown} cannot be opened as a regular file "
+                                 f"({exc.strerror}); refusing to read it") from None
+        finally:
+            os.close(dir_fd)
+        mode = os.fstat(fd).st_mode
+        if not st.S_ISREG(mode):
+            os.close(fd)
+            raise IntegrityError(f"artifact {shown} is {describe_mode(mode)}, not a regular "
+                                 f"file; the store never reads it (replace it with the file)")
+        return fd, Path(shown)
+
+    @contextlib.contextmanager
+    def verified(self, path: PurePosixPath, size: int,
+                 sha256: str) -> Iterator[VerifiedBuffer]:
+        fd, shown = self._open_artifact(path)  # on entering: no descriptor left open
+        with _mapped_verified_fd(fd, shown, size, sha256) as buffer:
+            yield buffer
 
     def read_verified(self, path: PurePosixPath, size: int, sha256: str) -> bytes:
-        return read_verified(self._regular(path), size, sha256)
+        fd, shown = self._open_artifact(path)
+        return _read_verified_fd(fd, shown, size, sha256)
 
-    def hashed_stream(self, path: PurePosixPath, size: int) -> Any:
+    @contextlib.contextmanager
+    def hashed_stream(self, path: PurePosixPath, size: int) -> Iterator[HashedStream]:
         """The artifact as a :class:`HashedStream` (verify before use)."""
-        return hashed_stream(self._regular(path), size)
-
-    def _regular(self, path: PurePosixPath) -> str:
-        """The absolute path of an artifact, refused unless it is a regular file."""
-        target = self.path(path)
-        info = self.stat(path)
-        if info is None:
-            raise IntegrityError(f"artifact {target} is missing; run `nbmodels verify` to "
-                                 f"see what else is damaged")
-        if info.kind != "file":
-            raise IntegrityError(f"artifact {target} is {info.what}, not a regular file; "
-                                 f"the store never reads it (replace it with the file)")
-        return target
+        fd, shown = self._open_artifact(path)
+        with _hashed_stream_fd(fd, shown, size) as stream:
+            yield stream
 
     def digest(self, path: PurePosixPath) -> FileDigest:
-        target = self._regular(path)
-        with os.fdopen(open_regular(target), "rb", buffering=0) as f:
-            return _digest_of(f, Path(target).name)
+        fd, shown = self._open_artifact(path)
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            return _digest_of(f, shown.name)
 
     def open_read(self, path: PurePosixPath) -> Any:
-        return os.fdopen(open_regular(self._regular(path)), "rb")
+        fd, _shown = self._open_artifact(path)
+        return os.fdopen(fd, "rb")
 
     def stamp(self, path: PurePosixPath) -> list[int]:
-        return stamp(self.path(path))
+        try:
+            fd, name, _shown = self._parent(path)
+        except FileNotFoundError:
+            return [0, 0]
+        try:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return [0, 0]
+        finally:
+            os.close(fd)
+        return [info.st_mtime_ns, info.st_nlink]
 
     # -- writing -----------------------------------------------------------------------------
     def hashing_writer(self, path: PurePosixPath, name: str) -> HashingWriter:
-        # O_EXCL in HashingWriter: a link already at the path is an error, never followed.
-        return HashingWriter(self.path(path), name)
+        # O_EXCL | O_NOFOLLOW: a link already at the path is an error, never followed.
+        fd, _name, shown = self._parent(path)
+        try:
+            return HashingWriter(Path(shown), name, dir_fd=fd)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def create_exclusive(self, path: PurePosixPath, data: bytes) -> None:
-        target = Path(self.path(path))
-        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+        fd, name, shown = self._parent(path, readable=True)
         try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            tmp = f"{name}.{uuid.uuid4().hex[:12]}.tmp"
             try:
-                os.link(tmp, target)  # fails if target exists: never replaces a commit
-            except OSError as exc:
-                if exc.errno == errno.EEXIST:
-                    raise FileExistsError(errno.EEXIST, f"{target} exists") from None
-                # A filesystem without hard links: the model's lock still serializes the
-                # writers of this store, so check-then-rename is exclusive among them.
-                if os.path.lexists(target):
-                    raise FileExistsError(errno.EEXIST, f"{target} exists") from None
-                os.rename(tmp, target)
+                _write_new_at(fd, tmp, data, durable=True)
+                try:
+                    # fails if the name exists: never replaces a commit
+                    os.link(tmp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+                except OSError as exc:
+                    if exc.errno == errno.EEXIST:
+                        raise FileExistsError(errno.EEXIST, f"{shown} exists") from None
+                    # A filesystem without hard links: the model's lock still serializes
+                    # the writers of this store, so check-then-rename is exclusive among them.
+                    if _exists_at(name, fd):
+                        raise FileExistsError(errno.EEXIST, f"{shown} exists") from None
+                    os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=fd)
+            _fsync_fd(fd)
+        except OSError as exc:
+            raise _named(exc, shown) from None
         finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        fsync_dir(target.parent)
+            os.close(fd)
 
     def replace(self, path: PurePosixPath, data: bytes, *, durable: bool = True) -> None:
-        atomic_write_bytes(self.path(path), data, durable=durable)
+        fd, name, shown = self._parent(path, readable=durable)
+        try:
+            tmp = f"{name}.{uuid.uuid4().hex[:12]}.tmp"
+            try:
+                _write_new_at(fd, tmp, data, durable=durable)
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=fd)
+                raise
+            if durable:
+                _fsync_fd(fd)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def make_dirs(self, path: PurePosixPath) -> None:
-        make_dirs(self.path(path))
+        os.close(self._open_dirs(self._parts(path), create=True))
 
     def new_temp_dir(self, parent: PurePosixPath, prefix: str) -> PurePosixPath:
-        created = new_temp_dir(Path(self.path(parent / "x")).parent, prefix)
-        return parent / created.name
+        fd = self._open_dirs(self._parts(parent), create=True)
+        name = f"{prefix}{uuid.uuid4().hex[:12]}"
+        shown = f"{self._root}/{parent}/{name}"
+        try:
+            os.mkdir(name, dir_fd=fd)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
+        return parent / name
 
     def rename(self, src: PurePosixPath, dst: PurePosixPath) -> None:
-        rename(self.path(src), self.path(dst))
+        src_fd, src_name, src_shown = self._parent(src)
+        try:
+            dst_fd, dst_name, dst_shown = self._parent(dst, readable=True)
+            try:
+                os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                _fsync_fd(dst_fd)
+            except OSError as exc:
+                raise _named(exc, src_shown, dst_shown) from None
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
 
     def touch(self, path: PurePosixPath) -> None:
-        touch(self.path(path))
+        fd, name, shown = self._parent(path, readable=True)
+        try:
+            flags = (os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+            file_fd = os.open(name, flags, 0o644, dir_fd=fd)
+            try:
+                os.fsync(file_fd)
+            finally:
+                os.close(file_fd)
+            _fsync_fd(fd)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def remove_file(self, path: PurePosixPath) -> None:
-        remove_file(self.path(path))
+        try:
+            fd, name, shown = self._parent(path)
+        except FileNotFoundError:
+            return
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def remove_tree(self, path: PurePosixPath) -> None:
-        remove_tree(self.path(path))
+        try:
+            fd, name, shown = self._parent(path)
+        except FileNotFoundError:
+            return
+        try:
+            _remove_tree_at(fd, name, shown)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def sync_dir(self, path: PurePosixPath) -> None:
-        fsync_dir(self.path(path))
+        try:
+            fd = self._open_dirs(self._parts(path), readable=True)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise
+            return  # nothing there to make durable (as fsync_dir)
+        try:
+            _fsync_fd(fd)
+        finally:
+            os.close(fd)
 
     def tree_size(self, path: PurePosixPath) -> int:
-        target = self.path(path)
-        if os.path.islink(target):
+        import stat as st
+
+        try:
+            fd, name, _shown = self._parent(path)
+        except OSError:
             return 0
-        if not os.path.isdir(target):
-            return file_size(target)
-        return tree_size(target)
+        try:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if not st.S_ISDIR(info.st_mode):
+                return 0 if st.S_ISLNK(info.st_mode) else info.st_size
+            total = 0
+            for _root, _dirs, files, folder_fd in os.fwalk(name, dir_fd=fd):
+                for f in files:
+                    with contextlib.suppress(OSError):
+                        total += os.stat(f, dir_fd=folder_fd, follow_symlinks=False).st_size
+            return total
+        except OSError:
+            return 0
+        finally:
+            os.close(fd)
 
     def publish_files(self, target: PurePosixPath, files: dict[str, bytes], *,
                       stale: Iterable[str] = (), commit_last: str | None = None) -> None:
-        where = self.path(target)
+        """:func:`publish_files` of the folder ``target``, every step made relative to
+        directory descriptors (a link in place of the folder or of its parent is
+        refused when it is used)."""
         info = self.stat(target)
         if info is not None and info.kind != "dir":  # a link would be written through
-            raise OSError(errno.ENOTDIR, f"{where} is {info.what}, not a folder; the store "
-                                         f"never writes through it (remove it)")
-        publish_files(where, files, stale=stale, commit_last=commit_last)
+            raise OSError(errno.ENOTDIR, f"{self._root}/{target} is {info.what}, not a "
+                                         f"folder; the store never writes through it "
+                                         f"(remove it)")
+        fd, name, shown = self._parent(target, create=True, readable=True)
+        try:
+            publish_files(name, files, stale=stale, commit_last=commit_last, dir_fd=fd,
+                          shown=shown)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def recover_published(self, target: PurePosixPath) -> bool:
-        return recover_published(self.path(target))
+        try:
+            fd, name, shown = self._parent(target, readable=True)
+        except FileNotFoundError:
+            return False
+        try:
+            return recover_published(name, dir_fd=fd, shown=shown)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     # -- locks -------------------------------------------------------------------------------
     def lock(self, name: str, timeout: float) -> Any:
@@ -1138,8 +1484,8 @@ class LocalBackend(StorageBackend):
         if lock is None:
             from filelock import FileLock
 
+            self.make_dirs(PurePosixPath("registry/locks"))
             folder = Path(self.path("registry/locks/x")).parent
-            make_dirs(folder)
             lock = FileLock(str(folder / f"{name}.lock"), timeout=timeout)
             self._locks[name] = lock
         # The lock file is opened for writing and truncated: a link in its place would
@@ -1160,6 +1506,138 @@ class LocalBackend(StorageBackend):
             return True
         lock.release()
         return False
+
+
+def _named(exc: OSError, shown: str, shown2: str | None = None) -> OSError:
+    """``exc`` naming the store's absolute paths instead of the names relative to a
+    folder's descriptor that the system call was given."""
+    if exc.errno is None or exc.filename is None or os.path.isabs(os.fsdecode(exc.filename)):
+        return exc
+    return OSError(exc.errno, exc.strerror, shown, None, shown2)
+
+
+def _fsync_fd(fd: int) -> None:
+    """fsync an open folder (a rename or a new entry in it becomes durable)."""
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+
+
+def _exists_at(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _write_new_at(dir_fd: int, name: str, data: bytes, *, durable: bool) -> None:
+    """Create the new file ``name`` in the open folder ``dir_fd`` holding ``data``
+    (fsynced when ``durable``); a link or anything else at the name is an error."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _subdir_fd(dir_fd: int, name: str, shown: str) -> int:
+    """The folder ``name`` of the open folder ``dir_fd``, opened without following a link."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise _walk_error(exc, shown, name, dir_fd) from None
+
+
+def _is_real_dir_at(name: str, dir_fd: int) -> bool:
+    import stat as st
+
+    try:
+        return st.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _publish_at(parent_fd: int, target: str, shown: str, files: dict[str, bytes],
+                stale: Iterable[str]) -> None:
+    """:func:`publish_files` of ``target`` in the open folder ``parent_fd``."""
+    import stat as st
+
+    _recover_at(parent_fd, target, shown)
+    tmp = f".tmp-{target}-{uuid.uuid4().hex[:12]}"
+    os.mkdir(tmp, dir_fd=parent_fd)
+    try:
+        tmp_fd = _subdir_fd(parent_fd, tmp, f"{shown}/../{tmp}")
+        try:
+            for name, data in files.items():
+                _write_new_at(tmp_fd, name, data, durable=False)
+            try:
+                os.rename(tmp, target, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+                return
+            except OSError:
+                if not _is_real_dir_at(target, parent_fd):
+                    raise
+            dropped = set(files) | set(stale)
+            old_fd = _subdir_fd(parent_fd, target, shown)
+            try:
+                for name in os.listdir(old_fd):
+                    if name in dropped:
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        mode = os.stat(name, dir_fd=old_fd, follow_symlinks=False).st_mode
+                        if st.S_ISREG(mode):
+                            os.link(name, name, src_dir_fd=old_fd, dst_dir_fd=tmp_fd,
+                                    follow_symlinks=False)
+            finally:
+                os.close(old_fd)
+        finally:
+            os.close(tmp_fd)
+        aside = f"{REPLACED_PREFIX}{target}-{uuid.uuid4().hex[:8]}"
+        os.rename(target, aside, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        os.rename(tmp, target, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        _finish_switch_at(parent_fd, target, aside, shown)
+    finally:
+        _remove_tree_at(parent_fd, tmp, f"{shown}/../{tmp}")
+
+
+def _finish_switch_at(parent_fd: int, target: str, aside: str, shown: str) -> None:
+    """Move the subfolders of the old folder ``aside`` into the new ``target`` (both in
+    the open folder ``parent_fd``), then drop the old one."""
+    aside_fd = _subdir_fd(parent_fd, aside, f"{shown}/../{aside}")
+    try:
+        target_fd = _subdir_fd(parent_fd, target, shown)
+        try:
+            for name in os.listdir(aside_fd):
+                if _is_real_dir_at(name, aside_fd) and not _exists_at(name, target_fd):
+                    os.rename(name, name, src_dir_fd=aside_fd, dst_dir_fd=target_fd)
+        finally:
+            os.close(target_fd)
+    finally:
+        os.close(aside_fd)
+    _remove_tree_at(parent_fd, aside, f"{shown}/../{aside}")
+
+
+def _recover_at(parent_fd: int, target: str, shown: str) -> bool:
+    """:func:`recover_published` of ``target`` in the open folder ``parent_fd``."""
+    prefix = f"{REPLACED_PREFIX}{target}-"
+    done = False
+    for name in sorted(os.listdir(parent_fd)):
+        if not name.startswith(prefix) or "-" in name[len(prefix):]:
+            continue
+        if not _is_real_dir_at(name, parent_fd):
+            continue
+        if not _exists_at(target, parent_fd):
+            os.rename(name, target, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        else:
+            _finish_switch_at(parent_fd, target, name, shown)
+        done = True
+    return done
 
 
 def append_line(path: Path, line: str, *, limit: int = 1 << 20) -> None:
