@@ -22,7 +22,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import IntegrityError
 from .backend import FileDigest, FileInfo, StorageBackend
@@ -105,6 +105,15 @@ __all__ = [
     "write_bytes",
     "write_new_file",
 ]
+
+
+class _Place(NamedTuple):
+    """Where a store path is reached: its open parent folder, its name there, and the
+    absolute path that messages show."""
+
+    fd: int
+    name: str
+    shown: str
 
 
 class LocalBackend(StorageBackend):
@@ -207,6 +216,26 @@ class LocalBackend(StorageBackend):
                 raise
             raise OSError(exc.errno, exc.strerror, shown) from None  # as an open of it
         return fd, parts[-1], shown
+
+    @contextlib.contextmanager
+    def _at(self, path: PurePosixPath | str, *, missing_ok: bool = False, create: bool = False,
+            readable: bool = False) -> Iterator[_Place | None]:
+        """The :class:`_Place` of ``path`` (see :meth:`_parent`) for one operation: an
+        ``OSError`` of the block names the absolute path, and the folder is closed after.
+        ``missing_ok``: ``None`` when a folder on the way is missing."""
+        try:
+            fd, name, shown = self._parent(path, create=create, readable=readable)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+            yield None
+            return
+        try:
+            yield _Place(fd, name, shown)
+        except OSError as exc:
+            raise _named(exc, shown) from None
+        finally:
+            os.close(fd)
 
     def local_path(self, path: PurePosixPath) -> Path | None:
         return Path(self.path(path))
@@ -363,17 +392,12 @@ class LocalBackend(StorageBackend):
     # -- writing -----------------------------------------------------------------------------
     def hashing_writer(self, path: PurePosixPath, name: str) -> HashingWriter:
         # O_EXCL | O_NOFOLLOW: a link already at the path is an error, never followed.
-        fd, _name, shown = self._parent(path)
-        try:
-            return HashingWriter(Path(shown), name, dir_fd=fd)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
+        with self._at(path) as at:
+            return HashingWriter(Path(at.shown), name, dir_fd=at.fd)
 
     def create_exclusive(self, path: PurePosixPath, data: bytes) -> None:
-        fd, name, shown = self._parent(path, readable=True)
-        try:
+        with self._at(path, readable=True) as at:
+            fd, name, shown = at
             tmp = f"{name}.{uuid.uuid4().hex[:12]}.tmp"
             try:
                 _write_new_at(fd, tmp, data, durable=True)
@@ -392,14 +416,10 @@ class LocalBackend(StorageBackend):
                 with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=fd)
             _fsync_fd(fd)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
 
     def replace(self, path: PurePosixPath, data: bytes, *, durable: bool = True) -> None:
-        fd, name, shown = self._parent(path, readable=durable)
-        try:
+        with self._at(path, readable=durable) as at:
+            fd, name, _shown = at
             tmp = f"{name}.{uuid.uuid4().hex[:12]}.tmp"
             try:
                 _write_new_at(fd, tmp, data, durable=durable)
@@ -410,10 +430,6 @@ class LocalBackend(StorageBackend):
                 raise
             if durable:
                 _fsync_fd(fd)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
 
     def make_dirs(self, path: PurePosixPath) -> None:
         os.close(self._open_dirs(self._parts(path), create=True))
@@ -445,45 +461,25 @@ class LocalBackend(StorageBackend):
             os.close(src_fd)
 
     def touch(self, path: PurePosixPath) -> None:
-        fd, name, shown = self._parent(path, readable=True)
-        try:
+        with self._at(path, readable=True) as at:
             flags = (os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
                      | getattr(os, "O_NONBLOCK", 0))
-            file_fd = os.open(name, flags, 0o644, dir_fd=fd)
+            file_fd = os.open(at.name, flags, 0o644, dir_fd=at.fd)
             try:
                 os.fsync(file_fd)
             finally:
                 os.close(file_fd)
-            _fsync_fd(fd)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
+            _fsync_fd(at.fd)
 
     def remove_file(self, path: PurePosixPath) -> None:
-        try:
-            fd, name, shown = self._parent(path)
-        except FileNotFoundError:
-            return
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=fd)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
+        with self._at(path, missing_ok=True) as at, contextlib.suppress(FileNotFoundError):
+            if at is not None:
+                os.unlink(at.name, dir_fd=at.fd)
 
     def remove_tree(self, path: PurePosixPath) -> None:
-        try:
-            fd, name, shown = self._parent(path)
-        except FileNotFoundError:
-            return
-        try:
-            _remove_tree_at(fd, name, shown)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
+        with self._at(path, missing_ok=True) as at:
+            if at is not None:
+                _remove_tree_at(at.fd, at.name, at.shown)
 
     def sync_dir(self, path: PurePosixPath) -> None:
         try:
@@ -529,26 +525,13 @@ class LocalBackend(StorageBackend):
             raise OSError(errno.ENOTDIR, f"{self._root}/{target} is {info.what}, not a "
                                          f"folder; the store never writes through it "
                                          f"(remove it)")
-        fd, name, shown = self._parent(target, create=True, readable=True)
-        try:
-            publish_files(name, files, stale=stale, commit_last=commit_last, dir_fd=fd,
-                          shown=shown)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
+        with self._at(target, create=True, readable=True) as at:
+            publish_files(at.name, files, stale=stale, commit_last=commit_last, dir_fd=at.fd,
+                          shown=at.shown)
 
     def recover_published(self, target: PurePosixPath) -> bool:
-        try:
-            fd, name, shown = self._parent(target, readable=True)
-        except FileNotFoundError:
-            return False
-        try:
-            return recover_published(name, dir_fd=fd, shown=shown)
-        except OSError as exc:
-            raise _named(exc, shown) from None
-        finally:
-            os.close(fd)
+        with self._at(target, missing_ok=True, readable=True) as at:
+            return at is not None and recover_published(at.name, dir_fd=at.fd, shown=at.shown)
 
     # -- locks -------------------------------------------------------------------------------
     def lock(self, name: str, timeout: float) -> Any:
