@@ -494,3 +494,18 @@ def test_panels_do_not_shadow_ipywidgets_names():
     for panel in (ModelBrowser, CompareVersions, EvaluationPanel, SaveModelForm):
         own = {k for k in vars(panel) if not k.startswith("__")} - made_per_class
         assert not own & inherited, (panel.__name__, own & inherited)
+
+
+def test_a_panel_shows_after_its_progress_bar_closed():
+    import gc
+
+    from nbmodels.widgets.common import ProgressBar
+
+    bar = ProgressBar()
+    bar.start("evaluating")
+    bar("predict", 10, 10)
+    bar("plots", 1, 6)  # a new stage: a new tqdm bar in the box
+    bar.finish(True)
+    gc.collect()
+    # the panel's text form reads the tqdm widget's bar: it must still exist
+    assert "plots" in repr(bar.box)

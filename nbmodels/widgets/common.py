@@ -223,8 +223,12 @@ class ProgressBar(TqdmProgress):
     def __init__(self) -> None:
         super().__init__("notebook", embed=True, leave=True, on_bar=self._place)
         self.box = W.HBox([], layout=W.Layout(display="none"))
+        self._shown: Any = None
 
     def _place(self, container: Any) -> None:
+        # tqdm's widget holds its bar only weakly (its repr reads the bar): keep the bar
+        # of the widget on show alive, or showing the panel fails once a stage ended.
+        self._shown = self.bar
         self.box.children = [container]
 
     def start(self, text: str = "working") -> None:
