@@ -6,7 +6,11 @@ so objects defined here can be pickled in one process and unpickled in another.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 
@@ -155,3 +159,45 @@ def kernel_output(client, code: str, *, timeout: float = 120,
                 texts += content.get("traceback", [])
         elif kind == "status" and content["execution_state"] == "idle":
             return "\n".join(texts)
+
+
+# -- processes that race each other --------------------------------------------------------
+
+#: Prefix of a script that waits until the file ``sys.argv[2]`` exists, so several
+#: processes start their racing part at the same moment.
+WAIT_FOR_GO = """
+import json, os, sys, time
+go = sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.005)
+"""
+
+
+def start_script(code: str, *args: str) -> subprocess.Popen[str]:
+    """Run ``code`` (dedented) in a fresh interpreter with ``args``, output captured."""
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_json(proc: subprocess.Popen[str]) -> object:
+    """Wait for a script of :func:`start_script`; the JSON of its last line of output."""
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def loads_beside_rewrites(loader: subprocess.Popen[str],
+                          writer: subprocess.Popen) -> tuple[int, int]:
+    """Wait for a loader script that prints ``ok refused`` while ``writer`` rewrites the
+    artifact it loads, then stop the writer. The loader must live (no SIGBUS), load a few
+    times, and notice at least one rewrite. Returns ``(ok, refused)``."""
+    try:
+        out, err = loader.communicate(timeout=300)
+    finally:
+        writer.kill()
+        writer.communicate()
+    assert loader.returncode == 0, (loader.returncode, err[-2000:])
+    ok, refused = map(int, out.split())
+    assert ok + refused >= 5
+    assert refused > 0, "the rewrites were never noticed"
+    return ok, refused

@@ -3,41 +3,23 @@ writes guarantee without a lock server, and what a killed save leaves."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
+from nbm_helpers import WAIT_FOR_GO, finish_json, start_script
 
 from nbmodels import ModelNotFoundError, ModelStore
 
 pytestmark = pytest.mark.slow
 
-_WAIT_FOR_GO = """
-import json, os, sys, time
-go = sys.argv[2]
-while not os.path.exists(go):
-    time.sleep(0.005)
-"""
 
 
-def _start(code: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen[str]) -> object:
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_two_processes_saving_one_name_get_distinct_versions(s3_url, tmp_path):
-    code = _WAIT_FOR_GO + """
+    code = WAIT_FOR_GO + """
 from nbmodels import ModelStore
 store = ModelStore(sys.argv[1])
 who = sys.argv[3]
@@ -45,10 +27,10 @@ saved = [store.save({"who": who, "i": i}, "m", force_new=True).version for i in 
 print(json.dumps({"who": who, "saved": saved}))
 """
     go = tmp_path / "go"
-    procs = [_start(code, s3_url, str(go), who) for who in ("a", "b")]
+    procs = [start_script(code, s3_url, str(go), who) for who in ("a", "b")]
     time.sleep(3)  # both imported and waiting
     go.touch()
-    results = [_finish(p) for p in procs]
+    results = [finish_json(p) for p in procs]
     saved = {(r["who"], i): v for r in results for i, v in enumerate(r["saved"])}
     assert len(set(saved.values())) == 8, saved
     store = ModelStore(s3_url)
@@ -61,7 +43,7 @@ print(json.dumps({"who": who, "saved": saved}))
 
 def test_aliases_moved_by_two_processes_at_once_are_never_lost_silently(s3_url, tmp_path):
     ModelStore(s3_url).save({"v": 0}, "m")
-    code = _WAIT_FOR_GO + """
+    code = WAIT_FOR_GO + """
 from nbmodels import ModelStore
 from nbmodels.errors import ConcurrentUpdateError
 store = ModelStore(sys.argv[1])
@@ -77,10 +59,10 @@ for i in range(15):
 print(json.dumps({"done": done, "refused": refused}))
 """
     go = tmp_path / "go"
-    procs = [_start(code, s3_url, str(go), who) for who in ("a", "b")]
+    procs = [start_script(code, s3_url, str(go), who) for who in ("a", "b")]
     time.sleep(3)
     go.touch()
-    results = [_finish(p) for p in procs]
+    results = [finish_json(p) for p in procs]
     aliases = ModelStore(s3_url).aliases("m")
     done = [a for r in results for a in r["done"]]
     refused = [a for r in results for a in r["refused"]]
@@ -99,7 +81,7 @@ store = ModelStore(sys.argv[1])
 store.save({"w": np.random.default_rng(0).random(6_000_000)}, "big")
 print("saved")
 """
-    proc = _start(code, s3_url)
+    proc = start_script(code, s3_url)
     store = ModelStore(s3_url)
     marker = "trained/big_v1.0.0/.nbmodels-incomplete"
     deadline = time.monotonic() + 120

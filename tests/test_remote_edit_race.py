@@ -5,35 +5,14 @@ is applied again to the fresh record, and an edit never brings a deleted version
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
+from nbm_helpers import WAIT_FOR_GO, finish_json, start_script
 
 from nbmodels import ModelNotFoundError, ModelStore
 from nbmodels.store.rewrite import rewrite_record
 from nbmodels.store.tree import StoreTree
-
-_WAIT_FOR_GO = """
-import json, os, sys, time
-go = sys.argv[2]
-while not os.path.exists(go):
-    time.sleep(0.005)
-"""
-
-
-def _start(code: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen[str]) -> dict:
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def version_keys(store: ModelStore, folder: str) -> list[str]:
@@ -93,7 +72,7 @@ def test_a_rewrite_of_a_version_deleted_meanwhile_writes_nothing(s3_store):
 @pytest.mark.slow
 def test_two_processes_editing_different_fields_at_once_both_land(s3_url, tmp_path):
     ModelStore(s3_url).save({"a": 1}, "m", description="start")
-    code = _WAIT_FOR_GO + """
+    code = WAIT_FOR_GO + """
 from nbmodels import ModelStore
 store = ModelStore(sys.argv[1])
 who = sys.argv[3]
@@ -106,11 +85,11 @@ for i in range(8):
 print(json.dumps({"who": who}))
 """
     go = tmp_path / "go"
-    procs = [_start(code, s3_url, str(go), who) for who in ("a", "b")]
+    procs = [start_script(code, s3_url, str(go), who) for who in ("a", "b")]
     time.sleep(3)  # both imported and waiting
     go.touch()
     for proc in procs:
-        _finish(proc)
+        finish_json(proc)
     rec = ModelStore(s3_url).record("m", "1.0.0")
     # Every edit of either process is there: none was overwritten by the other's.
     assert rec["description"] == "a7"
@@ -145,12 +124,12 @@ except Exception as exc:
     print(json.dumps({"edits": done, "error": type(exc).__name__, "message": str(exc)}))
 """
     started = tmp_path / "started"
-    proc = _start(code, s3_url, str(started))
+    proc = start_script(code, s3_url, str(started))
     while not started.exists():
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.01)
     assert store.delete("m", "1.0.0") == "1.0.0"
-    result = _finish(proc)
+    result = finish_json(proc)
     assert result["edits"] >= 3
     # The edit in flight is refused with the store's not-found error, in clear words.
     assert result["error"] == "ModelNotFoundError", result
